@@ -1,0 +1,46 @@
+# The two commands for a newcomer: `make demo` and `make test`. Both set themselves up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+CATALOG ?= examples/prefecture
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test unit venv system-deps devcloud-up devcloud-down lint bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,bench]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian packages the tests use besides the devcloud (which installs its own).
+system-deps:
+	bash tools/system-deps.sh
+
+# The main job on the bundled sample prefecture.
+demo: venv
+	bash tools/demo.sh $(CATALOG)
+
+# Every test, including those against the real local OpenStack, sshd hosts and Prometheus.
+test: venv system-deps
+	$(PY) -m pytest -p no:cacheprovider tests
+
+# The fast inner loop: the pure core and the CLI, no services.
+unit: venv
+	$(PY) -m pytest -p no:cacheprovider -q tests/unit
+
+bench: venv
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+devcloud-up: venv
+	$(VENV)/bin/yunshang devcloud up
+
+devcloud-down: venv
+	$(VENV)/bin/yunshang devcloud down
+
+clean:
+	rm -rf $(VENV) build *.egg-info

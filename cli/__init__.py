@@ -1,0 +1,1 @@
+"""The ``yunshang`` command line: click groups that translate the core's data for people and machines."""

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Debian packages the test suite needs besides the devcloud's own (installed by `yunshang devcloud up`).
+# Idempotent: installs only what is missing.
+set -euo pipefail
+PKGS=(qemu-utils rsync openssh-server openssh-client prometheus prometheus-alertmanager
+      postgresql chromium util-linux iproute2 curl)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "system-deps: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  # Keep apt from starting daemons on their default ports: the tests start their own.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null; $SUDO chmod +x /usr/sbin/policy-rc.d
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

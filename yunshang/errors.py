@@ -1,0 +1,93 @@
+"""One base error, a few subclasses named for what went wrong.
+
+Each error formats its own message. The CLI maps ``exit_code`` to the process
+exit status; nothing below the CLI catches a library exception only to re-raise
+a vaguer one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class YunshangError(Exception):
+    """Base of every error yunshang raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:  # one clear line (or a short block for lists)
+        return self.message
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in an input file: where, which field, what was expected."""
+
+    file: str
+    field: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class InputInvalid(YunshangError):
+    """An input file (catalog, survey, request) has problems; all are listed at once."""
+
+    exit_code = 2
+    what = "input"
+
+    def __init__(self, problems: list[Problem] | tuple[Problem, ...]):
+        self.problems = tuple(problems)
+        n = len(self.problems)
+        head = f"{self.what} invalid: {n} problem{'s' if n != 1 else ''}"
+        super().__init__(head + "\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+class CatalogInvalid(InputInvalid):
+    what = "catalog"
+
+
+class SurveyInvalid(InputInvalid):
+    what = "survey"
+
+
+class TemplateRenderError(YunshangError):
+    exit_code = 2
+
+
+class NotFound(YunshangError):
+    """A named thing (department, operator, request, host) does not exist."""
+
+    exit_code = 2
+
+
+class PlacementImpossible(YunshangError):
+    exit_code = 3
+
+
+class QuotaExceeded(YunshangError):
+    """Admission refused: the tenant would not fit (names zone, resource, amount)."""
+
+    exit_code = 3
+
+
+class CloudUnavailable(YunshangError):
+    """An operator's cloud could not be reached or refused our credentials."""
+
+    exit_code = 4
+
+
+class MigrationFailed(YunshangError):
+    exit_code = 5
+
+
+class ToolMissing(YunshangError):
+    """An external binary (e.g. the pulumi CLI) is not installed."""
+
+    exit_code = 6

@@ -1,0 +1,274 @@
+"""Pure data: frozen dataclasses for the catalog, requests and plans.
+
+Units are in the names: ``_gb`` is GiB-sized gigabytes as the catalog counts
+them, ``_cny`` is yuan, ``_ratio`` is 0..1. Collections are tuples so every
+object is hashable and immutable.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+RESOURCES = ("vcpu", "ram_gb", "disk_gb")
+
+
+# --------------------------------------------------------------------------- providers
+@dataclass(frozen=True)
+class Overcommit:
+    vcpu: float = 1.0
+    ram_gb: float = 1.0
+    disk_gb: float = 1.0
+
+
+@dataclass(frozen=True)
+class Zone:
+    name: str
+    vcpu: int
+    ram_gb: int
+    disk_gb: int
+    overcommit: Overcommit = Overcommit()
+
+    def capacity(self, resource: str) -> float:
+        """Schedulable amount of ``resource``: physical x overcommit."""
+        return getattr(self, resource) * getattr(self.overcommit, resource)
+
+
+@dataclass(frozen=True)
+class ProviderSla:
+    availability: float          # target ratio, e.g. 0.9995
+    rto_minutes: int
+    rpo_minutes: int
+
+
+@dataclass(frozen=True)
+class Prices:
+    """CNY per month, per unit."""
+
+    vcpu: float
+    ram_gb: float
+    disk_gb: float
+    floating_ip: float
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    """A declared window (UTC) excluded from SLA availability."""
+
+    start: dt.datetime
+    end: dt.datetime
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    cloud: str                   # clouds.yaml entry of this operator
+    dedicated: bool
+    mlps_level: int
+    sla: ProviderSla
+    prices: Prices
+    zones: tuple[Zone, ...]
+    external_network: str = "public"
+    volume_encryption: bool = False
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+
+    def zone(self, name: str) -> Zone:
+        for z in self.zones:
+            if z.name == name:
+                return z
+        raise KeyError(name)
+
+
+# --------------------------------------------------------------------------- departments
+@dataclass(frozen=True)
+class SlaCredit:
+    """If monthly availability falls below ``below``, ``credit_ratio`` of the bill is credited."""
+
+    below: float
+    credit_ratio: float
+
+
+@dataclass(frozen=True)
+class Contract:
+    id: str
+    provider: str
+    role: str                    # "primary" | "backup"
+    start: dt.date
+    end: dt.date
+    ceiling_cny_per_month: float
+    sla_credits: tuple[SlaCredit, ...] = ()
+
+    def valid_on(self, day: dt.date) -> bool:
+        return self.start <= day <= self.end
+
+
+@dataclass(frozen=True)
+class Request:
+    name: str
+    template: str
+    size: str
+    count: int
+    mlps_level: int
+    ha: bool = False
+    dr: bool = False
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str = "member"         # keystone role in the department's projects
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A published service the SLA exporter probes (http(s) URL or host:port)."""
+
+    name: str
+    kind: str                    # "http" | "tcp"
+    target: str
+    contract: str = ""           # contract id it counts against ("" = the primary)
+
+
+@dataclass(frozen=True)
+class Department:
+    name: str
+    display_name: str
+    mlps_level: int
+    contracts: tuple[Contract, ...]
+    requests: tuple[Request, ...]
+    users: tuple[User, ...] = ()
+    probes: tuple[Probe, ...] = ()
+    cidr_index: int = 0          # stable index used to carve tenant CIDRs (see tenant spec)
+
+    def contract(self, contract_id: str) -> Contract:
+        for c in self.contracts:
+            if c.id == contract_id:
+                return c
+        raise KeyError(contract_id)
+
+
+# --------------------------------------------------------------------------- templates
+@dataclass(frozen=True)
+class Size:
+    vcpu: int
+    ram_gb: int
+    disk_gb: int
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A security-group rule. ``port_min``/``port_max`` None means any port."""
+
+    protocol: str                # tcp | udp | icmp | any
+    port_min: int | None
+    port_max: int | None
+    remote_cidr: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    name: str
+    size_gb: int
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    file: str                    # source path, for error messages
+    sizes: Mapping[str, Size]
+    floating_ips: int = 0
+    ingress: tuple[Rule, ...] = ()
+    egress: tuple[Rule, ...] = ()
+    image: str = "cirros"
+    volumes: tuple[VolumeSpec, ...] = ()
+    user_data: str = ""          # Jinja2 source, rendered per server
+    source: str = ""             # raw template text (Jinja2 errors point into it)
+
+    def __hash__(self) -> int:  # Mapping is not hashable; name+file identify a template
+        return hash((self.name, self.file))
+
+
+def frozen_mapping(d: dict) -> Mapping:
+    return MappingProxyType(dict(d))
+
+
+# --------------------------------------------------------------------------- catalog
+@dataclass(frozen=True)
+class Catalog:
+    root: str
+    providers: tuple[Provider, ...]
+    departments: tuple[Department, ...]
+    templates: Mapping[str, Template] = field(default_factory=lambda: frozen_mapping({}))
+
+    def __hash__(self) -> int:
+        return hash((self.root, self.providers, self.departments))
+
+    def provider(self, name: str) -> Provider:
+        for p in self.providers:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def department(self, name: str) -> Department:
+        for d in self.departments:
+            if d.name == name:
+                return d
+        raise KeyError(name)
+
+
+# --------------------------------------------------------------------------- plans
+@dataclass(frozen=True)
+class Usage:
+    """Resources already used in one zone of one provider (from live Placement)."""
+
+    provider: str
+    zone: str
+    vcpu: float = 0.0
+    ram_gb: float = 0.0
+    disk_gb: float = 0.0
+
+
+@dataclass(frozen=True)
+class Placement:
+    department: str
+    request: str
+    role: str                    # "primary" | "standby"
+    provider: str
+    contract: str
+    zones: tuple[tuple[str, int], ...]   # (zone, instances), sorted by zone
+    vcpu: int
+    ram_gb: int
+    disk_gb: int
+    floating_ips: int
+    monthly_cost_cny: float
+
+
+@dataclass(frozen=True)
+class Unplaced:
+    department: str
+    request: str
+    role: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ZoneUtilization:
+    provider: str
+    zone: str
+    vcpu_ratio: float
+    ram_gb_ratio: float
+    disk_gb_ratio: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    date: dt.date
+    placements: tuple[Placement, ...]
+    unplaced: tuple[Unplaced, ...]
+    utilization: tuple[ZoneUtilization, ...]
+    total_monthly_cost_cny: float
