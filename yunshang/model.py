@@ -51,6 +51,11 @@ class Prices:
     disk_gb: float
     floating_ip: float
 
+    def monthly_cny(self, vcpu: float, ram_gb: float, disk_gb: float, floating_ips: float = 0) -> float:
+        """Monthly price of the given resources: the one pricing formula everything uses."""
+        return (vcpu * self.vcpu + ram_gb * self.ram_gb + disk_gb * self.disk_gb
+                + floating_ips * self.floating_ip)
+
 
 @dataclass(frozen=True)
 class MaintenanceWindow:
