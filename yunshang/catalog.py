@@ -1,0 +1,741 @@
+"""Read and validate a catalog directory into ``yunshang.model.Catalog``.
+
+A catalog is a directory::
+
+    providers.yaml          the qualified operators (one procurement)
+    departments/<name>.yaml each department: its signed contracts, requests, users, probes
+    templates/<name>.yaml   the templates requests are built from
+
+``load_catalog`` reads everything, gathers EVERY problem it finds (YAML syntax
+with line numbers, missing/unknown/mistyped fields, bad names, duplicates,
+dangling references, impossible values, Jinja2 syntax in ``user_data``) and
+raises one ``CatalogInvalid`` listing them all, each naming the file, the field
+path (``providers[0].zones[1].overcommit.vcpu``), what was expected, and the
+line. It never writes anything.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from yunshang.errors import CatalogInvalid, Problem
+from yunshang.model import (
+    Catalog, Contract, Department, MaintenanceWindow, Overcommit, Prices, Probe, Provider, ProviderSla,
+    Request, Rule, SlaCredit, Size, Template, User, VolumeSpec, Zone, frozen_mapping,
+)
+
+NAME_RE = re.compile(r"^[a-z0-9-]+$")
+NAME_MAX = 63
+CONTRACT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+ROLES = ("primary", "backup")
+PROTOCOLS = ("tcp", "udp", "icmp", "any")
+PROBE_KINDS = ("http", "tcp")
+_BAD = object()          # a value that failed its check (the problem is already recorded)
+_MISSING = object()      # an optional field that is absent
+
+
+# --------------------------------------------------------------------------- YAML with line numbers
+class _Doc:
+    """One parsed file: plain Python values plus the line of every field path."""
+
+    def __init__(self, file: str, problems: list[Problem]):
+        self.file = file
+        self.problems = problems
+        self.lines: dict[tuple, int] = {}
+
+    def line(self, path: tuple) -> int | None:
+        p = tuple(path)
+        while p:
+            if p in self.lines:
+                return self.lines[p]
+            p = p[:-1]
+        return self.lines.get((), None)
+
+    def err(self, path: tuple, message: str) -> None:
+        self.problems.append(Problem(self.file, fmt_path(path), message, self.line(path)))
+
+
+def fmt_path(path: tuple) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _read_yaml(path: Path, problems: list[Problem]) -> tuple[Any, _Doc | None, str]:
+    """Parse one YAML file; on failure record the problem and return (_BAD, None, text)."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(file, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
+        return _BAD, None, ""
+    except OSError as exc:
+        problems.append(Problem(file, "", f"cannot read: {exc.strerror or exc}"))
+        return _BAD, None, ""
+    loader = yaml.SafeLoader(text)
+    doc = _Doc(file, problems)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        what = " ".join(s for s in (exc.context, exc.problem) if s)
+        problems.append(Problem(file, "", f"YAML syntax error: {what}", mark.line + 1 if mark else None))
+        return _BAD, None, text
+    except yaml.YAMLError as exc:  # pragma: no cover - every parser/scanner error is marked
+        problems.append(Problem(file, "", f"YAML syntax error: {exc}"))
+        return _BAD, None, text
+    finally:
+        loader.dispose()
+    if node is None:
+        return None, doc, text
+    value = _to_py(node, (), doc, yaml.SafeLoader(""))
+    return value, doc, text
+
+
+def _to_py(node: yaml.Node, path: tuple, doc: _Doc, ctor: yaml.SafeLoader) -> Any:
+    doc.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        try:
+            ctor.flatten_mapping(node)
+        except yaml.MarkedYAMLError as exc:
+            doc.err(path, f"bad merge key: {exc.problem}")
+            return _BAD
+        out: dict = {}
+        for k_node, v_node in node.value:
+            if not isinstance(k_node, yaml.ScalarNode):
+                doc.problems.append(Problem(doc.file, fmt_path(path), "keys must be plain names", k_node.start_mark.line + 1))
+                continue
+            key = ctor.construct_scalar(k_node)
+            kpath = path + (key,)
+            if key in out:
+                doc.problems.append(Problem(doc.file, fmt_path(kpath),
+                                            f"duplicate key '{key}' (first on line {doc.lines[kpath]})",
+                                            k_node.start_mark.line + 1))
+                continue
+            doc.lines[kpath] = k_node.start_mark.line + 1
+            out[key] = _to_py(v_node, kpath, doc, ctor)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_py(item, path + (i,), doc, ctor) for i, item in enumerate(node.value)]
+    try:
+        value = ctor.construct_object(node, deep=True)
+    except (ValueError, yaml.YAMLError) as exc:
+        doc.err(path, f"cannot read value {node.value!r}: {exc}")
+        return _BAD
+    if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
+        doc.lines[path + ("<block>",)] = node.start_mark.line + 2   # first content line
+    return value
+
+
+# --------------------------------------------------------------------------- field checkers
+Checker = Callable[[_Doc, tuple, Any], Any]
+
+
+def _typename(v: Any) -> str:
+    if v is None:
+        return "nothing (null)"
+    return {bool: "true/false", int: "an integer", float: "a number", str: "text", list: "a list",
+            dict: "a mapping", dt.date: "a date", dt.datetime: "a date-time"}.get(type(v), type(v).__name__)
+
+
+def c_name(doc: _Doc, path: tuple, v: Any) -> Any:
+    if not isinstance(v, str) or not NAME_RE.match(v) or len(v) > NAME_MAX:
+        doc.err(path, f"expected a name of lowercase letters, digits and '-' (at most {NAME_MAX}), got {v!r}")
+        return _BAD
+    return v
+
+
+def c_text(doc: _Doc, path: tuple, v: Any) -> Any:
+    if not isinstance(v, str) or not v.strip():
+        doc.err(path, f"expected non-empty text, got {_typename(v) if not isinstance(v, str) else 'empty text'}")
+        return _BAD
+    return v
+
+
+def c_any_text(doc: _Doc, path: tuple, v: Any) -> Any:
+    if not isinstance(v, str):
+        doc.err(path, f"expected text, got {_typename(v)}")
+        return _BAD
+    return v
+
+
+def c_bool(doc: _Doc, path: tuple, v: Any) -> Any:
+    if not isinstance(v, bool):
+        doc.err(path, f"expected true or false, got {v!r}")
+        return _BAD
+    return v
+
+
+def c_int(lo: int | None = None, hi: int | None = None, what: str = "") -> Checker:
+    def check(doc: _Doc, path: tuple, v: Any) -> Any:
+        rng = _range_text(lo, hi)
+        if isinstance(v, bool) or not isinstance(v, int):
+            doc.err(path, f"expected an integer{rng}{what}, got {_typename(v)} {v!r}")
+            return _BAD
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            doc.err(path, f"expected an integer{rng}{what}, got {v}")
+            return _BAD
+        return v
+    return check
+
+
+def c_num(lo: float | None = None, hi: float | None = None, lo_open: bool = False, what: str = "") -> Checker:
+    def check(doc: _Doc, path: tuple, v: Any) -> Any:
+        if lo_open:
+            rng = f" in ({lo:g}, {hi:g}]" if hi is not None else f" greater than {lo:g}"
+        else:
+            rng = _range_text(lo, hi)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            doc.err(path, f"expected a number{rng}{what}, got {_typename(v)} {v!r}")
+            return _BAD
+        bad = (lo is not None and (v <= lo if lo_open else v < lo)) or (hi is not None and v > hi) or v != v
+        if bad:
+            doc.err(path, f"expected a number{rng}{what}, got {v:g}")
+            return _BAD
+        return float(v)
+    return check
+
+
+def _range_text(lo: float | None, hi: float | None) -> str:
+    if lo is not None and hi is not None:
+        return f" from {lo:g} to {hi:g}"
+    if lo is not None:
+        return f" >= {lo:g}"
+    if hi is not None:
+        return f" <= {hi:g}"
+    return ""
+
+
+def c_choice(*choices: str) -> Checker:
+    def check(doc: _Doc, path: tuple, v: Any) -> Any:
+        if v not in choices:
+            doc.err(path, f"expected one of {' | '.join(choices)}, got {v!r}")
+            return _BAD
+        return v
+    return check
+
+
+def c_date(doc: _Doc, path: tuple, v: Any) -> Any:
+    if isinstance(v, dt.datetime):
+        doc.err(path, f"expected a date YYYY-MM-DD (no time), got {v.isoformat()}")
+        return _BAD
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, str):
+        try:
+            return dt.date.fromisoformat(v)
+        except ValueError:
+            pass
+    doc.err(path, f"expected a date YYYY-MM-DD, got {v!r}")
+    return _BAD
+
+
+def c_datetime(doc: _Doc, path: tuple, v: Any) -> Any:
+    value = v
+    if isinstance(v, str):
+        try:
+            value = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            value = None
+    if not isinstance(value, dt.datetime):
+        doc.err(path, f"expected a UTC date-time like 2026-11-14T16:00:00Z, got {v!r}")
+        return _BAD
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def c_cidr(doc: _Doc, path: tuple, v: Any) -> Any:
+    if isinstance(v, str):
+        try:
+            return str(ipaddress.ip_network(v, strict=True))
+        except ValueError as exc:
+            doc.err(path, f"expected a network in CIDR form like 10.0.0.0/8, got {v!r} ({exc})")
+            return _BAD
+    doc.err(path, f"expected a network in CIDR form like 10.0.0.0/8, got {_typename(v)}")
+    return _BAD
+
+
+def c_contract_id(doc: _Doc, path: tuple, v: Any) -> Any:
+    if not isinstance(v, str) or not CONTRACT_ID_RE.match(v):
+        doc.err(path, f"expected a contract id of letters, digits, '.', '_' and '-' (e.g. GA-2026-01), got {v!r}")
+        return _BAD
+    return v
+
+
+def c_list(item: Checker) -> Checker:
+    def check(doc: _Doc, path: tuple, v: Any) -> Any:
+        if v is None:
+            return []
+        if not isinstance(v, list):
+            doc.err(path, f"expected a list, got {_typename(v)}")
+            return _BAD
+        return [item(doc, path + (i,), x) for i, x in enumerate(v)]
+    return check
+
+
+def c_map_of(item: Checker, key: Checker = c_name) -> Checker:
+    def check(doc: _Doc, path: tuple, v: Any) -> Any:
+        if not isinstance(v, dict):
+            doc.err(path, f"expected a mapping, got {_typename(v)}")
+            return _BAD
+        out = {}
+        for k, x in v.items():
+            kk = key(doc, path + (k,), k)
+            val = item(doc, path + (k,), x)
+            if kk is not _BAD:
+                out[kk] = val
+        return out
+    return check
+
+
+def c_record(required: dict[str, Checker], optional: dict[str, Checker] | None = None,
+             build: Callable[[_Doc, tuple, dict], Any] | None = None) -> Checker:
+    """A mapping with known fields. Missing required and unknown fields are problems;
+    ``build`` turns the checked fields into a model object (only when none is _BAD)."""
+    optional = optional or {}
+    known = list(required) + list(optional)
+
+    def check(doc: _Doc, path: tuple, v: Any) -> Any:
+        if v is _BAD:
+            return _BAD
+        if not isinstance(v, dict):
+            doc.err(path, f"expected a mapping with {', '.join(required) or 'fields'}, got {_typename(v)}")
+            return _BAD
+        out: dict[str, Any] = {}
+        ok = True
+        for k in v:
+            if k not in known:
+                close = difflib.get_close_matches(str(k), known, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else f"; known fields: {', '.join(known)}"
+                doc.err(path + (k,), f"unknown field '{k}'{hint}")
+                ok = False
+        for k, chk in required.items():
+            if k not in v:
+                doc.err(path, f"missing required field '{k}'")
+                ok = False
+                continue
+            out[k] = chk(doc, path + (k,), v[k])
+        for k, chk in optional.items():
+            out[k] = chk(doc, path + (k,), v[k]) if k in v else _MISSING
+        if not ok or any(_has_bad(x) for x in out.values()):
+            return _BAD
+        return build(doc, path, out) if build else out
+    return check
+
+
+def _has_bad(x: Any) -> bool:
+    if x is _BAD:
+        return True
+    if isinstance(x, list):
+        return any(_has_bad(i) for i in x)
+    if isinstance(x, dict) and not isinstance(x, type(frozen_mapping({}))):
+        return any(_has_bad(i) for i in x.values())
+    return False
+
+
+def _opt(out: dict, key: str, default: Any) -> Any:
+    v = out[key]
+    return default if v is _MISSING else v
+
+
+def _unique(doc: _Doc, path: tuple, items: list, key: Callable[[Any], str], what: str) -> None:
+    seen: dict[str, int] = {}
+    for i, it in enumerate(items):
+        if it is _BAD:
+            continue
+        k = key(it)
+        if k in seen:
+            doc.err(path + (i,), f"duplicate {what} '{k}' (also at {fmt_path(path + (seen[k],))})")
+        else:
+            seen[k] = i
+
+
+# --------------------------------------------------------------------------- providers.yaml
+def _build_overcommit(doc, path, o):
+    return Overcommit(**{k: _opt(o, k, 1.0) for k in ("vcpu", "ram_gb", "disk_gb")})
+
+
+_overcommit = c_record({}, {k: c_num(1.0, what=" (overcommit below 1 would waste physical capacity)")
+                            for k in ("vcpu", "ram_gb", "disk_gb")}, _build_overcommit)
+
+
+def _build_zone(doc, path, z):
+    return Zone(name=z["name"], vcpu=z["vcpu"], ram_gb=z["ram_gb"], disk_gb=z["disk_gb"],
+                overcommit=_opt(z, "overcommit", Overcommit()))
+
+
+_zone = c_record({"name": c_name, "vcpu": c_int(0, what=" (physical vCPUs)"),
+                  "ram_gb": c_int(0, what=" (physical RAM, GB)"), "disk_gb": c_int(0, what=" (physical disk, GB)")},
+                 {"overcommit": _overcommit}, _build_zone)
+
+_sla = c_record({"availability": c_num(0.0, 1.0, lo_open=True), "rto_minutes": c_int(0), "rpo_minutes": c_int(0)},
+                build=lambda doc, path, s: ProviderSla(**s))
+_prices = c_record({k: c_num(0.0, what=" CNY per month") for k in ("vcpu", "ram_gb", "disk_gb", "floating_ip")},
+                   build=lambda doc, path, p: Prices(**p))
+
+
+def _build_maintenance(doc, path, m):
+    if m["end"] <= m["start"]:
+        doc.err(path + ("end",), f"expected end after start ({m['start'].isoformat()}), got {m['end'].isoformat()}")
+        return _BAD
+    return MaintenanceWindow(start=m["start"], end=m["end"], reason=_opt(m, "reason", ""))
+
+
+_maintenance = c_record({"start": c_datetime, "end": c_datetime}, {"reason": c_any_text}, _build_maintenance)
+
+
+def _build_provider(doc, path, p):
+    zones = p["zones"]
+    if not zones:
+        doc.err(path + ("zones",), "expected at least one zone")
+        return _BAD
+    _unique(doc, path + ("zones",), zones, lambda z: z.name, "zone name")
+    return Provider(name=p["name"], cloud=p["cloud"], dedicated=p["dedicated"], mlps_level=p["mlps_level"],
+                    sla=p["sla"], prices=p["prices"], zones=tuple(zones),
+                    external_network=_opt(p, "external_network", "public"),
+                    volume_encryption=_opt(p, "volume_encryption", False),
+                    maintenance=tuple(_opt(p, "maintenance", [])))
+
+
+_provider = c_record(
+    {"name": c_name, "cloud": c_text, "dedicated": c_bool, "mlps_level": c_int(1, 4, " (MLPS level)"),
+     "sla": _sla, "prices": _prices, "zones": c_list(_zone)},
+    {"external_network": c_text, "volume_encryption": c_bool, "maintenance": c_list(_maintenance)},
+    _build_provider)
+
+_providers_file = c_record({"providers": c_list(_provider)})
+
+
+# --------------------------------------------------------------------------- departments/*.yaml
+_credit = c_record({"below": c_num(0.0, 1.0, lo_open=True), "credit_ratio": c_num(0.0, 1.0)},
+                   build=lambda doc, path, c: SlaCredit(**c))
+
+
+def _build_contract(doc, path, c):
+    if c["end"] < c["start"]:
+        doc.err(path + ("end",), f"expected end on or after start ({c['start']}), got {c['end']} (end before start)")
+        return _BAD
+    return Contract(id=c["id"], provider=c["provider"], role=c["role"], start=c["start"], end=c["end"],
+                    ceiling_cny_per_month=c["ceiling_cny_per_month"],
+                    sla_credits=tuple(_opt(c, "sla_credits", [])))
+
+
+_contract = c_record(
+    {"id": c_contract_id, "provider": c_name, "role": c_choice(*ROLES), "start": c_date, "end": c_date,
+     "ceiling_cny_per_month": c_num(0.0, what=" CNY per month")},
+    {"sla_credits": c_list(_credit)}, _build_contract)
+
+_request = c_record(
+    {"name": c_name, "template": c_name, "size": c_name, "count": c_int(1, what=" (instances)")},
+    {"mlps_level": c_int(1, 4, " (MLPS level)"), "ha": c_bool, "dr": c_bool, "secret": c_bool})
+
+
+def _build_user(doc, path, u):
+    email = _opt(u, "email", "")
+    if email and ("@" not in email or " " in email):
+        doc.err(path + ("email",), f"expected an e-mail address like name@example.cn, got {email!r}")
+        return _BAD
+    return User(name=u["name"], role=_opt(u, "role", "member"), email=email)
+
+
+_user = c_record({"name": c_text}, {"role": c_text, "email": c_any_text}, _build_user)
+
+
+def _build_probe(doc, path, p):
+    target = p["target"]
+    if p["kind"] == "http" and not re.match(r"^https?://[^\s/]+", target):
+        doc.err(path + ("target",), f"expected an http(s):// URL for kind http, got {target!r}")
+        return _BAD
+    if p["kind"] == "tcp":
+        host, _, port = target.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            doc.err(path + ("target",), f"expected host:port (port 1-65535) for kind tcp, got {target!r}")
+            return _BAD
+    return Probe(name=p["name"], kind=p["kind"], target=target, contract=_opt(p, "contract", ""))
+
+
+_probe = c_record({"name": c_name, "kind": c_choice(*PROBE_KINDS), "target": c_text},
+                  {"contract": c_contract_id}, _build_probe)
+
+_department_file = c_record(
+    {"name": c_name, "mlps_level": c_int(1, 4, " (MLPS level)"), "contracts": c_list(_contract)},
+    {"display_name": c_text, "requests": c_list(_request), "users": c_list(_user), "probes": c_list(_probe)})
+
+
+# --------------------------------------------------------------------------- templates/*.yaml
+_size = c_record({"vcpu": c_int(1), "ram_gb": c_int(1), "disk_gb": c_int(0)}, build=lambda doc, path, s: Size(**s))
+
+
+def _build_rule(doc, path, r):
+    proto = r["protocol"]
+    port, pmin, pmax = _opt(r, "port", None), _opt(r, "port_min", None), _opt(r, "port_max", None)
+    if port is not None and (pmin is not None or pmax is not None):
+        doc.err(path + ("port",), "expected either port or port_min/port_max, not both")
+        return _BAD
+    if port is not None:
+        pmin = pmax = port
+    if (pmin is None) != (pmax is None):
+        doc.err(path, "expected both port_min and port_max (or a single port)")
+        return _BAD
+    if pmin is not None and proto in ("icmp", "any"):
+        doc.err(path + ("protocol",), f"ports only apply to tcp or udp, got protocol {proto} with ports")
+        return _BAD
+    if pmin is not None and pmin > pmax:
+        doc.err(path + ("port_max",), f"expected port_max >= port_min ({pmin}), got {pmax}")
+        return _BAD
+    return Rule(protocol=proto, port_min=pmin, port_max=pmax, remote_cidr=r["remote_cidr"],
+                description=_opt(r, "description", ""))
+
+
+_rule = c_record({"protocol": c_choice(*PROTOCOLS), "remote_cidr": c_cidr},
+                 {"port": c_int(1, 65535), "port_min": c_int(1, 65535), "port_max": c_int(1, 65535),
+                  "description": c_any_text}, _build_rule)
+_volume = c_record({"name": c_name, "size_gb": c_int(1)}, build=lambda doc, path, v: VolumeSpec(**v))
+
+_template_file = c_record(
+    {"name": c_name, "sizes": c_map_of(_size)},
+    {"floating_ips": c_int(0), "ingress": c_list(_rule), "egress": c_list(_rule), "image": c_text,
+     "volumes": c_list(_volume), "user_data": c_any_text})
+
+
+def _check_jinja(doc: _Doc, path: tuple, source: str) -> None:
+    import jinja2
+
+    try:
+        jinja2.Environment().parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        base = doc.lines.get(path + ("<block>",))
+        if base is not None:
+            line = base + (exc.lineno or 1) - 1
+        else:
+            line = (doc.lines.get(path) or 1) + (exc.lineno or 1) - 1
+        doc.problems.append(Problem(doc.file, fmt_path(path),
+                                    f"Jinja2 syntax error on line {exc.lineno} of user_data: {exc.message}", line))
+
+
+# --------------------------------------------------------------------------- the catalog
+def _yaml_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    """Read ``path`` (a catalog directory) into a Catalog, or raise CatalogInvalid with every problem."""
+    root = Path(path)
+    problems: list[Problem] = []
+    if not root.is_dir():
+        raise CatalogInvalid([Problem(str(root), "", "expected a catalog directory (providers.yaml, departments/, "
+                                                     "templates/); it does not exist or is not a directory")])
+
+    # providers
+    providers: list[Provider] = []
+    pfile = root / "providers.yaml"
+    if not pfile.is_file():
+        problems.append(Problem(str(pfile), "", "missing: expected providers.yaml with a 'providers:' list"))
+    else:
+        raw, doc, _ = _read_yaml(pfile, problems)
+        if doc is not None:
+            if raw is None:
+                doc.err((), "file is empty; expected a mapping with 'providers:'")
+            else:
+                checked = _providers_file(doc, (), raw)
+                plist = raw.get("providers") if isinstance(raw, dict) else None
+                if isinstance(plist, list):
+                    # report duplicates even when some entries are bad
+                    names = [(i, p.get("name")) for i, p in enumerate(plist) if isinstance(p, dict)]
+                    _dups(doc, ("providers",), names, "provider name")
+                    clouds = [(i, p.get("cloud")) for i, p in enumerate(plist) if isinstance(p, dict)]
+                    _dups(doc, ("providers",), clouds, "cloud", field="cloud")
+                    if not plist:
+                        doc.err(("providers",), "expected at least one provider")
+                if checked is not _BAD:
+                    providers = [p for p in checked["providers"] if p is not _BAD]
+    provider_names = {p.name for p in providers}
+    # provider names as written, even if that provider has other problems (avoid cascades)
+    provider_names_written = set(provider_names)
+    if pfile.is_file():
+        provider_names_written |= _names_in(pfile, "providers")
+
+    # templates
+    templates: dict[str, Template] = {}
+    tdir = root / "templates"
+    if not tdir.is_dir():
+        problems.append(Problem(str(tdir), "", "missing: expected a templates/ directory with <name>.yaml files"))
+    template_sizes_written: dict[str, set[str] | None] = {}
+    template_files: dict[str, str] = {}
+    for tf in _yaml_files(tdir):
+        raw, doc, text = _read_yaml(tf, problems)
+        if doc is None:
+            template_sizes_written[tf.stem] = None
+            continue
+        if raw is None:
+            doc.err((), "file is empty; expected a template with name and sizes")
+            continue
+        checked = _template_file(doc, (), raw)
+        if isinstance(raw, dict):
+            name = raw.get("name")
+            if isinstance(name, str):
+                if name in template_files:
+                    doc.err(("name",), f"duplicate template name '{name}' (also in {template_files[name]})")
+                else:
+                    template_files[name] = str(tf)
+                    sizes = raw.get("sizes")
+                    template_sizes_written[name] = set(sizes) if isinstance(sizes, dict) else None
+                if name != tf.stem:
+                    doc.err(("name",), f"expected the file name to match: name '{name}' in {tf.name}")
+            ud = raw.get("user_data")
+            if isinstance(ud, str):
+                _check_jinja(doc, ("user_data",), ud)
+        if checked is _BAD or checked["name"] in templates or checked["name"] != tf.stem:
+            continue
+        if not checked["sizes"]:
+            doc.err(("sizes",), "expected at least one size")
+            continue
+        vols = _opt(checked, "volumes", [])
+        _unique(doc, ("volumes",), vols, lambda v: v.name, "volume name")
+        templates[checked["name"]] = Template(
+            name=checked["name"], file=str(tf), sizes=frozen_mapping(checked["sizes"]),
+            floating_ips=_opt(checked, "floating_ips", 0), ingress=tuple(_opt(checked, "ingress", [])),
+            egress=tuple(_opt(checked, "egress", [])), image=_opt(checked, "image", "cirros"),
+            volumes=tuple(vols), user_data=_opt(checked, "user_data", ""), source=text)
+
+    # departments
+    departments: list[Department] = []
+    ddir = root / "departments"
+    if not ddir.is_dir():
+        problems.append(Problem(str(ddir), "", "missing: expected a departments/ directory with <name>.yaml files"))
+    dept_files: dict[str, str] = {}
+    contract_ids: dict[str, str] = {}
+    for df in _yaml_files(ddir):
+        raw, doc, _ = _read_yaml(df, problems)
+        if doc is None:
+            continue
+        if raw is None:
+            doc.err((), "file is empty; expected a department with name, mlps_level, contracts, requests")
+            continue
+        checked = _department_file(doc, (), raw)
+        if not isinstance(raw, dict):
+            continue
+        name = raw.get("name")
+        dup = False
+        if isinstance(name, str):
+            if name in dept_files:
+                doc.err(("name",), f"duplicate department name '{name}' (also in {dept_files[name]})")
+                dup = True
+            else:
+                dept_files[name] = str(df)
+            if name != df.stem:
+                doc.err(("name",), f"expected the file name to match: name '{name}' in {df.name}")
+                dup = True
+        dept_ok = checked is not _BAD and not dup
+        # cross references, checked on the raw values so that one bad field does not hide others
+        contracts_raw = raw.get("contracts") if isinstance(raw.get("contracts"), list) else []
+        contract_ids_here = set()
+        for i, c in enumerate(contracts_raw):
+            if not isinstance(c, dict):
+                continue
+            cid, prov = c.get("id"), c.get("provider")
+            if isinstance(cid, str):
+                if cid in contract_ids_here:
+                    doc.err(("contracts", i, "id"), f"duplicate contract id '{cid}'")
+                    dept_ok = False
+                elif cid in contract_ids:
+                    doc.err(("contracts", i, "id"), f"duplicate contract id '{cid}' (also in {contract_ids[cid]})")
+                    dept_ok = False
+                contract_ids_here.add(cid)
+                contract_ids.setdefault(cid, str(df))
+            if isinstance(prov, str) and prov not in provider_names_written:
+                known = ", ".join(sorted(provider_names_written)) or "none"
+                doc.err(("contracts", i, "provider"), f"unknown provider '{prov}' (providers.yaml has: {known})")
+                dept_ok = False
+        requests_raw = raw.get("requests") if isinstance(raw.get("requests"), list) else []
+        seen_req: dict[str, int] = {}
+        for i, r in enumerate(requests_raw):
+            if not isinstance(r, dict):
+                continue
+            rn, tn, sz = r.get("name"), r.get("template"), r.get("size")
+            if isinstance(rn, str):
+                if rn in seen_req:
+                    doc.err(("requests", i, "name"), f"duplicate request name '{rn}' (also at requests[{seen_req[rn]}])")
+                    dept_ok = False
+                else:
+                    seen_req[rn] = i
+            if isinstance(tn, str):
+                if tn not in template_sizes_written:
+                    known = ", ".join(sorted(template_sizes_written)) or "none"
+                    doc.err(("requests", i, "template"), f"unknown template '{tn}' (templates/ has: {known})")
+                    dept_ok = False
+                elif isinstance(sz, str) and template_sizes_written[tn] is not None and sz not in template_sizes_written[tn]:
+                    doc.err(("requests", i, "size"),
+                            f"unknown size '{sz}' of template {tn} (it has: {', '.join(sorted(template_sizes_written[tn]))})")
+                    dept_ok = False
+        for key, what in (("users", "user name"), ("probes", "probe name")):
+            items = raw.get(key) if isinstance(raw.get(key), list) else []
+            before = len(problems)
+            _dups(doc, (key,), [(i, x.get("name")) for i, x in enumerate(items) if isinstance(x, dict)], what)
+            dept_ok = dept_ok and len(problems) == before
+        probes_raw = raw.get("probes") if isinstance(raw.get("probes"), list) else []
+        for i, p in enumerate(probes_raw):
+            if isinstance(p, dict) and isinstance(p.get("contract"), str) and p["contract"] not in contract_ids_here:
+                doc.err(("probes", i, "contract"), f"unknown contract '{p['contract']}' (this department has: "
+                                                   f"{', '.join(sorted(contract_ids_here)) or 'none'})")
+                dept_ok = False
+        if not dept_ok:
+            continue
+        level = checked["mlps_level"]
+        requests = tuple(
+            Request(name=r["name"], template=r["template"], size=r["size"], count=r["count"],
+                    mlps_level=_opt(r, "mlps_level", level), ha=_opt(r, "ha", False), dr=_opt(r, "dr", False),
+                    secret=_opt(r, "secret", False))
+            for r in _opt(checked, "requests", []))
+        departments.append(Department(
+            name=checked["name"], display_name=_opt(checked, "display_name", checked["name"]), mlps_level=level,
+            contracts=tuple(checked["contracts"]), requests=requests, users=tuple(_opt(checked, "users", [])),
+            probes=tuple(_opt(checked, "probes", []))))
+
+    if problems:
+        raise CatalogInvalid(problems)
+    departments.sort(key=lambda d: d.name)
+    departments = [_with_index(d, i) for i, d in enumerate(departments, start=1)]
+    return Catalog(root=str(root), providers=tuple(providers), departments=tuple(departments),
+                   templates=frozen_mapping(dict(sorted(templates.items()))))
+
+
+def _with_index(d: Department, index: int) -> Department:
+    from dataclasses import replace
+
+    return replace(d, cidr_index=index)
+
+
+def _dups(doc: _Doc, path: tuple, indexed: list[tuple[int, Any]], what: str, field: str = "name") -> None:
+    seen: dict[Any, int] = {}
+    for i, k in indexed:
+        if not isinstance(k, str):
+            continue
+        if k in seen:
+            doc.err(path + (i, field), f"duplicate {what} '{k}' (also at {fmt_path(path + (seen[k],))})")
+        else:
+            seen[k] = i
+
+
+def _names_in(file: Path, key: str) -> set[str]:
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        return set()
+    items = raw.get(key) if isinstance(raw, dict) else None
+    if not isinstance(items, list):
+        return set()
+    return {x["name"] for x in items if isinstance(x, dict) and isinstance(x.get("name"), str)}
