@@ -1,0 +1,80 @@
+"""The lifecycle state machine and the request document (pure)."""
+from __future__ import annotations
+
+import pathlib
+import re
+
+import pytest
+from hypothesis import given, strategies as st
+
+from yunshang import lifecycle as lc
+from yunshang.errors import InputInvalid
+
+
+def test_happy_path():
+    s = ""
+    for action, reason in [("submit", ""), ("review", ""), ("approve", "ok"), ("configure", ""), ("publish", ""),
+                           ("monitor", ""), ("plan-reclaim", "idle"), ("reclaim", "confirmed")]:
+        s = lc.transition(s, action, "li", reason)
+    assert s == lc.RECLAIMED
+    assert lc.allowed_actions(lc.RECLAIMED) == ()
+    assert lc.allowed_actions(lc.REJECTED) == ()
+
+
+def test_reasons_and_actors_are_required():
+    with pytest.raises(lc.TransitionRefused, match="reason is required"):
+        lc.transition(lc.REVIEWED, "approve", "wang", "")
+    with pytest.raises(lc.TransitionRefused, match="must be named"):
+        lc.transition(lc.REVIEWED, "review", " ")
+    with pytest.raises(lc.TransitionRefused, match="unknown lifecycle action"):
+        lc.transition(lc.REVIEWED, "delete", "x", "y")
+
+
+@given(st.sampled_from(("",) + lc.STATES), st.sampled_from(tuple(lc.ACTIONS)))
+def test_transition_is_total_and_only_allowed_moves_pass(state, action):
+    try:
+        out = lc.transition(state, action, "li", "because")
+    except lc.TransitionRefused:
+        assert action not in lc.allowed_actions(state)
+    else:
+        assert action in lc.allowed_actions(state) and out == lc.ACTIONS[action].target
+
+
+def test_nothing_leaves_reclaimed_or_rejected_and_approval_needs_review():
+    for final in (lc.RECLAIMED, lc.REJECTED):
+        for a in lc.ACTIONS:
+            with pytest.raises(lc.TransitionRefused):
+                lc.transition(final, a, "x", "y")
+    with pytest.raises(lc.TransitionRefused, match="possible now: review, reject"):
+        lc.transition(lc.SUBMITTED, "approve", "x", "y")
+
+
+def test_request_document_all_problems_at_once():
+    with pytest.raises(InputInvalid) as e:
+        lc.parse_request_document({"department": "Bad Name", "requests": [
+            {"name": "a", "template": "web", "size": "s", "count": 0},
+            {"name": "a", "template": "", "size": "s", "colour": "red", "ha": "yes"}]}, "req.yaml")
+    text = str(e.value)
+    for needle in ("req.yaml: department", "requests[0].count", "requests[1].name: duplicate",
+                   "requests[1].template", "requests[1].colour: unknown field", "requests[1].ha"):
+        assert needle in text, needle
+
+
+def test_request_document_round_trips():
+    doc = lc.parse_request_document({"department": "health", "title": "t", "requests": [
+        {"name": "his", "template": "web-standard", "size": "medium", "count": 2, "ha": True}],
+        "probes": [{"name": "portal", "kind": "tcp", "target": "127.0.0.1:80"}]}, "f", default_mlps=3)
+    assert doc.requests[0].mlps_level == 3 and doc.requests[0].ha
+    assert lc.parse_request_document(lc.document_to_dict(doc), "f") == doc
+
+
+def test_no_code_path_rewrites_the_audit_table():
+    """The tool never issues UPDATE/DELETE/TRUNCATE against the audit table (the DB also refuses)."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    offenders = []
+    for path in list((root / "yunshang").rglob("*.py")) + list((root / "cli").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        for m in re.finditer(r"(UPDATE\s+audit\b|DELETE\s+FROM\s+audit\b|TRUNCATE\s+(TABLE\s+)?audit\b"
+                             r"|DROP\s+(TABLE|TRIGGER)\s+(IF\s+EXISTS\s+)?audit)", text, re.I):
+            offenders.append(f"{path.relative_to(root)}: {m.group(0)}")
+    assert offenders == []
