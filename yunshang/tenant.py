@@ -1,0 +1,533 @@
+"""The tenant spec: what one department's tenant on one operator consists of.
+
+Pure and deterministic: ``tenant_spec(catalog, plan, department, operator)``
+derives a frozen ``TenantSpec`` from the catalog and an approved placement
+plan. Both engines (the Pulumi program in ``stacks/`` and the openstacksdk
+applier in ``yunshang/openstack/tenant.py``) build exactly this, nothing more.
+
+Rules (also in docs/tenants.md):
+
+* Headroom: every quota is ``need + ceil(need x HEADROOM_RATIO)`` (25 %),
+  where ``need`` counts what the spec itself creates (for Neutron also the
+  project's ``default`` security group and its 4 rules, the two default
+  egress rules Neutron adds to every new group before yunshang replaces them,
+  and the router-interface and DHCP ports).
+* CIDRs: 10.0.0.0/9 is cut into /20 blocks, one per department
+  (``Department.cidr_index`` 1..2047, or when unset (0) crc32(name) mod 2047 + 1); inside it one /24 per operator, by the
+  operator's position in providers.yaml (append new operators at the end).
+  10.128.0.0/9 is left to the center (its management CIDR, default
+  10.250.0.0/24 = the bastion hosts). No two tenants of any departments overlap.
+* MLPS baselines: see ``baseline_rules`` and ``template_rules``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import math
+import zlib
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from yunshang.capacity import (CONTRACT_TAG_PREFIX, DEPARTMENT_TAG_PREFIX, MLPS_TAG_PREFIX, PROJECT_TAG,
+                               project_name)
+from yunshang.errors import NotFound, YunshangError
+from yunshang.model import Catalog, Department, Placement, Plan, Provider, Rule, Template
+from yunshang.templates import render_user_data
+
+HEADROOM_RATIO = 0.25
+ADMIN_PORTS = (22, 3389, 5900, 6443)
+TENANT_SUPERNET = ipaddress.ip_network("10.0.0.0/9")
+DEPARTMENT_PREFIXLEN = 20          # one /20 per department
+OPERATOR_PREFIXLEN = 24            # one /24 per operator inside it
+MAX_CIDR_INDEX = 2047              # 2048 /20 blocks in 10.0.0.0/9; 10.128.0.0/9 is never a tenant's
+DEFAULT_MANAGEMENT_CIDR = "10.250.0.0/24"   # the center's bastion hosts (sample catalog)
+WORLD = "0.0.0.0/0"
+MANAGED_BY = "yunshang"            # value of managed-by markers (description prefix, metadata)
+OPERATOR_ACCESS_ROLE = "admin"     # role the engine's own account gets on the project to act inside it
+
+
+class NoValidContract(NotFound):
+    """The department holds no contract with the operator valid on the date."""
+
+
+class CidrConflict(YunshangError):
+    exit_code = 2
+
+
+# --------------------------------------------------------------------------- spec records
+@dataclass(frozen=True)
+class RuleSpec:
+    """A Neutron security-group rule, normalised: protocol None = any, ports None = any."""
+
+    direction: str               # ingress | egress
+    protocol: str | None         # tcp | udp | icmp | None (any)
+    port_min: int | None
+    port_max: int | None
+    remote_cidr: str
+    ethertype: str = "IPv4"
+    description: str = field(default="", compare=False)
+
+    def key(self) -> tuple:
+        """Identity for drift comparison (description ignored)."""
+        return (self.direction, self.ethertype, self.protocol, self.port_min, self.port_max, self.remote_cidr)
+
+    def sort_key(self) -> tuple:
+        return (self.direction, self.ethertype, self.protocol or "", -1 if self.port_min is None else self.port_min,
+                -1 if self.port_max is None else self.port_max, self.remote_cidr)
+
+    def covers_port(self, port: int) -> bool:
+        if self.protocol not in (None, "tcp"):
+            return False
+        if self.port_min is None:
+            return True
+        return self.port_min <= port <= (self.port_max if self.port_max is not None else self.port_min)
+
+
+def normalise_rule(direction: str, protocol: str | None, port_min: int | None, port_max: int | None,
+                   remote_cidr: str | None, ethertype: str = "IPv4", description: str = "") -> RuleSpec:
+    """The one normal form both engines and drift use: ``any`` protocol -> None, ports
+    1-65535 (or none given) -> None/None, icmp/any ports dropped, a missing remote -> 0.0.0.0/0
+    (for IPv4), single ports as min == max, CIDRs in canonical form."""
+    proto = None if protocol in (None, "", "any") else str(protocol).lower()
+    if proto in (None, "icmp"):
+        port_min = port_max = None
+    if port_min is not None and port_max is None:
+        port_max = port_min
+    if port_min is None and port_max is not None:
+        port_min = port_max
+    if port_min == 1 and port_max == 65535:
+        port_min = port_max = None
+    if remote_cidr in (None, ""):
+        remote_cidr = WORLD if ethertype == "IPv4" else "::/0"
+    remote = str(ipaddress.ip_network(remote_cidr, strict=False))
+    return RuleSpec(direction, proto, port_min, port_max, remote, ethertype, description)
+
+
+def sort_rules(rules: Iterable[RuleSpec]) -> tuple[RuleSpec, ...]:
+    """Deduplicated (description ignored: the first kept) and in a stable order."""
+    seen: dict[tuple, RuleSpec] = {}
+    for r in rules:
+        seen.setdefault(r.key(), r)
+    return tuple(sorted(seen.values(), key=RuleSpec.sort_key))
+
+
+@dataclass(frozen=True)
+class SecurityGroupSpec:
+    name: str
+    description: str
+    rules: tuple[RuleSpec, ...]
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    name: str
+    description: str
+    tags: tuple[str, ...]
+    domain: str = "default"
+
+
+@dataclass(frozen=True)
+class UserSpec:
+    name: str                    # Keystone user name: "<department>.<catalog user name>"
+    email: str
+    description: str
+
+
+@dataclass(frozen=True)
+class RoleAssignmentSpec:
+    user: str
+    role: str
+
+
+@dataclass(frozen=True)
+class QuotaSpec:
+    """Only the fields named here are set; everything else keeps the cloud's default."""
+
+    compute: tuple[tuple[str, int], ...]
+    network: tuple[tuple[str, int], ...]
+    volume: tuple[tuple[str, int], ...]
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {"compute": dict(self.compute), "network": dict(self.network), "volume": dict(self.volume)}
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    name: str
+    subnet_name: str
+    cidr: str
+    gateway_ip: str
+    router_name: str
+    external_network: str
+
+
+@dataclass(frozen=True)
+class FlavorSpec:
+    """A private flavor of the project (Nova flavor names are cloud-wide, so prefixed)."""
+
+    name: str
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+
+
+@dataclass(frozen=True)
+class ServerGroupSpec:
+    name: str
+    policy: str                  # anti-affinity
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    name: str
+    request: str
+    role: str                    # primary | standby
+    template: str
+    flavor: str
+    image: str
+    availability_zone: str
+    server_group: str | None
+    security_groups: tuple[str, ...]
+    port_name: str
+    user_data: str
+    vcpu: int
+    ram_gb: int
+    disk_gb: int
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    name: str
+    size_gb: int
+    server: str                  # attached to
+
+
+@dataclass(frozen=True)
+class FloatingIpSpec:
+    name: str                    # kept in the floating IP's description
+    server: str                  # associated with the server's port
+    pool: str                    # external network
+
+
+@dataclass(frozen=True)
+class TenantSpec:
+    department: str
+    operator: str
+    cloud: str
+    date: dt.date
+    mlps_level: int
+    contracts: tuple[str, ...]
+    project: ProjectSpec
+    users: tuple[UserSpec, ...]
+    role_assignments: tuple[RoleAssignmentSpec, ...]
+    quotas: QuotaSpec
+    flavors: tuple[FlavorSpec, ...]
+    network: NetworkSpec
+    security_groups: tuple[SecurityGroupSpec, ...]
+    server_groups: tuple[ServerGroupSpec, ...]
+    servers: tuple[ServerSpec, ...]
+    volumes: tuple[VolumeSpec, ...]
+    floating_ips: tuple[FloatingIpSpec, ...]
+    management_cidr: str = DEFAULT_MANAGEMENT_CIDR
+    notes: tuple[str, ...] = ()  # rewrites the MLPS baseline made to template rules
+
+    @property
+    def stack_name(self) -> str:
+        return f"{self.department}.{self.operator}"
+
+    def need_by_zone(self) -> dict[str, dict[str, int]]:
+        """vcpu/ram_gb/disk_gb this tenant's servers need per availability zone."""
+        out: dict[str, dict[str, int]] = {}
+        for s in self.servers:
+            z = out.setdefault(s.availability_zone, {"vcpu": 0, "ram_gb": 0, "disk_gb": 0})
+            z["vcpu"] += s.vcpu
+            z["ram_gb"] += s.ram_gb
+            z["disk_gb"] += s.disk_gb
+        return dict(sorted(out.items()))
+
+
+# --------------------------------------------------------------------------- rules
+def headroom(need: int, ratio: float = HEADROOM_RATIO) -> int:
+    """Quota for ``need``: need + ceil(need x ratio)."""
+    return need + math.ceil(need * ratio)
+
+
+def cidr_index_of(department: Department) -> int:
+    """The department's /20 block number: its ``cidr_index`` when set (1..2047); when left at
+    0 (unset), a stable number derived from its name (crc32 mod 2047 + 1), so adding or
+    renaming other departments never moves it. Clashes are reported by ``check_cidr_indexes``."""
+    if department.cidr_index:
+        return department.cidr_index
+    return zlib.crc32(department.name.encode()) % MAX_CIDR_INDEX + 1
+
+
+def tenant_cidr(catalog: Catalog, department: Department, provider: Provider) -> ipaddress.IPv4Network:
+    """The department's /24 on this operator: /20 block ``cidr_index``, /24 slot = operator position."""
+    if not 0 <= department.cidr_index <= MAX_CIDR_INDEX:
+        raise CidrConflict(f"department {department.name}: cidr_index {department.cidr_index} "
+                           f"outside 1..{MAX_CIDR_INDEX}")
+    slot = [p.name for p in catalog.providers].index(provider.name)
+    per_block = 2 ** (OPERATOR_PREFIXLEN - DEPARTMENT_PREFIXLEN)
+    if slot >= per_block:
+        raise CidrConflict(f"operator {provider.name}: position {slot} in providers.yaml exceeds the "
+                           f"{per_block} /24 slots of a department block")
+    block = _nth_subnet(TENANT_SUPERNET, DEPARTMENT_PREFIXLEN, cidr_index_of(department))
+    return _nth_subnet(block, OPERATOR_PREFIXLEN, slot)
+
+
+def _nth_subnet(net: ipaddress.IPv4Network, prefixlen: int, n: int) -> ipaddress.IPv4Network:
+    size = 2 ** (32 - prefixlen)
+    return ipaddress.ip_network((int(net.network_address) + n * size, prefixlen))
+
+
+def check_cidr_indexes(catalog: Catalog) -> None:
+    """Every department needs its own cidr_index; duplicates would overlap tenants."""
+    seen: dict[int, str] = {}
+    clashes = []
+    for d in sorted(catalog.departments, key=lambda d: d.name):
+        i = cidr_index_of(d)
+        if i in seen:
+            clashes.append(f"{d.name} and {seen[i]} share CIDR block {i} "
+                           f"(set a distinct `cidr_index:` in departments/{d.name}.yaml)")
+        seen.setdefault(i, d.name)
+    if clashes:
+        raise CidrConflict("tenant CIDRs would overlap: " + "; ".join(clashes))
+
+
+def _split_out_ports(rule: RuleSpec, ports: Iterable[int]) -> list[RuleSpec]:
+    """``rule`` minus the given tcp ports (udp/icmp parts of an 'any' rule kept)."""
+    ports = sorted(set(ports))
+    if rule.protocol is None:  # any: keep udp and icmp whole, split tcp
+        out = [RuleSpec(rule.direction, "udp", None, None, rule.remote_cidr, rule.ethertype, rule.description),
+               RuleSpec(rule.direction, "icmp", None, None, rule.remote_cidr, rule.ethertype, rule.description)]
+        tcp = RuleSpec(rule.direction, "tcp", None, None, rule.remote_cidr, rule.ethertype, rule.description)
+        return out + _split_out_ports(tcp, ports)
+    lo = rule.port_min if rule.port_min is not None else 1
+    hi = rule.port_max if rule.port_max is not None else 65535
+    pieces, start = [], lo
+    for p in ports:
+        if lo <= p <= hi:
+            if start <= p - 1:
+                pieces.append((start, p - 1))
+            start = p + 1
+    if start <= hi:
+        pieces.append((start, hi))
+    return [normalise_rule(rule.direction, rule.protocol, a, b, rule.remote_cidr, rule.ethertype, rule.description)
+            for a, b in pieces]
+
+
+def _within(cidr: str, container: str) -> bool:
+    return ipaddress.ip_network(cidr).subnet_of(ipaddress.ip_network(container))  # type: ignore[arg-type]
+
+
+def baseline_rules(level: int, tenant_cidr_: str, management_cidr: str) -> tuple[RuleSpec, ...]:
+    """The MLPS baseline group every server gets.
+
+    All levels: admin ports 22/3389/5900/6443 (tcp) from the management CIDR;
+    anything from inside the tenant's own subnet.
+    Level <= 2: ICMP from anywhere; egress any (IPv4).
+    Level >= 3: ICMP only from the management CIDR; egress only to the tenant
+    subnet and the management CIDR (the template's egress group adds what the
+    system needs, nothing else leaves).
+    """
+    rules = [normalise_rule("ingress", "tcp", p, p, management_cidr, description=f"admin port {p} from management")
+             for p in ADMIN_PORTS]
+    rules.append(normalise_rule("ingress", None, None, None, tenant_cidr_, description="within the tenant subnet"))
+    if level <= 2:
+        rules.append(normalise_rule("ingress", "icmp", None, None, WORLD, description="icmp"))
+        rules.append(normalise_rule("egress", None, None, None, WORLD, description="egress any (MLPS<=2)"))
+    else:
+        rules.append(normalise_rule("ingress", "icmp", None, None, management_cidr, description="icmp from management"))
+        rules.append(normalise_rule("egress", None, None, None, tenant_cidr_, description="egress within the tenant"))
+        rules.append(normalise_rule("egress", None, None, None, management_cidr, description="egress to management"))
+    return sort_rules(rules)
+
+
+def template_rules(template: Template, level: int, management_cidr: str) -> tuple[tuple[RuleSpec, ...], tuple[str, ...]]:
+    """The template's ingress/egress rules under the MLPS baseline, and notes on what was changed.
+
+    Level 2: admin ports open to the world (0.0.0.0/0) are cut out of the rule.
+    Level 3: admin ports from anywhere outside the management CIDR are cut out.
+    Level 4: as 3, and ingress from the world is dropped entirely.
+    Egress: level <= 2 egress is any already (baseline), template egress kept as
+    written; level >= 3 only the template's egress rules leave the tenant.
+    """
+    out: list[RuleSpec] = []
+    notes: list[str] = []
+    for direction, rules in (("ingress", template.ingress), ("egress", template.egress)):
+        for r in rules:
+            rs = normalise_rule(direction, r.protocol, r.port_min, r.port_max, r.remote_cidr,
+                                description=r.description)
+            if direction == "ingress":
+                if level >= 4 and rs.remote_cidr == WORLD:
+                    notes.append(f"template {template.name}: dropped world-open ingress {_fmt(rs)} (MLPS 4)")
+                    continue
+                outside = rs.remote_cidr == WORLD if level <= 2 else not _within(rs.remote_cidr, management_cidr)
+                hit = [p for p in ADMIN_PORTS if rs.covers_port(p)]
+                if outside and hit:
+                    notes.append(f"template {template.name}: admin ports {','.join(map(str, hit))} cut out of "
+                                 f"{_fmt(rs)} (MLPS {level}: admin ports only from management)")
+                    out.extend(_split_out_ports(rs, hit))
+                    continue
+            out.append(rs)
+    return sort_rules(out), tuple(notes)
+
+
+def _fmt(r: RuleSpec) -> str:
+    ports = "any" if r.port_min is None else (str(r.port_min) if r.port_min == r.port_max else f"{r.port_min}-{r.port_max}")
+    return f"{r.direction} {r.protocol or 'any'}/{ports} {r.remote_cidr}"
+
+
+# --------------------------------------------------------------------------- the spec
+def tenant_spec(catalog: Catalog, plan: Plan, department: str, operator: str, *,
+                management_cidr: str = DEFAULT_MANAGEMENT_CIDR) -> TenantSpec:
+    """The TenantSpec of ``department`` on ``operator`` for the plan's date."""
+    try:
+        dept = catalog.department(department)
+    except KeyError:
+        raise NotFound(f"unknown department {department!r} (catalog {catalog.root}: "
+                       f"{', '.join(sorted(d.name for d in catalog.departments))})") from None
+    try:
+        prov = catalog.provider(operator)
+    except KeyError:
+        raise NotFound(f"unknown operator {operator!r} (catalog {catalog.root}: "
+                       f"{', '.join(p.name for p in catalog.providers)})") from None
+    contracts = sorted(c.id for c in dept.contracts if c.provider == prov.name and c.valid_on(plan.date))
+    if not contracts:
+        raise NoValidContract(f"department {dept.name} holds no contract with operator {prov.name} "
+                              f"valid on {plan.date.isoformat()}")
+    check_cidr_indexes(catalog)
+    cidr = tenant_cidr(catalog, dept, prov)
+    placements = sorted((p for p in plan.placements if p.department == dept.name and p.provider == prov.name),
+                        key=lambda p: (p.request, p.role))
+    requests = {r.name: r for r in dept.requests}
+    level = max([dept.mlps_level] + [requests[p.request].mlps_level for p in placements if p.request in requests])
+    pname = project_name(dept.name)
+    prefix = pname  # names of network objects inside the project
+
+    project = ProjectSpec(
+        name=pname,
+        description=f"{MANAGED_BY}-managed tenant of {dept.name} ({dept.display_name}) on {prov.name}",
+        tags=tuple([PROJECT_TAG, f"{DEPARTMENT_TAG_PREFIX}{dept.name}"]
+                   + [f"{CONTRACT_TAG_PREFIX}{c}" for c in contracts] + [f"{MLPS_TAG_PREFIX}{level}"]),
+    )
+    users = tuple(sorted((UserSpec(name=f"{dept.name}.{u.name}", email=u.email,
+                                   description=f"{MANAGED_BY}-managed user of {dept.name}") for u in dept.users),
+                         key=lambda u: u.name))
+    roles = tuple(sorted({RoleAssignmentSpec(f"{dept.name}.{u.name}", u.role) for u in dept.users},
+                         key=lambda a: (a.user, a.role)))
+    network = NetworkSpec(name=f"{prefix}-net", subnet_name=f"{prefix}-subnet", cidr=str(cidr),
+                          gateway_ip=str(cidr.network_address + 1), router_name=f"{prefix}-router",
+                          external_network=prov.external_network)
+
+    baseline = SecurityGroupSpec(f"{prefix}-baseline", f"{MANAGED_BY}-managed MLPS {level} baseline",
+                                 baseline_rules(level, str(cidr), management_cidr))
+    sgs: dict[str, SecurityGroupSpec] = {}
+    notes: list[str] = []
+    flavors: dict[str, FlavorSpec] = {}
+    server_groups: list[ServerGroupSpec] = []
+    servers: list[ServerSpec] = []
+    volumes: list[VolumeSpec] = []
+    fips: list[FloatingIpSpec] = []
+    for p in placements:
+        req = requests.get(p.request)
+        if req is None:
+            raise NotFound(f"plan places request {p.request!r} of {dept.name}, which the catalog does not have")
+        tpl = catalog.templates.get(req.template)
+        if tpl is None:
+            raise NotFound(f"request {dept.name}/{req.name}: unknown template {req.template!r}")
+        size = tpl.sizes[req.size]
+        if tpl.name not in sgs:
+            rules, tnotes = template_rules(tpl, level, management_cidr)
+            sgs[tpl.name] = SecurityGroupSpec(f"{prefix}-{tpl.name}",
+                                              f"{MANAGED_BY}-managed rules of template {tpl.name}", rules)
+            notes.extend(tnotes)
+        flavor = f"{prefix}.{size.vcpu}c{size.ram_gb}g{size.disk_gb}d"
+        flavors[flavor] = FlavorSpec(flavor, size.vcpu, size.ram_gb * 1024, size.disk_gb)
+        base = f"{dept.name}-{req.name}" + ("-sb" if p.role == "standby" else "")
+        group = None
+        if req.ha and sum(n for _, n in p.zones) >= 2:
+            group = f"{base}-aa"
+            server_groups.append(ServerGroupSpec(group, "anti-affinity"))
+        i = 0
+        for zone, n in sorted(p.zones):
+            for _ in range(n):
+                i += 1
+                sname = f"{base}-{i:02d}"
+                variables = {
+                    "department": dept.name, "display_name": dept.display_name, "operator": prov.name,
+                    "request": req.name, "role": p.role, "server": sname, "instance": sname, "index": i,
+                    "zone": zone, "provider": prov.name,
+                    "template": tpl.name, "size": req.size, "vcpu": size.vcpu, "ram_gb": size.ram_gb,
+                    "disk_gb": size.disk_gb, "cidr": str(cidr), "gateway_ip": network.gateway_ip,
+                    "management_cidr": management_cidr, "mlps_level": level, "project": pname,
+                    "contract": p.contract,
+                }
+                servers.append(ServerSpec(
+                    name=sname, request=req.name, role=p.role, template=tpl.name, flavor=flavor, image=tpl.image,
+                    availability_zone=zone, server_group=group,
+                    security_groups=(baseline.name, sgs[tpl.name].name), port_name=f"{sname}-port",
+                    user_data=render_user_data(tpl, variables), vcpu=size.vcpu, ram_gb=size.ram_gb,
+                    disk_gb=size.disk_gb))
+                for v in tpl.volumes:
+                    volumes.append(VolumeSpec(f"{sname}-{v.name}", v.size_gb, sname))
+                for k in range(tpl.floating_ips):
+                    fips.append(FloatingIpSpec(f"{sname}-fip{k + 1}", sname, prov.external_network))
+
+    groups = (baseline,) + tuple(sgs[k] for k in sorted(sgs))
+    quotas = _quotas(servers, server_groups, volumes, fips, groups)
+    return TenantSpec(
+        department=dept.name, operator=prov.name, cloud=prov.cloud, date=plan.date, mlps_level=level,
+        contracts=tuple(contracts), project=project, users=users, role_assignments=roles, quotas=quotas,
+        flavors=tuple(flavors[k] for k in sorted(flavors)), network=network, security_groups=groups,
+        server_groups=tuple(sorted(server_groups, key=lambda g: g.name)),
+        servers=tuple(sorted(servers, key=lambda s: s.name)), volumes=tuple(sorted(volumes, key=lambda v: v.name)),
+        floating_ips=tuple(sorted(fips, key=lambda f: f.name)), management_cidr=management_cidr,
+        notes=tuple(notes))
+
+
+def _quotas(servers, server_groups, volumes, fips, groups) -> QuotaSpec:
+    members = max([sum(1 for s in servers if s.server_group == g.name) for g in server_groups] or [0])
+    compute = {
+        "instances": headroom(len(servers)),
+        "cores": headroom(sum(s.vcpu for s in servers)),
+        "ram": headroom(sum(s.ram_gb for s in servers) * 1024),
+        "server_groups": headroom(len(server_groups)),
+        "server_group_members": headroom(members),
+    }
+    network = {
+        "network": headroom(1), "subnet": headroom(1), "router": headroom(1),
+        "port": headroom(len(servers) + 2),                      # + router interface + DHCP
+        "floatingip": headroom(len(fips)),
+        "security_group": headroom(len(groups) + 1),             # + the project's default group
+        "security_group_rule": headroom(sum(len(g.rules) + 2 for g in groups) + 4),
+    }
+    volume = {"volumes": headroom(len(volumes)), "gigabytes": headroom(sum(v.size_gb for v in volumes))}
+    return QuotaSpec(tuple(sorted(compute.items())), tuple(sorted(network.items())), tuple(sorted(volume.items())))
+
+
+def tenant_specs(catalog: Catalog, plan: Plan, *, management_cidr: str = DEFAULT_MANAGEMENT_CIDR) -> tuple[TenantSpec, ...]:
+    """Every (department, operator) the plan places something on, in name order."""
+    pairs = sorted({(p.department, p.provider) for p in plan.placements})
+    return tuple(tenant_spec(catalog, plan, d, o, management_cidr=management_cidr) for d, o in pairs)
+
+
+def operators_of(catalog: Catalog, plan: Plan, department: str) -> tuple[str, ...]:
+    """Operators the department has placements on in the plan (for `stack render`)."""
+    return tuple(sorted({p.provider for p in plan.placements if p.department == department}))
+
+
+def world_open_admin_rules(spec: TenantSpec) -> list[tuple[str, RuleSpec]]:
+    """(group, rule) pairs that open an admin port to 0.0.0.0/0 (must be empty at MLPS >= 2)."""
+    return [(g.name, r) for g in spec.security_groups for r in g.rules
+            if r.direction == "ingress" and r.remote_cidr == WORLD and any(r.covers_port(p) for p in ADMIN_PORTS)]
+
+
+def spec_to_dict(spec: TenantSpec) -> dict:
+    """JSON-ready form (dates as ISO strings)."""
+    import dataclasses
+
+    d = dataclasses.asdict(spec)
+    d["date"] = spec.date.isoformat()
+    d["quotas"] = spec.quotas.as_dict()
+    return d
