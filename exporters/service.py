@@ -1,0 +1,238 @@
+"""Background collection and the /metrics server.
+
+``Exporter`` owns one worker thread per operator (so at most one refresh of an operator is in
+flight; a global semaphore bounds how many operators are read at once) and one probe thread.
+After every refresh or probe round it renders the registry once and keeps the bytes; the HTTP
+handler only hands those bytes out, so a scrape never waits on OpenStack and never fails because
+an operator is down (that operator's ``yunshang_operator_up`` is 0).
+
+Dependencies come in through the constructor: ``read_snapshot(provider) -> OperatorSnapshot``
+(``yunshang.openstack.capacity.read_operator_snapshot`` in production) and
+``read_service_catalog(provider) -> [ {type, endpoints: [...]}, ... ]`` (Keystone's catalog).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from yunshang import sla
+from yunshang.capacity import OperatorSnapshot
+from yunshang.model import Catalog, Provider
+
+from exporters.collectors import (CapacityCollector, QuotaCollector, SelfCollector, SlaCollector, SpendCollector,
+                                  utc_now)
+from exporters.probes import ProbeTarget, department_targets, identity_target, probe_once, service_targets
+from exporters.state import ExporterState, ProbeResult
+from exporters.store import ProbeStore
+
+log = logging.getLogger("yunshang.exporter")
+
+SnapshotReader = Callable[[Provider], OperatorSnapshot]
+ServiceCatalogReader = Callable[[Provider], list]
+
+
+class Exporter:
+    def __init__(self, catalog: Catalog, operators: list[str], read_snapshot: SnapshotReader,
+                 store: ProbeStore, read_service_catalog: ServiceCatalogReader | None = None,
+                 clouds_file: str | None = None, interval_seconds: float = 30.0,
+                 probe_interval_seconds: float = 15.0, probe_timeout_seconds: float = 5.0,
+                 max_concurrency: int = 4, clock: Callable[[], dt.datetime] = utc_now,
+                 service_catalog_every_seconds: float = 600.0):
+        self.catalog = catalog
+        self.operators = list(operators)
+        self.providers = {op: catalog.provider(op) for op in self.operators}
+        self.read_snapshot = read_snapshot
+        self.read_service_catalog = read_service_catalog
+        self.store = store
+        self.clouds_file = clouds_file
+        self.interval_seconds = interval_seconds
+        self.probe_interval_seconds = probe_interval_seconds
+        self.probe_timeout_seconds = probe_timeout_seconds
+        self.clock = clock
+        self.service_catalog_every_seconds = service_catalog_every_seconds
+        self.state = ExporterState(self.operators)
+        self._sem = threading.BoundedSemaphore(max(1, max_concurrency))
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._render_lock = threading.Lock()
+        self._page = b""
+        self._targets_lock = threading.Lock()
+        self._api_targets: dict[str, list[ProbeTarget]] = {}
+        self._api_targets_at: dict[str, float] = {}
+        for op, prov in self.providers.items():
+            ident = identity_target(prov, clouds_file)
+            self._api_targets[op] = [ident] if ident else []
+        self._dept_targets = department_targets(catalog, self.operators)
+        self.registry = CollectorRegistry(auto_describe=False)
+        for c in (SelfCollector(self.state), CapacityCollector(self.state, catalog), QuotaCollector(self.state),
+                  SpendCollector(self.state, catalog, clock),
+                  SlaCollector(self.state, store, self.targets, catalog, clock)):
+            self.registry.register(c)
+        self.render()
+
+    # ------------------------------------------------------------------ targets
+    def targets(self) -> list[ProbeTarget]:
+        with self._targets_lock:
+            api = [t for op in self.operators for t in self._api_targets.get(op, [])]
+        return api + list(self._dept_targets)
+
+    def _maybe_refresh_service_catalog(self, prov: Provider) -> None:
+        if self.read_service_catalog is None:
+            return
+        last = self._api_targets_at.get(prov.name)
+        if last is not None and time.monotonic() - last < self.service_catalog_every_seconds:
+            return
+        try:
+            found = service_targets(prov.name, self.read_service_catalog(prov))
+        except Exception as exc:  # noqa: BLE001 - an operator failing must not stop the others
+            log.warning("operator %s: service catalog unreadable: %s", prov.name, type(exc).__name__)
+            return
+        if found:
+            with self._targets_lock:
+                self._api_targets[prov.name] = found
+            self._api_targets_at[prov.name] = time.monotonic()
+
+    # ------------------------------------------------------------------ collection
+    def refresh_operator(self, op: str) -> OperatorSnapshot:
+        """Read one operator now (bounded by the global semaphore) and record the result. Never raises."""
+        prov = self.providers[op]
+        with self._sem:
+            t0 = time.monotonic()
+            try:
+                snap = self.read_snapshot(prov)
+            except Exception as exc:  # noqa: BLE001 - counted and reported as up=0
+                snap = OperatorSnapshot(provider=op, taken_at=self.clock(), duration_seconds=time.monotonic() - t0,
+                                        ok=False, error=f"{type(exc).__name__}: {exc}")
+                log.debug("operator %s refresh raised:\n%s", op, traceback.format_exc())
+            if snap.ok:
+                self._maybe_refresh_service_catalog(prov)
+        self.state.update(snap)
+        if not snap.ok:
+            log.warning("operator %s: refresh failed: %s", op, snap.error.splitlines()[0] if snap.error else "?")
+        self.render()
+        return snap
+
+    def probe_round(self, pool: ThreadPoolExecutor | None = None) -> int:
+        """Probe every target once, record into the month's tallies and persist. Returns targets probed."""
+        targets = self.targets()
+        now = self.clock()
+
+        def one(t: ProbeTarget):
+            ok, seconds = probe_once(t, self.probe_timeout_seconds)
+            maint = sla.in_maintenance(now, self.providers[t.operator].maintenance)
+            self.store.record(t.key, now, ok, maint)
+            self.state.set_probe(t.key, ProbeResult(ok, seconds, now.timestamp()))
+
+        if pool is None:
+            for t in targets:
+                one(t)
+        else:
+            list(pool.map(one, targets))
+        try:
+            self.store.save(now)
+        except OSError as exc:
+            log.error("probe state file %s not written: %s", self.store.path, exc)
+        self.render()
+        return len(targets)
+
+    # ------------------------------------------------------------------ rendering
+    def render(self) -> bytes:
+        """Render every collector once; on failure keep serving the previous page (and count it)."""
+        with self._render_lock:
+            try:
+                self._page = generate_latest(self.registry)
+            except Exception:  # noqa: BLE001
+                self.state.render_errors_total += 1
+                log.exception("render failed; serving the previous page")
+            return self._page
+
+    def page(self) -> bytes:
+        return self._page
+
+    # ------------------------------------------------------------------ threads
+    def _operator_loop(self, op: str) -> None:
+        while not self._stop.is_set():
+            t0 = time.monotonic()
+            self.refresh_operator(op)
+            self._stop.wait(max(0.0, self.interval_seconds - (time.monotonic() - t0)))
+
+    def _probe_loop(self) -> None:
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe") as pool:
+            while not self._stop.is_set():
+                t0 = time.monotonic()
+                try:
+                    self.probe_round(pool)
+                except Exception:  # noqa: BLE001
+                    log.exception("probe round failed")
+                self._stop.wait(max(0.0, self.probe_interval_seconds - (time.monotonic() - t0)))
+
+    def start(self) -> None:
+        for op in self.operators:
+            t = threading.Thread(target=self._operator_loop, args=(op,), name=f"refresh-{op}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._probe_loop, name="probes", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
+
+
+def make_http_server(exporter: Exporter, host: str, port: int) -> ThreadingHTTPServer:
+    """An HTTP server whose /metrics returns the exporter's latest page from memory."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                body, ctype, code = exporter.page(), CONTENT_TYPE_LATEST, 200
+            elif path in ("/", "/healthz"):
+                body, ctype, code = b"yunshang exporter: see /metrics\n", "text/plain; charset=utf-8", 200
+            else:
+                body, ctype, code = b"not found\n", "text/plain; charset=utf-8", 404
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, fmt, *args):  # quiet: scrapes are frequent
+            log.debug("http: " + fmt, *args)
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+        request_queue_size = 128
+
+    return Server((host, port), Handler)
+
+
+def openstack_readers(clouds_file: str | None, catalog: Catalog) -> tuple[SnapshotReader, ServiceCatalogReader]:
+    """The production data sources: the core's OpenStack adapter (imported lazily)."""
+    from yunshang.openstack import connect
+    from yunshang.openstack.capacity import read_operator_snapshot
+
+    def read_snapshot(prov: Provider) -> OperatorSnapshot:
+        return read_operator_snapshot(prov, clouds_file, departments=catalog.departments)
+
+    def read_catalog(prov: Provider) -> list:
+        conn = connect(prov.cloud, clouds_file)
+        try:
+            return list(conn.service_catalog)
+        finally:
+            conn.close()
+
+    return read_snapshot, read_catalog
