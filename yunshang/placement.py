@@ -1,0 +1,446 @@
+"""Contract-aware placement: where each department's request goes, and why (pure).
+
+Each request needs ``count`` instances of one size; all instances of one role
+(primary, or the ``dr`` standby copy) go to ONE operator, each instance to one
+zone of it. Hard constraints (issue 2):
+
+1. contract: the operator holds a contract with the department valid on the
+   date, ``role: primary`` for the primary copy, ``role: backup`` for the
+   standby copy, and the standby's operator differs from the primary's;
+2. security: operator MLPS level >= the request's; ``secret`` -> dedicated only;
+3. capacity: per zone and resource, placed + live usage <= capacity x overcommit;
+4. ha: with count >= 2 on an operator with >= 2 zones, at most
+   ceil(count / zones) per zone (hence at least two zones);
+5. ceiling: per contract, the monthly cost placed under it <= its ceiling.
+
+A role is placed whole or not at all. Objective, in order: place as many
+request roles as possible, then the lowest total monthly cost, then the lowest
+peak zone utilisation. The algorithm is a regret-ordered greedy (most
+constrained and most expensive-to-get-wrong first; cheapest feasible
+operator; per-zone water-filling to the least utilised zone) followed by an
+improvement pass that moves roles to cheaper operators when a swap frees the
+room. It runs in O(n log n) for n requests; see docs/placement.md.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from yunshang.model import (
+    RESOURCES, Catalog, Contract, Department, Placement, Plan, Provider, Request, Unplaced, Usage, ZoneUtilization,
+)
+
+EPS = 1e-6
+PRIMARY, STANDBY = "primary", "standby"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Why a role went where it went (for people): the chosen option and the rejected ones."""
+
+    department: str
+    request: str
+    role: str
+    chosen: str                       # "" when unplaced
+    why: str
+    alternatives: tuple[str, ...] = ()
+
+
+@dataclass
+class _Item:
+    dept: Department
+    req: Request
+    role: str
+    unit: tuple[float, float, float]   # vcpu, ram_gb, disk_gb of one instance
+    fips: int
+    options: list                       # [(cost, provider_index, contract)] sorted cheapest first
+    rejected: list                      # reasons options were excluded before placement
+    order_key: tuple = ()
+    deferred: bool = False              # its cheapest contract's ceiling cannot hold it with its siblings
+    passed_over: tuple = ()             # why cheaper options were not taken
+
+
+class _State:
+    """Free capacity per provider/zone and spend per contract, mutated as roles are placed."""
+
+    def __init__(self, catalog: Catalog, usage: Iterable[Usage]):
+        self.providers = catalog.providers
+        self.cap = [[(z.capacity("vcpu"), z.capacity("ram_gb"), z.capacity("disk_gb")) for z in p.zones]
+                    for p in catalog.providers]
+        self.used = [[[0.0, 0.0, 0.0] for _ in p.zones] for p in catalog.providers]
+        index = {(p.name, z.name): (i, j) for i, p in enumerate(catalog.providers) for j, z in enumerate(p.zones)}
+        for u in usage:
+            ij = index.get((u.provider, u.zone))
+            if ij is not None:
+                cell = self.used[ij[0]][ij[1]]
+                cell[0] += u.vcpu
+                cell[1] += u.ram_gb
+                cell[2] += u.disk_gb
+        self.spent: dict[tuple[str, str], float] = {}
+
+    def fit(self, pi: int, zi: int, unit: tuple[float, float, float]) -> int:
+        cap, used = self.cap[pi][zi], self.used[pi][zi]
+        k = 1 << 30
+        for r in range(3):
+            s = unit[r]
+            if s > 0:
+                k = min(k, int((cap[r] - used[r] + EPS) // s))
+        return max(k, 0)
+
+    def peak(self, pi: int, zi: int) -> float:
+        cap, used = self.cap[pi][zi], self.used[pi][zi]
+        return max((used[r] / cap[r]) if cap[r] > 0 else (1.0 if used[r] > 0 else 0.0) for r in range(3))
+
+    def step(self, pi: int, zi: int, unit: tuple[float, float, float]) -> float:
+        cap = self.cap[pi][zi]
+        return max((unit[r] / cap[r]) if cap[r] > 0 else 0.0 for r in range(3))
+
+
+def _per_zone_limit(req: Request, zones: int) -> int:
+    if req.ha and req.count >= 2 and zones >= 2:
+        return math.ceil(req.count / zones)
+    return req.count
+
+
+def _allocate(state: _State, pi: int, item: _Item) -> tuple[list[int] | None, str]:
+    """Per-zone instance counts for ``item`` on provider ``pi`` (least-utilised zone first), or a reason."""
+    req, unit = item.req, item.unit
+    nz = len(state.cap[pi])
+    limit = _per_zone_limit(req, nz)
+    fits = [state.fit(pi, z, unit) for z in range(nz)]
+    room = [min(f, limit) for f in fits]
+    if sum(room) < req.count:
+        return None, _capacity_reason(state, pi, item, fits, limit)
+    counts = [0] * nz
+    level = [state.peak(pi, z) for z in range(nz)]
+    step = [state.step(pi, z, unit) for z in range(nz)]
+    left = req.count
+    if nz == 1:
+        return [left], ""
+    while left:
+        best = -1
+        best_val = 0.0
+        for z in range(nz):
+            if counts[z] < room[z]:
+                v = level[z] + step[z]
+                if best < 0 or v < best_val - 1e-12:
+                    best, best_val = z, v
+        # give the chosen zone as many as keep it at or below the next zone's level
+        others = [level[z] + step[z] for z in range(nz) if z != best and counts[z] < room[z]]
+        if others and step[best] > 0:
+            n = max(1, int((min(others) - level[best]) / step[best] + 1e-9))
+        else:
+            n = left
+        n = min(n, left, room[best] - counts[best])
+        counts[best] += n
+        level[best] += n * step[best]
+        left -= n
+    return counts, ""
+
+
+def _capacity_reason(state: _State, pi: int, item: _Item, fits: list[int], limit: int) -> str:
+    p = state.providers[pi]
+    unit = item.unit
+    parts = []
+    for zi, z in enumerate(p.zones):
+        cap, used = state.cap[pi][zi], state.used[pi][zi]
+        tight = min((r for r in range(3) if unit[r] > 0), key=lambda r: (cap[r] - used[r]) / unit[r])
+        parts.append(f"{z.name} fits {fits[zi]} ({RESOURCES[tight]} free {cap[tight] - used[tight]:g} "
+                     f"of {cap[tight]:g})")
+    ha = f", ha: at most {limit} per zone" if limit < item.req.count else ""
+    return (f"capacity on {p.name}: needs {item.req.count} x {unit[0]:g} vCPU/{unit[1]:g} GB RAM/{unit[2]:g} GB disk"
+            f"{ha}; {'; '.join(parts)}")
+
+
+def _commit(state: _State, pi: int, counts: list[int], item: _Item, contract: Contract, cost: float) -> None:
+    for zi, n in enumerate(counts):
+        if n:
+            cell = state.used[pi][zi]
+            for r in range(3):
+                cell[r] += n * item.unit[r]
+    key = (item.dept.name, contract.id)
+    state.spent[key] = state.spent.get(key, 0.0) + cost
+
+
+def _uncommit(state: _State, pi: int, counts: list[int], item: _Item, contract: Contract, cost: float) -> None:
+    for zi, n in enumerate(counts):
+        if n:
+            cell = state.used[pi][zi]
+            for r in range(3):
+                cell[r] -= n * item.unit[r]
+    key = (item.dept.name, contract.id)
+    state.spent[key] -= cost
+
+
+def _options(catalog: Catalog, dept: Department, req: Request, role: str, day: dt.date, unit, fips: int,
+             excluded: Mapping[str, str], pindex: dict[str, int]) -> tuple[list, list[str]]:
+    """Feasible (cost, provider index, contract) pairs by the static constraints 1 and 2, and why others are not."""
+    want = "primary" if role == PRIMARY else "backup"
+    opts, rejected = [], []
+    with_role = [c for c in dept.contracts if c.role == want]
+    if not with_role:
+        rejected.append(f"contract: department {dept.name} holds no {want} contract")
+    for c in with_role:
+        p = catalog.providers[pindex[c.provider]]
+        if not c.valid_on(day):
+            when = "not yet started" if day < c.start else "expired"
+            rejected.append(f"contract: {c.id} ({p.name}) valid {c.start}..{c.end}, {when} on {day}")
+            continue
+        if p.mlps_level < req.mlps_level:
+            rejected.append(f"mlps: {p.name} certified level {p.mlps_level} < required {req.mlps_level}")
+            continue
+        if req.secret and not p.dedicated:
+            rejected.append(f"secret: {p.name} is not a dedicated operator (secret systems need dedicated: true)")
+            continue
+        if p.name in excluded:
+            rejected.append(f"live: {p.name} excluded: {excluded[p.name]}")
+            continue
+        cost = round(p.prices.monthly_cny(unit[0], unit[1], unit[2], fips) * req.count, 2)
+        opts.append((cost, pindex[p.name], c))
+    opts.sort(key=lambda o: (o[0], o[1], o[2].id))
+    return opts, _dedupe(rejected)
+
+
+def _dedupe(xs: list[str]) -> list[str]:
+    seen, out = set(), []
+    for x in xs:
+        if x not in seen:
+            seen.add(x)
+            out.append(x)
+    return out
+
+
+def _order_key(item: _Item) -> tuple:
+    """Most constrained first, then the largest regret (what a wrong choice costs), then the largest."""
+    opts = item.options
+    if not opts:
+        return (False, 0, 0.0, 0.0, item.dept.name, item.req.name)
+    providers = {o[1] for o in opts}
+    if len(providers) == 1:
+        regret = math.inf
+    else:
+        first = opts[0][0]
+        regret = next(o[0] for o in opts if o[1] != opts[0][1]) - first
+    return (item.deferred, len(providers), -regret, -opts[0][0], item.dept.name, item.req.name)
+
+
+def _mark_deferred(items: list[_Item]) -> None:
+    """Where a department's roles on their cheapest contract exceed its ceiling, keep the smallest
+    ones (the most roles fit) and defer the rest to the end of the queue, where they take what is left."""
+    groups: dict[tuple[str, str], list[_Item]] = {}
+    for it in items:
+        if it.options and len({o[2].id for o in it.options}) == 1:   # no other contract to fall back on
+            groups.setdefault((it.dept.name, it.options[0][2].id), []).append(it)
+    for members in groups.values():
+        ceiling = members[0].options[0][2].ceiling_cny_per_month
+        if sum(m.options[0][0] for m in members) <= ceiling + EPS:
+            continue
+        total = 0.0
+        for m in sorted(members, key=lambda m: (m.options[0][0], m.req.name)):
+            total += m.options[0][0]
+            m.deferred = total > ceiling + EPS
+
+
+def place(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...] = (), *,
+          excluded: Mapping[str, str] | None = None) -> Plan:
+    """Place every request of every department (see the module doc for the rules and objective).
+
+    ``usage``: resources already used per provider/zone (live), subtracted from capacity.
+    ``excluded``: provider name -> why it may not be used (e.g. its live snapshot failed).
+    """
+    return place_explained(catalog, date, usage, excluded=excluded)[0]
+
+
+def place_explained(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...] = (), *,
+                    excluded: Mapping[str, str] | None = None) -> tuple[Plan, tuple[Decision, ...]]:
+    """``place`` plus one Decision per request role saying why it went where it went."""
+    excluded = dict(excluded or {})
+    pindex = {p.name: i for i, p in enumerate(catalog.providers)}
+    state = _State(catalog, usage)
+
+    primaries: list[_Item] = []
+    for dept in catalog.departments:
+        for req in dept.requests:
+            tpl = catalog.templates[req.template]
+            s = tpl.sizes[req.size]
+            unit = (float(s.vcpu), float(s.ram_gb), float(s.disk_gb))
+            opts, rejected = _options(catalog, dept, req, PRIMARY, date, unit, tpl.floating_ips, excluded, pindex)
+            primaries.append(_Item(dept, req, PRIMARY, unit, tpl.floating_ips, opts, rejected))
+
+    placed: dict[int, tuple] = {}          # id(item) -> (pi, contract, counts, cost)
+    why_not: dict[int, list[str]] = {}
+    _greedy(state, primaries, placed, why_not)
+
+    standbys: list[_Item] = []
+    for it in primaries:
+        if not it.req.dr:
+            continue
+        opts, rejected = _options(catalog, it.dept, it.req, STANDBY, date, it.unit, it.fips, excluded, pindex)
+        sb = _Item(it.dept, it.req, STANDBY, it.unit, it.fips, opts, rejected)
+        got = placed.get(id(it))
+        if got is None:
+            sb.options = []
+            sb.rejected = [f"dr: the primary copy is not placed, so its standby is not either"]
+        else:
+            ppi = got[0]
+            same = [o for o in opts if o[1] == ppi]
+            if same:
+                sb.rejected.append(f"dr: {catalog.providers[ppi].name} also hosts the primary copy; "
+                                   f"the standby needs a different operator")
+            sb.options = [o for o in opts if o[1] != ppi]
+        standbys.append(sb)
+    _greedy(state, standbys, placed, why_not)
+
+    items = primaries + standbys
+    _improve(state, items, placed)
+
+    return _assemble(catalog, date, state, items, placed, why_not)
+
+
+def _greedy(state: _State, items: list[_Item], placed: dict, why_not: dict) -> None:
+    _mark_deferred(items)
+    for it in items:
+        it.order_key = _order_key(it)
+    for it in sorted(items, key=lambda i: i.order_key):
+        reasons: list[str] = []
+        for cost, pi, contract in it.options:
+            got = _try(state, it, pi, contract, cost)
+            if isinstance(got, str):
+                reasons.append(got)
+                continue
+            _commit(state, pi, got, it, contract, cost)
+            placed[id(it)] = (pi, contract, got, cost)
+            it.passed_over = tuple(reasons)
+            break
+        else:
+            why_not[id(it)] = it.rejected + reasons
+
+
+def _try(state: _State, it: _Item, pi: int, contract: Contract, cost: float) -> list[int] | str:
+    spent = state.spent.get((it.dept.name, contract.id), 0.0)
+    if spent + cost > contract.ceiling_cny_per_month + EPS:
+        return (f"ceiling: contract {contract.id} ceiling {contract.ceiling_cny_per_month:g} CNY/month: "
+                f"placing would make it {spent + cost:.2f}".replace(".00", ""))
+    counts, reason = _allocate(state, pi, it)
+    return counts if counts is not None else reason
+
+
+def _improve(state: _State, items: list[_Item], placed: dict) -> None:
+    """Move placed roles to a cheaper option when it has room now (one pass, biggest saving first).
+    A primary may not move onto its standby's operator (and vice versa)."""
+    partner: dict[int, _Item] = {}
+    by_key = {(i.dept.name, i.req.name, i.role): i for i in items}
+    for i in items:
+        other = by_key.get((i.dept.name, i.req.name, STANDBY if i.role == PRIMARY else PRIMARY))
+        if other is not None:
+            partner[id(i)] = other
+    for _ in range(2):
+        moved = False
+        cands = []
+        for it in items:
+            got = placed.get(id(it))
+            if got is None:
+                continue
+            pi, contract, counts, cost = got
+            cheaper = [o for o in it.options if o[0] < cost - EPS]
+            if cheaper:
+                cands.append((-(cost - cheaper[0][0]), it.dept.name, it.req.name, it.role, it))
+        cands.sort(key=lambda c: c[:4])
+        for _, _, _, _, it in cands:
+            pi, contract, counts, cost = placed[id(it)]
+            mate = partner.get(id(it))
+            mate_pi = placed[id(mate)][0] if mate is not None and id(mate) in placed else -1
+            _uncommit(state, pi, counts, it, contract, cost)
+            for ocost, opi, ocon in it.options:
+                if ocost >= cost - EPS:
+                    break
+                if opi == mate_pi:
+                    continue
+                got = _try(state, it, opi, ocon, ocost)
+                if not isinstance(got, str):
+                    _commit(state, opi, got, it, ocon, ocost)
+                    placed[id(it)] = (opi, ocon, got, ocost)
+                    moved = True
+                    break
+            else:
+                _commit(state, pi, counts, it, contract, cost)
+        if not moved:
+            break
+
+
+def _assemble(catalog: Catalog, date: dt.date, state: _State, items: list[_Item], placed: dict,
+              why_not: dict) -> tuple[Plan, tuple[Decision, ...]]:
+    role_rank = {PRIMARY: 0, STANDBY: 1}
+    items = sorted(items, key=lambda i: (i.dept.name, i.req.name, role_rank[i.role]))
+    placements, unplaced, decisions = [], [], []
+    total = 0.0
+    for it in items:
+        got = placed.get(id(it))
+        if got is None:
+            reasons = tuple(why_not.get(id(it)) or it.rejected or ["no option"])
+            unplaced.append(Unplaced(it.dept.name, it.req.name, it.role, reasons))
+            decisions.append(Decision(it.dept.name, it.req.name, it.role, "", "; ".join(reasons)))
+            continue
+        pi, contract, counts, cost = got
+        p = catalog.providers[pi]
+        n = it.req.count
+        placements.append(Placement(
+            department=it.dept.name, request=it.req.name, role=it.role, provider=p.name, contract=contract.id,
+            zones=tuple((z.name, c) for z, c in sorted(zip(p.zones, counts), key=lambda zc: zc[0].name) if c),
+            vcpu=int(it.unit[0] * n), ram_gb=int(it.unit[1] * n), disk_gb=int(it.unit[2] * n),
+            floating_ips=it.fips * n, monthly_cost_cny=round(cost, 2)))
+        total += cost
+        decisions.append(Decision(it.dept.name, it.req.name, it.role, p.name, _why(catalog, it, pi, cost),
+                                  tuple(it.rejected)))
+    util = []
+    for pi, p in enumerate(catalog.providers):
+        for zi, z in enumerate(p.zones):
+            cap, used = state.cap[pi][zi], state.used[pi][zi]
+            ratios = [round(used[r] / cap[r], 4) if cap[r] > 0 else (1.0 if used[r] > 0 else 0.0) for r in range(3)]
+            util.append(ZoneUtilization(p.name, z.name, *ratios))
+    plan = Plan(date=date, placements=tuple(placements), unplaced=tuple(unplaced), utilization=tuple(util),
+                total_monthly_cost_cny=round(total, 2))
+    return plan, tuple(decisions)
+
+
+def _why(catalog: Catalog, it: _Item, pi: int, cost: float) -> str:
+    p = catalog.providers[pi]
+    others = {}
+    for ocost, opi, _ in it.options:
+        if opi != pi:
+            others.setdefault(opi, ocost)
+    if not others:
+        only = "only allowed operator" if it.role == PRIMARY else "only allowed backup operator"
+        return f"{only} ({cost:g} CNY/month)"
+    cheaper = [(c, o) for o, c in others.items() if c < cost - EPS]
+    alt = ", ".join(f"{catalog.providers[o].name} {c:g}" for o, c in sorted(others.items(), key=lambda kv: kv[1]))
+    if not cheaper:
+        return f"cheapest allowed operator ({cost:g} CNY/month; {alt})"
+    passed = "; ".join(it.passed_over) or "cheaper options had no room"
+    return f"cheaper operator not possible: {passed} ({cost:g} CNY/month; {alt})"
+
+
+# --------------------------------------------------------------------------- JSON
+def plan_to_dict(plan: Plan) -> dict:
+    """The plan as the issue's JSON schema (zones as an object)."""
+    return {
+        "date": plan.date.isoformat(),
+        "placements": [
+            {"department": p.department, "request": p.request, "role": p.role, "provider": p.provider,
+             "contract": p.contract, "zones": {z: n for z, n in p.zones}, "vcpu": p.vcpu, "ram_gb": p.ram_gb,
+             "disk_gb": p.disk_gb, "monthly_cost_cny": p.monthly_cost_cny}
+            for p in plan.placements],
+        "unplaced": [{"department": u.department, "request": u.request, "role": u.role, "reasons": list(u.reasons)}
+                     for u in plan.unplaced],
+        "utilization": [{"provider": u.provider, "zone": u.zone, "vcpu_ratio": u.vcpu_ratio,
+                         "ram_gb_ratio": u.ram_gb_ratio, "disk_gb_ratio": u.disk_gb_ratio}
+                        for u in plan.utilization],
+        "total_monthly_cost_cny": plan.total_monthly_cost_cny,
+    }
+
+
+def peak_utilization_ratio(plan: Plan) -> float:
+    """The highest resource ratio over all zones (the objective's tie-breaker)."""
+    return max((max(u.vcpu_ratio, u.ram_gb_ratio, u.disk_gb_ratio) for u in plan.utilization), default=0.0)
