@@ -739,3 +739,33 @@ def _names_in(file: Path, key: str) -> set[str]:
     if not isinstance(items, list):
         return set()
     return {x["name"] for x in items if isinstance(x, dict) and isinstance(x.get("name"), str)}
+
+
+# --------------------------------------------------------------------------- show
+def catalog_to_dict(catalog: Catalog) -> dict:
+    """The whole catalog as plain JSON-able data (dates as ISO text), in catalog order."""
+    from dataclasses import asdict
+
+    def clean(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        if isinstance(x, (dt.date, dt.datetime)):
+            return x.isoformat()
+        return x
+
+    templates = {}
+    for name, t in catalog.templates.items():
+        templates[name] = {
+            "file": t.file, "image": t.image, "floating_ips": t.floating_ips,
+            "sizes": {k: asdict(v) for k, v in t.sizes.items()},
+            "ingress": [asdict(r) for r in t.ingress], "egress": [asdict(r) for r in t.egress],
+            "volumes": [asdict(v) for v in t.volumes], "user_data": t.user_data,
+        }
+    return clean({
+        "root": catalog.root,
+        "providers": [asdict(p) for p in catalog.providers],
+        "departments": [asdict(d) for d in catalog.departments],
+        "templates": templates,
+    })

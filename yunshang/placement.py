@@ -147,8 +147,8 @@ def _capacity_reason(state: _State, pi: int, item: _Item, fits: list[int], limit
     for zi, z in enumerate(p.zones):
         cap, used = state.cap[pi][zi], state.used[pi][zi]
         tight = min((r for r in range(3) if unit[r] > 0), key=lambda r: (cap[r] - used[r]) / unit[r])
-        parts.append(f"{z.name} fits {fits[zi]} ({RESOURCES[tight]} free {cap[tight] - used[tight]:g} "
-                     f"of {cap[tight]:g})")
+        parts.append(f"{z.name} fits {fits[zi]} ({RESOURCES[tight]} free {_cny(cap[tight] - used[tight])} "
+                     f"of {_cny(cap[tight])})")
     ha = f", ha: at most {limit} per zone" if limit < item.req.count else ""
     return (f"capacity on {p.name}: needs {item.req.count} x {unit[0]:g} vCPU/{unit[1]:g} GB RAM/{unit[2]:g} GB disk"
             f"{ha}; {'; '.join(parts)}")
@@ -321,8 +321,8 @@ def _greedy(state: _State, items: list[_Item], placed: dict, why_not: dict) -> N
 def _try(state: _State, it: _Item, pi: int, contract: Contract, cost: float) -> list[int] | str:
     spent = state.spent.get((it.dept.name, contract.id), 0.0)
     if spent + cost > contract.ceiling_cny_per_month + EPS:
-        return (f"ceiling: contract {contract.id} ceiling {contract.ceiling_cny_per_month:g} CNY/month: "
-                f"placing would make it {spent + cost:.2f}".replace(".00", ""))
+        return (f"ceiling: contract {contract.id} ceiling {_cny(contract.ceiling_cny_per_month)} CNY/month: "
+                f"placing would make it {_cny(spent + cost)}")
     counts, reason = _allocate(state, pi, it)
     return counts if counts is not None else reason
 
@@ -413,13 +413,19 @@ def _why(catalog: Catalog, it: _Item, pi: int, cost: float) -> str:
             others.setdefault(opi, ocost)
     if not others:
         only = "only allowed operator" if it.role == PRIMARY else "only allowed backup operator"
-        return f"{only} ({cost:g} CNY/month)"
-    cheaper = [(c, o) for o, c in others.items() if c < cost - EPS]
-    alt = ", ".join(f"{catalog.providers[o].name} {c:g}" for o, c in sorted(others.items(), key=lambda kv: kv[1]))
+        excluded = f"; not: {'; '.join(it.rejected)}" if it.rejected else ""
+        return f"{only} ({_cny(cost)} CNY/month){excluded}"
+    cheaper = [o for o, c in others.items() if c < cost - EPS]
+    alt = ", ".join(f"{catalog.providers[o].name} {_cny(c)}" for o, c in sorted(others.items(), key=lambda kv: kv[1]))
     if not cheaper:
-        return f"cheapest allowed operator ({cost:g} CNY/month; {alt})"
+        return f"cheapest allowed operator ({_cny(cost)} CNY/month; {alt})"
     passed = "; ".join(it.passed_over) or "cheaper options had no room"
-    return f"cheaper operator not possible: {passed} ({cost:g} CNY/month; {alt})"
+    return f"cheaper operator not possible: {passed} ({_cny(cost)} CNY/month; {alt})"
+
+
+def _cny(x: float) -> str:
+    """Money for messages: 162400, 1034185.5 (no exponent, no trailing zeros)."""
+    return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
 # --------------------------------------------------------------------------- JSON

@@ -1,0 +1,126 @@
+"""``yunshang plan``: place every department's requests on the operators its contracts allow."""
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+
+from cli.common import catalog_option, clouds_option, echo_json, output_option, table
+
+
+@click.command()
+@catalog_option
+@click.option("--date", "date_", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="Plan as of this day: only contracts valid on it count. Default: today.")
+@output_option
+@click.option("--live", is_flag=True,
+              help="Subtract what is already used on each operator (read from its cloud's Placement API); "
+                   "an operator that cannot be read is left out, with the reason in the output.")
+@clouds_option
+def plan(catalog_dir: str, date_: dt.datetime | None, output: str, live: bool, clouds_file: str | None) -> None:
+    """Place every department's requests on the operators its contracts allow.
+
+    \b
+    Hard rules, for every request (and for its standby copy when dr: true):
+      1. a contract valid on --date with that operator (primary; backup for the
+         standby, which must be on another operator than the primary);
+      2. operator MLPS level >= the request's; secret: true -> dedicated operators;
+      3. per zone and resource: placed (+ live usage) <= capacity x overcommit;
+      4. ha: true -> spread over zones, at most ceil(count / zones) per zone;
+      5. per contract: monthly cost <= its ceiling.
+    A request is placed whole or not at all. Among plans that place the most
+    requests: the lowest total monthly cost, then the lowest peak zone use.
+    \b
+    Examples:
+      yunshang plan --catalog examples/prefecture
+      yunshang plan --catalog examples/prefecture --date 2027-01-15 --output json
+      yunshang plan --catalog examples/prefecture --live --clouds clouds.yaml
+    """
+    from yunshang.catalog import load_catalog
+    from yunshang.placement import place_explained, plan_to_dict
+
+    day = date_.date() if date_ else dt.date.today()
+    catalog = load_catalog(catalog_dir)
+    usage: tuple = ()
+    excluded: dict[str, str] = {}
+    notes: list[str] = []
+    if live:
+        usage, excluded, notes = _live(catalog, clouds_file)
+    result, decisions = place_explained(catalog, day, usage, excluded=excluded)
+    if output == "json":
+        data = plan_to_dict(result)
+        if live:
+            data["live"] = {"excluded": excluded, "notes": notes}
+        echo_json(data)
+        return
+    click.echo(render_table(catalog, result, decisions, excluded, notes))
+
+
+def _live(catalog, clouds_file: str | None):
+    from yunshang.capacity import to_usage
+    from yunshang.openstack.capacity import read_all
+
+    snapshots = read_all(catalog, clouds_file)
+    by_name = {s.provider: s for s in snapshots}
+    excluded: dict[str, str] = {}
+    zones = []
+    notes = []
+    for p in catalog.providers:
+        snap = by_name.get(p.name)
+        if snap is None:
+            excluded[p.name] = "no live snapshot was returned for it"
+        elif not snap.ok:
+            excluded[p.name] = f"live capacity could not be read: {snap.error}"
+        else:
+            zones.extend(snap.zones)
+            known = {z.name for z in p.zones}
+            unknown = sorted({z.zone for z in snap.zones} - known)
+            if unknown:
+                notes.append(f"{p.name}: live zones {', '.join(unknown)} are not in the catalog (ignored)")
+    return to_usage(zones), excluded, notes
+
+
+def render_table(catalog, result, decisions, excluded: dict[str, str] | None = None,
+                 notes: list[str] | None = None) -> str:
+    """The plan for people: per department, where each request went and why."""
+    out: list[str] = [f"Plan for {result.date.isoformat()} (catalog {catalog.root})"]
+    for name, why in sorted((excluded or {}).items()):
+        out.append(f"  operator {name} left out: {why}")
+    for n in notes or []:
+        out.append(f"  note: {n}")
+    placements = {(p.department, p.request, p.role): p for p in result.placements}
+    by_dept: dict[str, list] = {}
+    for d in decisions:
+        by_dept.setdefault(d.department, []).append(d)
+    for dept in catalog.departments:
+        rows = []
+        spend = 0.0
+        for d in by_dept.get(dept.name, []):
+            p = placements.get((d.department, d.request, d.role))
+            if p is None:
+                rows.append([d.request, d.role, "UNPLACED", "", "", "", "", d.why])
+                continue
+            spend += p.monthly_cost_cny
+            n = sum(c for _, c in p.zones)
+            rows.append([d.request, d.role, p.provider, p.contract, " ".join(f"{z}:{c}" for z, c in p.zones), n,
+                         f"{p.monthly_cost_cny:,.2f}", d.why])
+        if not rows:
+            continue
+        out.append("")
+        out.append(f"== {dept.name} {dept.display_name} (MLPS {dept.mlps_level}) — {spend:,.2f} CNY/month")
+        out.append(table(["request", "role", "operator", "contract", "zones", "n", "CNY/month", "why"], rows))
+    if result.unplaced:
+        out.append("")
+        out.append(f"Unplaced ({len(result.unplaced)}):")
+        for u in result.unplaced:
+            out.append(f"  {u.department}/{u.request} ({u.role}):")
+            out.extend(f"    - {r}" for r in u.reasons)
+    out.append("")
+    out.append("Zone utilisation (placed + live usage, of capacity x overcommit)")
+    out.append(table(["operator", "zone", "vcpu", "ram", "disk"],
+                     [[u.provider, u.zone, f"{u.vcpu_ratio:.1%}", f"{u.ram_gb_ratio:.1%}", f"{u.disk_gb_ratio:.1%}"]
+                      for u in result.utilization]))
+    out.append("")
+    out.append(f"Total: {result.total_monthly_cost_cny:,.2f} CNY/month; {len(result.placements)} placed, "
+               f"{len(result.unplaced)} unplaced")
+    return "\n".join(out)
