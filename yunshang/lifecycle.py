@@ -217,3 +217,141 @@ def validate_against_catalog(doc: RequestDocument, catalog, file: str = "request
             problems.append(Problem(file, f"{where}.mlps_level",
                                     f"{r.mlps_level} is below the department's level {dept.mlps_level}"))
     return problems
+
+
+# --------------------------------------------------------------------------- review helpers (pure)
+def catalog_for_review(catalog, doc: RequestDocument):
+    """The catalog narrowed to the requesting department, its requests replaced by the document's."""
+    import dataclasses
+
+    dept = dataclasses.replace(catalog.department(doc.department), requests=doc.requests)
+    return dataclasses.replace(catalog, departments=(dept,))
+
+
+def placement_rows(plan, department: str) -> list:
+    """Split each Placement of ``department`` into per-zone rows (what approve reserves, what bills meter)."""
+    from yunshang.store import PlacementRow
+
+    rows = []
+    for p in plan.placements:
+        if p.department != department:
+            continue
+        total = sum(n for _, n in p.zones) or 1
+        for zone, n in p.zones:
+            share = n / total
+            rows.append(PlacementRow(p.request, p.role, p.provider, p.contract, zone, n,
+                                     p.vcpu * share, p.ram_gb * share, p.disk_gb * share,
+                                     p.floating_ips * share, round(p.monthly_cost_cny * share, 2)))
+    return rows
+
+
+def reserved_usage(capacity_rows: list[dict]):
+    """Store capacity/reservation view -> model.Usage per zone (what approved requests already hold)."""
+    from yunshang.model import Usage
+
+    return tuple(Usage(c["provider"], c["zone"], c["reserved_vcpu"], c["reserved_ram_gb"], c["reserved_disk_gb"])
+                 for c in capacity_rows)
+
+
+def merge_usage(*usages) -> tuple:
+    """Per zone, the larger of several usage views (recorded reservations vs live Placement)."""
+    from yunshang.model import Usage
+
+    acc: dict[tuple[str, str], list[float]] = {}
+    for group in usages:
+        for u in group:
+            a = acc.setdefault((u.provider, u.zone), [0.0, 0.0, 0.0])
+            a[0], a[1], a[2] = max(a[0], u.vcpu), max(a[1], u.ram_gb), max(a[2], u.disk_gb)
+    return tuple(Usage(p, z, *v) for (p, z), v in sorted(acc.items()))
+
+
+# --------------------------------------------------------------------------- reclaim (pure)
+@dataclass(frozen=True)
+class ReclaimCandidate:
+    request_id: int
+    department: str
+    state: str
+    reasons: tuple[str, ...]
+    evidence: dict
+
+
+def reclaim_candidates(records, catalog, day, idle: Mapping[tuple[str, str], float] | None = None,
+                       idle_days: int = 0) -> list[ReclaimCandidate]:
+    """Requests holding capacity that should be reclaimed, each with its reasons and evidence.
+
+    * a contract its placement uses has ended before ``day`` (or left the catalog);
+    * ``idle[(department, operator)]`` = days the exporter saw no server in use there, >= idle_days.
+    Only proposes: the store's plan-reclaim step records it, a person confirms.
+    """
+    idle = idle or {}
+    out = []
+    for r in records:
+        if r.state not in (CONFIGURED, PUBLISHED, MONITORED):
+            continue
+        reasons, evidence = [], {}
+        try:
+            dept = catalog.department(r.department)
+        except KeyError:
+            dept = None
+        for cid in sorted({p.contract for p in r.placements}):
+            try:
+                c = dept.contract(cid) if dept else None
+            except KeyError:
+                c = None
+            if c is None:
+                reasons.append(f"contract {cid} is no longer in the catalog")
+                evidence.setdefault("contracts", {})[cid] = "missing"
+            elif c.end < day:
+                reasons.append(f"contract {cid} with {c.provider} ended on {c.end.isoformat()}")
+                evidence.setdefault("contracts", {})[cid] = f"ended {c.end.isoformat()}"
+        if idle_days:
+            for op in sorted({p.provider for p in r.placements}):
+                days = idle.get((r.department, op))
+                if days is not None and days >= idle_days:
+                    reasons.append(f"no server in use on {op} for {days:g} days (>= {idle_days})")
+                    evidence.setdefault("idle_days", {})[op] = days
+        if reasons:
+            out.append(ReclaimCandidate(r.id, r.department, r.state, tuple(reasons), evidence))
+    return out
+
+
+def plan_from_records(records, day, department: str):
+    """A Plan of the department's placements in the given records (what its tenants must hold).
+
+    Used by ``configure``: a department's tenant on an operator carries every request it
+    holds there, so applying one request never drops another's servers.
+    """
+    from yunshang.model import Placement, Plan
+
+    groups: dict[tuple, list] = {}
+    for r in records:
+        if r.department != department:
+            continue
+        for p in r.placements:
+            groups.setdefault((p.request_name, p.role, p.provider, p.contract), []).append(p)
+    placements = []
+    for (name, role, prov, contract), rows in sorted(groups.items()):
+        zones: dict[str, int] = {}
+        for x in rows:
+            zones[x.zone] = zones.get(x.zone, 0) + x.instances
+        placements.append(Placement(
+            department=department, request=name, role=role, provider=prov, contract=contract,
+            zones=tuple(sorted(zones.items())), vcpu=round(sum(x.vcpu for x in rows)),
+            ram_gb=round(sum(x.ram_gb for x in rows)), disk_gb=round(sum(x.disk_gb for x in rows)),
+            floating_ips=round(sum(x.floating_ips for x in rows)),
+            monthly_cost_cny=round(sum(x.monthly_cost_cny for x in rows), 2)))
+    return Plan(date=day, placements=tuple(placements), unplaced=(), utilization=(),
+                total_monthly_cost_cny=round(sum(p.monthly_cost_cny for p in placements), 2))
+
+
+def catalog_with_records(catalog, department: str, records):
+    """The catalog narrowed to ``department`` whose requests are those of the given records."""
+    import dataclasses
+
+    reqs: dict[str, Request] = {}
+    for r in records:
+        if r.department == department:
+            for q in parse_request_document(r.document, f"request {r.id}").requests:
+                reqs[q.name] = q
+    dept = dataclasses.replace(catalog.department(department), requests=tuple(reqs[k] for k in sorted(reqs)))
+    return dataclasses.replace(catalog, departments=(dept,))
