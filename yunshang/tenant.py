@@ -531,3 +531,51 @@ def spec_to_dict(spec: TenantSpec) -> dict:
     d["date"] = spec.date.isoformat()
     d["quotas"] = spec.quotas.as_dict()
     return d
+
+
+# --------------------------------------------------------------------------- canonical inventory
+def rule_label(group: str, r: RuleSpec) -> str:
+    """A stable, readable identity of a rule inside its group (also the Pulumi logical name)."""
+    ports = "any" if r.port_min is None else (f"{r.port_min}" if r.port_min == r.port_max else f"{r.port_min}-{r.port_max}")
+    return f"{group}.{r.direction}.{r.ethertype.lower()}.{r.protocol or 'any'}.{ports}.{r.remote_cidr.replace('/', '_')}"
+
+
+Item = tuple  # (kind, name, ((key, value), ...))
+
+
+def spec_inventory(spec: TenantSpec) -> frozenset[Item]:
+    """What the tenant consists of, as (kind, name, key inputs) — the common language of the
+    Pulumi mock graph, the SDK applier and drift readback. Values are plain str/int/tuples."""
+    out: set[Item] = set()
+    p = spec.project
+    out.add(("project", p.name, (("description", p.description), ("tags", tuple(sorted(p.tags))))))
+    for u in spec.users:
+        out.add(("user", u.name, (("email", u.email),)))
+    for a in spec.role_assignments:
+        out.add(("role_assignment", f"{a.user}/{a.role}", ()))
+    for service, items in (("compute", spec.quotas.compute), ("network", spec.quotas.network),
+                           ("volume", spec.quotas.volume)):
+        out.add(("quota", service, tuple(sorted(items))))
+    for f in spec.flavors:
+        out.add(("flavor", f.name, (("disk_gb", f.disk_gb), ("ram_mb", f.ram_mb), ("vcpus", f.vcpus))))
+    n = spec.network
+    out.add(("network", n.name, ()))
+    out.add(("subnet", n.subnet_name, (("cidr", n.cidr), ("gateway_ip", n.gateway_ip), ("network", n.name))))
+    out.add(("router", n.router_name, (("external_network", n.external_network),)))
+    out.add(("router_interface", f"{n.router_name}/{n.subnet_name}", ()))
+    for g in spec.security_groups:
+        out.add(("security_group", g.name, ()))
+        for r in g.rules:
+            out.add(("security_group_rule", rule_label(g.name, r), ()))
+    for g in spec.server_groups:
+        out.add(("server_group", g.name, (("policy", g.policy),)))
+    for s in spec.servers:
+        out.add(("port", s.port_name, (("network", n.name), ("security_groups", tuple(sorted(s.security_groups))))))
+        out.add(("server", s.name, (("availability_zone", s.availability_zone), ("flavor", s.flavor),
+                                    ("image", s.image), ("port", s.port_name),
+                                    ("server_group", s.server_group or ""))))
+    for v in spec.volumes:
+        out.add(("volume", v.name, (("server", v.server), ("size_gb", v.size_gb))))
+    for f in spec.floating_ips:
+        out.add(("floating_ip", f.name, (("pool", f.pool), ("server", f.server))))
+    return frozenset(out)

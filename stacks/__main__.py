@@ -1,0 +1,29 @@
+"""The Pulumi program: one stack per department per operator (`<department>.<operator>`).
+
+Stack config holds only inputs (namespace `yunshang`):
+  catalog          path of the catalog directory (relative to the repo root or absolute)
+  department       department name
+  operator         operator name (its `cloud:` is the clouds.yaml entry the providers use)
+  date             plan date YYYY-MM-DD (contracts must be valid then)
+  managementCidr   optional, the center's management CIDR (MLPS baselines)
+  initialPasswords optional SECRET object {user: password} (pulumi config set --secret --path)
+The program asks the core for the TenantSpec and builds DepartmentTenant from it.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import pulumi
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:  # run by the pulumi engine with cwd = stacks/
+    sys.path.insert(0, _ROOT)
+
+from stacks.program import build_tenant, spec_from_config  # noqa: E402
+
+cfg = pulumi.Config("yunshang")
+spec = spec_from_config(
+    catalog=cfg.require("catalog"), department=cfg.require("department"), operator=cfg.require("operator"),
+    date=cfg.require("date"), management_cidr=cfg.get("managementCidr"), root=_ROOT)
+build_tenant(spec, initial_passwords=cfg.get_secret_object("initialPasswords"))
