@@ -5,6 +5,7 @@ Targets never carry credentials into labels: a probe is named (``probe`` label),
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 import socket
 import time
@@ -104,20 +105,24 @@ def identity_target(provider: Provider, clouds_file: str | None) -> ProbeTarget 
     return ProbeTarget(provider.name, "api-identity", "http", api_root(url), max_ok_status=499)
 
 
-def primary_contract(dept: Department, provider: str | None = None) -> str:
-    for c in dept.contracts:
-        if c.role == "primary" and (provider is None or c.provider == provider):
+def primary_contract(dept: Department, today: dt.date) -> str:
+    """The contract a probe without ``contract:`` counts against: a primary valid today, else any valid one."""
+    valid = [c for c in dept.contracts if c.valid_on(today)]
+    for c in valid:
+        if c.role == "primary":
             return c.id
-    return dept.contracts[0].id if dept.contracts else ""
+    return valid[0].id if valid else ""
 
 
-def department_targets(catalog: Catalog, operators: Iterable[str] | None = None) -> list[ProbeTarget]:
+def department_targets(catalog: Catalog, operators: Iterable[str] | None = None,
+                       today: dt.date | None = None) -> list[ProbeTarget]:
     """Each department's published services (catalog ``probes:``), tied to the contract they count against."""
     wanted = set(operators) if operators is not None else None
+    today = today or dt.datetime.now(dt.timezone.utc).date()
     out = []
     for d in catalog.departments:
         for p in d.probes:
-            cid = p.contract or primary_contract(d)
+            cid = p.contract or primary_contract(d, today)
             try:
                 op = d.contract(cid).provider
             except KeyError:

@@ -70,7 +70,7 @@ class Exporter:
         for op, prov in self.providers.items():
             ident = identity_target(prov, clouds_file)
             self._api_targets[op] = [ident] if ident else []
-        self._dept_targets = department_targets(catalog, self.operators)
+        self._dept_targets = department_targets(catalog, self.operators, clock().date())
         self.registry = CollectorRegistry(auto_describe=False)
         for c in (SelfCollector(self.state), CapacityCollector(self.state, catalog), QuotaCollector(self.state),
                   SpendCollector(self.state, catalog, clock),

@@ -134,7 +134,7 @@ def test_sla_per_contract_merges_api_and_service_probes(tmp_path):
     st = ExporterState(["telecom", "unicom"])
     store = ProbeStore(str(tmp_path / "probes.json"))
     api = ProbeTarget("telecom", "api-compute", "http", "http://127.0.0.1:8774/v2.1", max_ok_status=499)
-    targets = [api] + department_targets(CATALOG)
+    targets = [api] + department_targets(CATALOG, today=NOW.date())
     portal = next(t for t in targets if t.name == "portal")
     assert (portal.operator, portal.contract) == ("telecom", "H-TEL")
     before = NOW - dt.timedelta(days=1)     # outside the maintenance window
@@ -205,3 +205,14 @@ def test_service_targets_public_only_one_per_type():
            {"type": "identity", "endpoints": [{"interface": "public", "url": "http://h:5000/v3"}]}]
     ts = service_targets("telecom", cat)
     assert [(t.name, t.target) for t in ts] == [("api-compute", "http://h:8774/v2.1"), ("api-identity", "http://h:5000/v3")]
+
+
+def test_probe_without_contract_counts_against_valid_primary():
+    cat = Catalog(root="mem", providers=CATALOG.providers, departments=(
+        Department("civil", "民政", 2, contracts=(
+            Contract("OLD", "telecom", "primary", dt.date(2023, 1, 1), dt.date(2025, 12, 31), 1.0),
+            Contract("NEW", "unicom", "primary", dt.date(2026, 1, 1), dt.date(2026, 12, 31), 1.0)),
+            requests=(), probes=(Probe("portal", "http", "http://127.0.0.1:1/"),)),))
+    [t] = department_targets(cat, today=NOW.date())
+    assert (t.operator, t.contract) == ("unicom", "NEW")
+    assert department_targets(cat, operators=["telecom"], today=NOW.date()) == []
