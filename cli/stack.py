@@ -1,0 +1,192 @@
+"""``yunshang stack``: department tenants as Pulumi stacks (one per department per operator)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import click
+import yaml
+
+from cli.common import catalog_option, clouds_option, echo_json, load_catalog, output_option, table
+
+GRAPH_LABEL = ("declared by the program under Pulumi mocks (pulumi.runtime.set_mocks), not a preview "
+               "against state: no engine ran and no cloud was asked")
+
+
+def date_option(f):
+    return click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
+                        help="Plan date: contracts must be valid then. Default: today.")(f)
+
+
+def operator_option(f):
+    return click.option("--operator", "operators", multiple=True, metavar="OP",
+                        help="Only this operator (repeatable). Default: every operator the plan places the "
+                             "department on.")(f)
+
+
+def mgmt_option(f):
+    return click.option("--management-cidr", default=None, metavar="CIDR",
+                        help="The center's management CIDR (admin ports are opened only to it). "
+                             "Default: 10.250.0.0/24.")(f)
+
+
+def specs_for(catalog_dir: str, department: str, operators: tuple[str, ...], day, management_cidr: str | None):
+    """(catalog, plan, [TenantSpec]) of the department on the chosen operators."""
+    from yunshang.errors import NotFound
+    from yunshang.placement import place
+    from yunshang.tenant import DEFAULT_MANAGEMENT_CIDR, operators_of, tenant_spec
+
+    catalog = load_catalog(catalog_dir)
+    date = (day.date() if day else dt.date.today())
+    plan = place(catalog, date)
+    ops = list(operators) or list(operators_of(catalog, plan, department))
+    if not ops:
+        try:
+            catalog.department(department)
+        except KeyError:
+            raise NotFound(f"unknown department {department!r} in {catalog_dir}") from None
+        raise NotFound(f"the plan for {date.isoformat()} places nothing of {department}: no stack to build "
+                       f"(name an operator with --operator to build an empty tenant)")
+    mgmt = management_cidr or DEFAULT_MANAGEMENT_CIDR
+    return catalog, plan, [tenant_spec(catalog, plan, department, op, management_cidr=mgmt) for op in ops]
+
+
+@click.group()
+def stack() -> None:
+    """Department tenants as Pulumi stacks, one per department per operator: `<department>.<operator>`.
+
+    \b
+    The Pulumi program is stacks/ (Pulumi.yaml at the repo root). Stack config holds only inputs:
+    catalog path, department, operator, date (and an optional management CIDR); passwords only
+    as Pulumi secrets. Every resource is bound to an explicit provider for the operator's named
+    cloud in clouds.yaml.
+    \b
+    Examples:
+      yunshang stack render health --catalog examples/prefecture --date 2026-12-01
+      yunshang stack graph health --catalog examples/prefecture --output json
+      yunshang stack up health --operator telecom --clouds clouds.yaml    # needs the pulumi CLI
+    """
+
+
+@stack.command()
+@click.argument("department")
+@catalog_option
+@operator_option
+@date_option
+@mgmt_option
+@click.option("--dir", "out_dir", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Where to write Pulumi.<department>.<operator>.yaml (the directory holding Pulumi.yaml).")
+@output_option
+def render(department, catalog_dir, operators, day, management_cidr, out_dir, output):
+    """Write the stack config file(s) Pulumi.<DEPARTMENT>.<operator>.yaml (inputs only, no secrets).
+
+    The tenant spec is derived first, so a bad department, operator, contract or template fails
+    here with one line and nothing is written."""
+    _, plan, specs = specs_for(catalog_dir, department, operators, day, management_cidr)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cat_path = os.path.relpath(os.path.abspath(catalog_dir), os.path.abspath(out))
+    written = []
+    for s in specs:
+        cfg = {"yunshang:catalog": cat_path, "yunshang:department": s.department,
+               "yunshang:operator": s.operator, "yunshang:date": plan.date.isoformat()}
+        if management_cidr:
+            cfg["yunshang:managementCidr"] = management_cidr
+        path = out / f"Pulumi.{s.stack_name}.yaml"
+        tmp = path.with_suffix(".yaml.tmp")
+        tmp.write_text(f"# stack {s.stack_name}: written by `yunshang stack render`; inputs only.\n"
+                       + yaml.safe_dump({"config": cfg}, sort_keys=True, allow_unicode=True))
+        os.replace(tmp, path)
+        written.append({"stack": s.stack_name, "file": str(path), "servers": len(s.servers), "cidr": s.network.cidr})
+    if output == "json":
+        echo_json(written)
+    else:
+        click.echo(table(["STACK", "FILE", "SERVERS", "CIDR"],
+                         [[w["stack"], w["file"], w["servers"], w["cidr"]] for w in written]))
+
+
+@stack.command()
+@click.argument("department")
+@catalog_option
+@operator_option
+@date_option
+@mgmt_option
+@output_option
+def graph(department, catalog_dir, operators, day, management_cidr, output):
+    """Show the resources the program declares for DEPARTMENT's stacks: type, name, operator, key inputs.
+
+    This runs the program under Pulumi's mock monitor: it is what the program DECLARES, not a
+    preview against state (no engine, no cloud)."""
+    from stacks.graph import declare_tenant, graph_rows
+
+    _, _, specs = specs_for(catalog_dir, department, operators, day, management_cidr)
+    result = []
+    for s in specs:
+        rows = graph_rows(declare_tenant(s))
+        result.append({"stack": s.stack_name, "operator": s.operator, "cloud": s.cloud, "resources": rows})
+    if output == "json":
+        echo_json({"note": GRAPH_LABEL, "stacks": result})
+        return
+    click.echo(f"NOTE: {GRAPH_LABEL}.")
+    for st in result:
+        click.echo(f"\nstack {st['stack']} (operator {st['operator']}, cloud {st['cloud']}): "
+                   f"{len(st['resources'])} resources")
+        click.echo(table(["TYPE", "NAME", "OPERATOR", "KEY INPUTS"],
+                         [[r["type"].split(":", 1)[-1], r["name"], r["operator"] or "-", _key_inputs(r["inputs"])]
+                          for r in st["resources"]]))
+
+
+def _key_inputs(inputs: dict) -> str:
+    s = json.dumps(inputs, ensure_ascii=False, sort_keys=True, separators=(",", "="))
+    return s if len(s) <= 90 else s[:87] + "..."
+
+
+def _engine_command(verb: str):
+    @click.argument("department")
+    @catalog_option
+    @operator_option
+    @date_option
+    @mgmt_option
+    @clouds_option
+    @output_option
+    def cmd(department, catalog_dir, operators, day, management_cidr, clouds_file, output):
+        from stacks.automation import destroy_stack, preview_stack, require_pulumi, up_stack
+
+        require_pulumi()  # fail at once, before reading anything
+        catalog, plan, specs = specs_for(catalog_dir, department, operators, day, management_cidr)
+        results = []
+        for s in specs:
+            show = None if output == "json" else click.echo
+            if verb == "preview":
+                results.append(preview_stack(s, clouds_file, on_output=show))
+            elif verb == "up":
+                from yunshang.openstack.tenant import admit_live
+
+                admission = admit_live(s, clouds_file)
+                try:
+                    results.append(up_stack(catalog, plan, s, clouds_file, on_output=show))
+                finally:
+                    admission.release()
+            else:
+                results.append(destroy_stack(s, clouds_file, on_output=show))
+        if output == "json":
+            echo_json(results)
+        else:
+            for r in results:
+                click.echo(f"{r['stack']}: {verb} {r.get('result', 'done')} {r.get('changes', {})}")
+
+    cmd.__doc__ = {
+        "preview": "Pulumi preview of DEPARTMENT's stacks against their state (needs the pulumi CLI).",
+        "up": "Admit (live capacity + quota), then `pulumi up` DEPARTMENT's stacks (needs the pulumi CLI).",
+        "destroy": "`pulumi destroy` DEPARTMENT's stacks (needs the pulumi CLI).",
+    }[verb] + ("\n\nOne isolated Automation API workspace per stack under the state dir "
+               "($YUNSHANG_STATE_DIR/pulumi/<stack>). Without the `pulumi` binary: one line saying "
+               "what to install, exit 6.")
+    return stack.command(name=verb)(cmd)
+
+
+preview = _engine_command("preview")
+up = _engine_command("up")
+destroy = _engine_command("destroy")
