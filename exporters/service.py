@@ -225,8 +225,10 @@ def openstack_readers(clouds_file: str | None, catalog: Catalog) -> tuple[Snapsh
     from yunshang.openstack import connect
     from yunshang.openstack.capacity import read_operator_snapshot
 
+    names = tuple(d.name for d in catalog.departments)
+
     def read_snapshot(prov: Provider) -> OperatorSnapshot:
-        return read_operator_snapshot(prov, clouds_file, departments=catalog.departments)
+        return read_operator_snapshot(prov, clouds_file, departments=names)
 
     def read_catalog(prov: Provider) -> list:
         conn = connect(prov.cloud, clouds_file)
