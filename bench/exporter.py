@@ -1,0 +1,345 @@
+"""Benchmark: yunshang's exporter vs the canonical prometheus-openstack-exporter, same cloud, same run.
+
+    .venv/bin/python bench/exporter.py [--clouds FILE] [--operator telecom] [--projects 200]
+                                       [--servers 1000] [--grow-timeout 900] [--scrapes 500]
+
+1. Grows one devcloud operator to --projects department projects (``bench-NNN``, tagged per the
+   project convention) and --servers servers (fake virt driver, batches of 25 per request), bounded
+   by --grow-timeout; prints how many it reached. Idempotent: re-runs only add what is missing.
+2. Writes a bench catalog (the sample prefecture + one department per bench project).
+3. Starts both exporters against that operator and measures, for each: full refresh time (ours:
+   ``yunshang_collection_duration_seconds``; the peer's: ``openstack_exporter_cache_refresh_duration_seconds``),
+   scrape latency p50/p99 over --scrapes sequential scrapes on loopback, and the metric families.
+4. Prints a table with ratios (peer / ours) and the family coverage.
+
+The peer is the Debian package ``prometheus-openstack-exporter`` (0.1.4, Python 2-era code): it
+is started with a sitecustomize shim (urlparse/BaseHTTPServer/SocketServer -> Python 3 modules,
+cinderclient.v2 -> v3), its swift collector disabled (no Swift here), credentials from OS_*
+environment variables of the same admin user.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SHIM = '''import sys, urllib.parse, http.server, socketserver
+sys.modules.setdefault("urlparse", urllib.parse)
+sys.modules.setdefault("BaseHTTPServer", http.server)
+sys.modules.setdefault("SocketServer", socketserver)
+try:
+    import cinderclient.v3 as _v3, cinderclient.v3.client as _v3c
+    sys.modules.setdefault("cinderclient.v2", _v3)
+    sys.modules.setdefault("cinderclient.v2.client", _v3c)
+except ImportError:
+    pass
+'''
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def find_clouds(arg: str | None) -> str:
+    if arg:
+        return arg
+    ready = pathlib.Path("/tmp/yunshang-devcloud-ready")
+    if ready.exists():
+        return ready.read_text().strip()
+    from yunshang.devcloud import Devcloud
+
+    return str(Devcloud().layout.clouds_file)
+
+
+def connect(clouds: str, cloud: str):
+    import openstack.config
+    import openstack.connection
+
+    cfg = openstack.config.OpenStackConfig(config_files=[clouds], vendor_files=[], load_envvars=False)
+    return openstack.connection.Connection(config=cfg.get_one(cloud=cloud))
+
+
+# ----------------------------------------------------------------------------- grow
+def grow(clouds: str, cloud: str, n_projects: int, n_servers: int, timeout: float) -> tuple[int, int, float]:
+    t0 = time.monotonic()
+    conn = connect(clouds, cloud)
+    admin = conn.identity.find_user("admin", domain_id="default")
+    role = conn.identity.find_role("admin")
+    have = {p.name: p for p in conn.identity.projects(domain_id="default")}
+    projects = []
+    for i in range(n_projects):
+        name = f"dept-bench-{i:03d}"
+        p = have.get(name)
+        if p is None:
+            p = conn.identity.create_project(name=name, domain_id="default",
+                                             tags=["yunshang", f"department:bench-{i:03d}", f"contract:BENCH-{i:03d}", "mlps:2"])
+            conn.identity.assign_project_role_to_user(p, admin, role)
+            conn.compute.update_quota_set(p.id, instances=100, cores=100, ram=100 * 1024)
+        projects.append(p)
+        if time.monotonic() - t0 > timeout:
+            break
+    log(f"projects: {len(projects)} (in {time.monotonic() - t0:.0f}s)")
+    flavor = conn.compute.find_flavor("m1.tiny", ignore_missing=False)
+    image = conn.image.find_image("cirros", ignore_missing=False)
+    count = sum(1 for s in conn.compute.servers(all_projects=True, name="^bench-"))
+    per_project = max(1, -(-n_servers // max(1, len(projects))))
+    batch = 25
+    i = 0
+    while count < n_servers and time.monotonic() - t0 < timeout and projects:
+        p = projects[i % len(projects)]
+        i += 1
+        pconn = conn.connect_as_project(p.id)
+        mine = sum(1 for _ in pconn.compute.servers(name="^bench-"))
+        want = min(per_project - mine, n_servers - count, batch)
+        if want <= 0:
+            if i > 2 * len(projects):
+                per_project += batch
+            continue
+        try:
+            pconn.compute.create_server(name=f"bench-{p.name[-3:]}-{mine}", flavor_id=flavor.id, image_id=image.id,
+                                        networks="none", min_count=want, max_count=want)
+            count += want
+        except Exception as exc:  # noqa: BLE001 - report and keep going within the time bound
+            log(f"boot in {p.name} failed: {type(exc).__name__}: {str(exc)[:120]}")
+            time.sleep(2)
+        if count % 100 < batch:
+            log(f"servers requested: {count}")
+    # wait (bounded) until nova has them ACTIVE
+    deadline = t0 + timeout
+    while True:
+        states = [s.status for s in conn.compute.servers(all_projects=True, name="^bench-")]
+        active = states.count("ACTIVE")
+        if active >= min(count, n_servers) or time.monotonic() > deadline or "BUILD" not in states:
+            break
+        time.sleep(5)
+    return len(projects), active, time.monotonic() - t0
+
+
+def bench_catalog(dest: pathlib.Path, operator: str, n_projects: int) -> pathlib.Path:
+    src = ROOT / "examples" / "prefecture"
+    shutil.copytree(src, dest, dirs_exist_ok=True)
+    for i in range(n_projects):
+        doc = {"name": f"bench-{i:03d}", "display_name": f"基准部门{i:03d}", "mlps_level": 2,
+               "contracts": [{"id": f"BENCH-{i:03d}", "provider": operator, "role": "primary",
+                              "start": "2026-01-01", "end": "2026-12-31", "ceiling_cny_per_month": 10000}],
+               "requests": []}
+        (dest / "departments" / f"bench-{i:03d}.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True))
+    return dest
+
+
+# ----------------------------------------------------------------------------- measure
+def get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.read()
+
+
+def families(text: str) -> list[str]:
+    return sorted({ln.split()[2] for ln in text.splitlines() if ln.startswith("# TYPE ")})
+
+
+def sample(text: str, name: str) -> float | None:
+    for ln in text.splitlines():
+        if ln.startswith(name + "{") or ln.startswith(name + " "):
+            return float(ln.rsplit(" ", 1)[1])
+    return None
+
+
+def scrape_latency(url: str, n: int) -> tuple[float, float]:
+    lat = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        get(url)
+        lat.append(time.perf_counter() - t0)
+    lat.sort()
+    return statistics.median(lat), lat[max(0, int(len(lat) * 0.99) - 1)]
+
+
+def start(argv, env, log_path, cwd=None):
+    fh = open(log_path, "wb")
+    return subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
+
+
+def stop(p):
+    if p.poll() is None:
+        os.killpg(p.pid, signal.SIGTERM)
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+def wait_for(check, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            v = check()
+            if v:
+                return v
+        except Exception:  # noqa: BLE001
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"bench: timed out waiting for {what}")
+
+
+def run_ours(tmp, clouds, operator, catalog, scrapes):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/metrics"
+    p = start([sys.executable, "-m", "cli.main", "exporter", "serve", "--listen", f"127.0.0.1:{port}", "--catalog",
+               str(catalog), "--clouds", clouds, "--operator", operator, "--interval", "5", "--probe-interval", "15",
+               "--state-file", str(tmp / "probes.json")], dict(os.environ), tmp / "ours.log", cwd=ROOT)
+    try:
+        durations = []
+        last = None
+        deadline = time.monotonic() + 900
+        while len(durations) < 3 and time.monotonic() < deadline:
+            text = get(url).decode() if p.poll() is None else ""
+            ts = sample(text, "yunshang_last_refresh_timestamp_seconds")
+            if ts and ts != last:
+                last = ts
+                durations.append(sample(text, "yunshang_collection_duration_seconds"))
+            time.sleep(0.5)
+        if not durations:
+            raise SystemExit(f"bench: our exporter never refreshed; see {tmp / 'ours.log'}")
+        p50, p99 = scrape_latency(url, scrapes)
+        text = get(url).decode()
+        return {"refresh_s": statistics.median(durations), "p50_ms": p50 * 1e3, "p99_ms": p99 * 1e3,
+                "families": families(text), "bytes": len(text)}
+    finally:
+        stop(p)
+
+
+def run_peer(tmp, clouds, operator, scrapes):
+    exe = shutil.which("prometheus-openstack-exporter")
+    if exe is None:
+        return None
+    doc = yaml.safe_load(pathlib.Path(clouds).read_text())["clouds"][operator]
+    auth = doc["auth"]
+    env = dict(os.environ, OS_AUTH_URL=auth["auth_url"], OS_USERNAME=auth["username"], OS_PASSWORD=auth["password"],
+               OS_PROJECT_NAME=auth["project_name"], OS_TENANT_NAME=auth["project_name"],
+               OS_USER_DOMAIN_NAME=auth.get("user_domain_name", "Default"),
+               OS_PROJECT_DOMAIN_NAME=auth.get("project_domain_name", "Default"), OS_IDENTITY_API_VERSION="3",
+               OS_REGION_NAME=doc.get("region_name", "RegionOne"), PYTHONPATH=str(tmp / "shim"))
+    (tmp / "shim").mkdir(exist_ok=True)
+    (tmp / "shim" / "sitecustomize.py").write_text(SHIM)
+    port = free_port()
+    cfg = {"listen_port": port, "cache_refresh_interval": 5, "cache_file": str(tmp / "peer-cache"), "cloud": operator,
+           "openstack_allocation_ratio_vcpu": 4.0, "openstack_allocation_ratio_ram": 1.0,
+           "openstack_allocation_ratio_disk": 1.0, "log_level": "INFO",
+           "enabled_collectors": ["cinder", "neutron", "nova"],
+           "schedulable_instance_size": {"ram_mbs": 4096, "vcpu": 2, "disk_gbs": 20}}
+    (tmp / "peer.yaml").write_text(yaml.safe_dump(cfg))
+    p = start(["/usr/bin/python3", exe, str(tmp / "peer.yaml")], env, tmp / "peer.log", cwd=tmp)
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        t0 = time.monotonic()
+        ok = False
+        while time.monotonic() - t0 < 900 and p.poll() is None:
+            if (tmp / "peer-cache").exists():
+                ok = True
+                break
+            time.sleep(0.5)
+        if not ok:
+            tail = (tmp / "peer.log").read_text(errors="replace")[-1500:]
+            return {"error": f"peer produced no cache (see {tmp / 'peer.log'}): ...{tail[-600:]}"}
+        text = wait_for(lambda: get(url).decode(), 60, "peer /metrics")
+        refresh = sample(text, "openstack_exporter_cache_refresh_duration_seconds")
+        p50, p99 = scrape_latency(url, scrapes)
+        return {"refresh_s": refresh, "p50_ms": p50 * 1e3, "p99_ms": p99 * 1e3, "families": families(text),
+                "bytes": len(text)}
+    finally:
+        stop(p)
+
+
+# what each peer family means, and the yunshang family covering it
+PEER_TO_OURS = {
+    "hypervisor_vcpus_total": "yunshang_zone_vcpus", "hypervisor_vcpus_used": "yunshang_zone_vcpus_allocated",
+    "hypervisor_memory_mbs_total": "yunshang_zone_memory_bytes", "hypervisor_memory_mbs_used": "yunshang_zone_memory_allocated_bytes",
+    "hypervisor_disk_gbs_total": "yunshang_zone_disk_bytes", "hypervisor_disk_gbs_used": "yunshang_zone_disk_allocated_bytes",
+    "hypervisor_running_vms": "yunshang_zone_instances", "hypervisor_schedulable_instances": "yunshang_zone_vcpus_free",
+    "hypervisor_schedulable_instances_capacity": "yunshang_zone_vcpus_headroom",
+    "nova_instances": "yunshang_zone_instances", "nova_resources_ram_mbs": "yunshang_quota_in_use",
+    "nova_resources_vcpus": "yunshang_quota_in_use", "nova_resources_disk_gbs": "yunshang_zone_disk_allocated_bytes",
+    "neutron_public_ip_usage": "yunshang_quota_in_use", "neutron_net_size": "yunshang_quota_limit",
+    "neutron_ports": "yunshang_quota_in_use", "neutron_routers": "yunshang_quota_in_use",
+    "neutron_floating_ips": "yunshang_quota_in_use", "neutron_ip_address_usage": "yunshang_quota_in_use",
+    "cinder_volumes": "yunshang_quota_in_use", "cinder_volume_size_gbs": "yunshang_quota_in_use",
+    "openstack_exporter_cache_age_seconds": "yunshang_last_refresh_timestamp_seconds",
+    "openstack_exporter_cache_refresh_duration_seconds": "yunshang_collection_duration_seconds",
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clouds")
+    ap.add_argument("--operator", default="telecom")
+    ap.add_argument("--projects", type=int, default=200)
+    ap.add_argument("--servers", type=int, default=1000)
+    ap.add_argument("--grow-timeout", type=float, default=900)
+    ap.add_argument("--scrapes", type=int, default=500)
+    ap.add_argument("--skip-grow", action="store_true")
+    ap.add_argument("--json", action="store_true", help="print the result as JSON too")
+    a = ap.parse_args()
+    clouds = find_clouds(a.clouds)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="yunshang-bench-exporter-"))
+    if a.skip_grow:
+        conn = connect(clouds, a.operator)
+        n_proj = sum(1 for p in conn.identity.projects() if p.name.startswith("dept-bench-"))
+        n_srv = sum(1 for s in conn.compute.servers(all_projects=True, name="^bench-") if s.status == "ACTIVE")
+        grow_s = 0.0
+    else:
+        n_proj, n_srv, grow_s = grow(clouds, a.operator, a.projects, a.servers, a.grow_timeout)
+    log(f"cloud {a.operator}: {n_proj} bench projects, {n_srv} ACTIVE bench servers (grow {grow_s:.0f}s)")
+    catalog = bench_catalog(tmp / "catalog", a.operator, n_proj)
+    log("measuring yunshang exporter")
+    ours = run_ours(tmp, clouds, a.operator, catalog, a.scrapes)
+    log("measuring prometheus-openstack-exporter")
+    peer = run_peer(tmp, clouds, a.operator, a.scrapes)
+
+    print(f"\nexporter benchmark — operator {a.operator}: {n_proj} projects, {n_srv} servers reached "
+          f"(goal {a.projects}/{a.servers}); {a.scrapes} sequential scrapes each on loopback\n")
+    print(f"| measure | yunshang | prometheus-openstack-exporter | peer / yunshang |")
+    print(f"|---|---|---|---|")
+    if peer and "error" not in peer:
+        for key, label in (("refresh_s", "full refresh (s)"), ("p50_ms", "scrape p50 (ms)"), ("p99_ms", "scrape p99 (ms)")):
+            o, pv = ours[key], peer[key]
+            ratio = f"{pv / o:.2f}x" if o and pv is not None else "n/a"
+            print(f"| {label} | {o:.3f} | {pv if pv is None else f'{pv:.3f}'} | {ratio} |")
+        print(f"| metric families | {len(ours['families'])} | {len(peer['families'])} | |")
+        print(f"| page size (bytes) | {ours['bytes']} | {peer['bytes']} | |")
+        missing = [f for f in peer["families"] if PEER_TO_OURS.get(f) not in ours["families"]]
+        print(f"\npeer families: {', '.join(peer['families'])}")
+        print(f"peer families without a yunshang counterpart: {', '.join(missing) or 'none'}")
+    else:
+        print(f"| full refresh (s) | {ours['refresh_s']:.3f} | n/a | |")
+        print(f"| scrape p50 (ms) | {ours['p50_ms']:.3f} | n/a | |")
+        print(f"| scrape p99 (ms) | {ours['p99_ms']:.3f} | n/a | |")
+        print(f"\npeer not measured: {peer['error'] if peer else 'prometheus-openstack-exporter not installed'}")
+    print(f"\nyunshang families ({len(ours['families'])}): {', '.join(ours['families'])}")
+    if a.json:
+        print(json.dumps({"projects": n_proj, "servers": n_srv, "ours": ours, "peer": peer}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
