@@ -1,0 +1,76 @@
+"""The only place yunshang imports openstacksdk.
+
+``connect(cloud, clouds_file)`` always names the cloud explicitly and reads only the
+given clouds.yaml (or openstacksdk's usual files when None), never OS_CLOUD or other
+OS_* environment variables, so one operator's credentials cannot leak into another's.
+"""
+from __future__ import annotations
+
+import os
+
+import openstack
+import openstack.config
+import openstack.connection
+import openstack.exceptions
+from keystoneauth1 import exceptions as ks_exc
+
+from yunshang.errors import CloudUnavailable
+
+__all__ = ["connect", "cloud_names", "CloudUnavailable"]
+
+# Connect/read timeouts (seconds) for every API call: a dead operator must not hang a report.
+API_TIMEOUT_SECONDS = 20
+
+
+def _config(clouds_file: str | None) -> openstack.config.OpenStackConfig:
+    if clouds_file is not None:
+        if not os.path.exists(clouds_file):
+            raise CloudUnavailable(f"clouds file {clouds_file} does not exist")
+        return openstack.config.OpenStackConfig(config_files=[clouds_file], vendor_files=[],
+                                                secure_files=[], load_envvars=False)
+    return openstack.config.OpenStackConfig(load_envvars=False)
+
+
+def cloud_names(clouds_file: str | None = None) -> list[str]:
+    """The cloud names defined in ``clouds_file`` (or openstacksdk's usual files)."""
+    cfg = _config(clouds_file)
+    return sorted(cfg.get_cloud_names())
+
+
+def connect(cloud: str, clouds_file: str | None = None, *, check: bool = True,
+            timeout_seconds: float = API_TIMEOUT_SECONDS) -> openstack.connection.Connection:
+    """A connection to operator ``cloud`` as defined in ``clouds_file``.
+
+    With ``check`` (default) a token is fetched at once, so an unreachable Keystone or
+    refused credentials raise ``CloudUnavailable`` here (the message names the cloud and
+    the auth URL, never a secret).
+    """
+    where = clouds_file or "openstacksdk's default clouds.yaml locations"
+    try:
+        cfg = _config(clouds_file)
+        if cloud not in cfg.get_cloud_names():
+            raise CloudUnavailable(f"cloud {cloud!r} is not defined in {where}")
+        region = cfg.get_one(cloud=cloud, api_timeout=timeout_seconds)
+    except openstack.exceptions.ConfigException as exc:
+        raise CloudUnavailable(f"cloud {cloud!r}: bad configuration in {where}: {_safe(exc)}") from None
+    conn = openstack.connection.Connection(config=region)
+    if check:
+        auth_url = (region.config.get("auth") or {}).get("auth_url", "?")
+        try:
+            conn.authorize()
+        except (ks_exc.Unauthorized, openstack.exceptions.HttpException) as exc:
+            status = getattr(exc, "http_status", None) or getattr(exc, "status_code", None)
+            if status == 401 or isinstance(exc, ks_exc.Unauthorized):
+                raise CloudUnavailable(f"cloud {cloud!r}: credentials refused by {auth_url}") from None
+            raise CloudUnavailable(f"cloud {cloud!r}: Keystone at {auth_url} answered HTTP {status}") from None
+        except (ks_exc.ConnectFailure, ks_exc.ConnectTimeout, ks_exc.DiscoveryFailure,
+                ks_exc.ClientException, openstack.exceptions.SDKException) as exc:
+            raise CloudUnavailable(f"cloud {cloud!r}: cannot reach Keystone at {auth_url} "
+                                   f"({type(exc).__name__})") from None
+    return conn
+
+
+def _safe(exc: Exception) -> str:
+    """An exception's text without anything that looks like a password or token."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
