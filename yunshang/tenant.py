@@ -579,3 +579,42 @@ def spec_inventory(spec: TenantSpec) -> frozenset[Item]:
     for f in spec.floating_ips:
         out.add(("floating_ip", f.name, (("pool", f.pool), ("server", f.server))))
     return frozenset(out)
+
+
+# --------------------------------------------------------------------------- drift
+@dataclass(frozen=True)
+class Drift:
+    """Spec vs what was read back: by (kind, name)."""
+
+    missing: tuple[Item, ...]                       # in the spec, not in the cloud
+    extra: tuple[Item, ...]                         # in the cloud (in the tenant's scope), not in the spec
+    different: tuple[tuple[Item, Item], ...]        # (wanted, found) with the same kind and name
+
+    @property
+    def clean(self) -> bool:
+        return not (self.missing or self.extra or self.different)
+
+    def as_dict(self) -> dict:
+        def one(i):
+            return {"kind": i[0], "name": i[1], "key": {k: list(v) if isinstance(v, tuple) else v for k, v in i[2]}}
+        return {"clean": self.clean, "missing": [one(i) for i in self.missing], "extra": [one(i) for i in self.extra],
+                "different": [{"wanted": one(w), "found": one(f)} for w, f in self.different]}
+
+
+KIND_ORDER = ("project", "user", "role_assignment", "quota", "flavor", "network", "subnet", "router",
+              "router_interface", "security_group", "security_group_rule", "server_group", "port", "server",
+              "volume", "floating_ip")
+
+
+def _order(i: Item) -> tuple:
+    return (KIND_ORDER.index(i[0]) if i[0] in KIND_ORDER else 99, i[1])
+
+
+def diff_inventories(want: Iterable[Item], have: Iterable[Item]) -> Drift:
+    """Pure drift: compare by (kind, name); the key inputs decide 'different'."""
+    w = {(i[0], i[1]): i for i in want}
+    h = {(i[0], i[1]): i for i in have}
+    missing = sorted((w[k] for k in w.keys() - h.keys()), key=_order)
+    extra = sorted((h[k] for k in h.keys() - w.keys()), key=_order)
+    different = sorted(((w[k], h[k]) for k in w.keys() & h.keys() if w[k] != h[k]), key=lambda p: _order(p[0]))
+    return Drift(tuple(missing), tuple(extra), tuple(different))
