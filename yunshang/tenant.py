@@ -474,6 +474,10 @@ def tenant_spec(catalog: Catalog, plan: Plan, department: str, operator: str, *,
                 for k in range(tpl.floating_ips):
                     fips.append(FloatingIpSpec(f"{sname}-fip{k + 1}", sname, prov.external_network))
 
+    usable = cidr.num_addresses - 2 - 1 - 2     # network, broadcast, gateway, DHCP + router interface
+    if len(servers) > usable:
+        raise CidrConflict(f"tenant {dept.name} on {prov.name}: {len(servers)} servers do not fit the /"
+                           f"{OPERATOR_PREFIXLEN} {cidr} ({usable} addresses)")
     groups = (baseline,) + tuple(sgs[k] for k in sorted(sgs))
     quotas = _quotas(servers, server_groups, volumes, fips, groups)
     return TenantSpec(
