@@ -48,7 +48,7 @@ class Decision:
     alternatives: tuple[str, ...] = ()
 
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class _Item:
     dept: Department
     req: Request
@@ -80,6 +80,9 @@ class _State:
                 cell[2] += u.disk_gb
         self.spent: dict[tuple[str, str], float] = {}
 
+        # 1 / capacity per resource (0 where capacity is 0): utilisation = used x inv
+        self.inv = [[tuple((1.0 / c) if c > 0 else 0.0 for c in cap) for cap in zs] for zs in self.cap]
+
     def fit(self, pi: int, zi: int, unit: tuple[float, float, float]) -> int:
         cap, used = self.cap[pi][zi], self.used[pi][zi]
         k = 1 << 30
@@ -93,10 +96,6 @@ class _State:
         cap, used = self.cap[pi][zi], self.used[pi][zi]
         return max((used[r] / cap[r]) if cap[r] > 0 else (1.0 if used[r] > 0 else 0.0) for r in range(3))
 
-    def step(self, pi: int, zi: int, unit: tuple[float, float, float]) -> float:
-        cap = self.cap[pi][zi]
-        return max((unit[r] / cap[r]) if cap[r] > 0 else 0.0 for r in range(3))
-
 
 def _per_zone_limit(req: Request, zones: int) -> int:
     if req.ha and req.count >= 2 and zones >= 2:
@@ -104,45 +103,77 @@ def _per_zone_limit(req: Request, zones: int) -> int:
     return req.count
 
 
-def _allocate(state: _State, pi: int, item: _Item) -> tuple[list[int] | None, str]:
-    """Per-zone instance counts for ``item`` on provider ``pi`` (least-utilised zone first), or a reason."""
-    req, unit = item.req, item.unit
-    nz = len(state.cap[pi])
-    limit = _per_zone_limit(req, nz)
-    fits = [state.fit(pi, z, unit) for z in range(nz)]
-    room = [min(f, limit) for f in fits]
-    if sum(room) < req.count:
-        return None, _capacity_reason(state, pi, item, fits, limit)
-    counts = [0] * nz
-    level = [state.peak(pi, z) for z in range(nz)]
-    step = [state.step(pi, z, unit) for z in range(nz)]
-    left = req.count
+def _allocate(state: _State, pi: int, item: _Item) -> list[int] | None:
+    """Per-zone instance counts for ``item`` on provider ``pi`` (least-utilised zone first), or None."""
+    req = item.req
+    u0, u1, u2 = item.unit
+    count = req.count
+    caps, useds = state.cap[pi], state.used[pi]
+    nz = len(caps)
+    limit = math.ceil(count / nz) if (req.ha and count >= 2 and nz >= 2) else count
+    room = []
+    total = 0
+    for z in range(nz):
+        c, u = caps[z], useds[z]
+        k = limit
+        if u0 > 0:
+            k = min(k, int((c[0] - u[0] + EPS) // u0))
+        if u1 > 0:
+            k = min(k, int((c[1] - u[1] + EPS) // u1))
+        if u2 > 0:
+            k = min(k, int((c[2] - u[2] + EPS) // u2))
+        if k < 0:
+            k = 0
+        room.append(k)
+        total += k
+    if total < count:
+        return None
     if nz == 1:
-        return [left], ""
+        return [count]
+    invs = state.inv[pi]
+    level = []
+    step = []
+    for z in range(nz):
+        i, u = invs[z], useds[z]
+        level.append(max(u[0] * i[0], u[1] * i[1], u[2] * i[2]))
+        step.append(max(u0 * i[0], u1 * i[1], u2 * i[2]))
+    counts = [0] * nz
+    left = count
     while left:
         best = -1
         best_val = 0.0
+        second = math.inf
         for z in range(nz):
             if counts[z] < room[z]:
                 v = level[z] + step[z]
                 if best < 0 or v < best_val - 1e-12:
+                    if best >= 0:
+                        second = min(second, best_val)
                     best, best_val = z, v
+                else:
+                    second = min(second, v)
         # give the chosen zone as many as keep it at or below the next zone's level
-        others = [level[z] + step[z] for z in range(nz) if z != best and counts[z] < room[z]]
-        if others and step[best] > 0:
-            n = max(1, int((min(others) - level[best]) / step[best] + 1e-9))
+        sb = step[best]
+        if second < math.inf and sb > 0:
+            n = max(1, int((second - level[best]) / sb + 1e-9))
+            if n > left:
+                n = left
         else:
             n = left
-        n = min(n, left, room[best] - counts[best])
+        if n > room[best] - counts[best]:
+            n = room[best] - counts[best]
         counts[best] += n
-        level[best] += n * step[best]
+        level[best] += n * sb
         left -= n
-    return counts, ""
+    return counts
 
 
-def _capacity_reason(state: _State, pi: int, item: _Item, fits: list[int], limit: int) -> str:
+def _capacity_reason(state: _State, pi: int, item: _Item) -> str:
     p = state.providers[pi]
     unit = item.unit
+    fits = [state.fit(pi, z, unit) for z in range(len(p.zones))]
+    limit = math.ceil(item.req.count / len(p.zones)) if (item.req.ha and item.req.count >= 2 and len(p.zones) >= 2) \
+        else item.req.count
     parts = []
     for zi, z in enumerate(p.zones):
         cap, used = state.cap[pi][zi], state.used[pi][zi]
@@ -174,20 +205,32 @@ def _uncommit(state: _State, pi: int, counts: list[int], item: _Item, contract: 
     state.spent[key] -= cost
 
 
-def _options(catalog: Catalog, dept: Department, req: Request, role: str, day: dt.date, unit, fips: int,
-             excluded: Mapping[str, str], pindex: dict[str, int]) -> tuple[list, list[str]]:
-    """Feasible (cost, provider index, contract) pairs by the static constraints 1 and 2, and why others are not."""
-    want = "primary" if role == PRIMARY else "backup"
-    opts, rejected = [], []
+def _contracts_by_role(catalog: Catalog, dept: Department, want: str, day: dt.date,
+                       pindex: dict[str, int]) -> tuple[list, list[str]]:
+    """The department's contracts of role ``want`` valid on ``day`` as (contract, provider index),
+    and why the others do not count (constraint 1)."""
+    valid, rejected = [], []
     with_role = [c for c in dept.contracts if c.role == want]
     if not with_role:
         rejected.append(f"contract: department {dept.name} holds no {want} contract")
     for c in with_role:
-        p = catalog.providers[pindex[c.provider]]
         if not c.valid_on(day):
             when = "not yet started" if day < c.start else "expired"
-            rejected.append(f"contract: {c.id} ({p.name}) valid {c.start}..{c.end}, {when} on {day}")
+            rejected.append(f"contract: {c.id} ({c.provider}) valid {c.start}..{c.end}, {when} on {day}")
             continue
+        valid.append((c, pindex[c.provider]))
+    return valid, rejected
+
+
+def _options(catalog: Catalog, req: Request, contracts: tuple[list, list[str]], unit, fips: int,
+             excluded: Mapping[str, str], unit_cost: dict) -> tuple[list, list[str]]:
+    """Feasible (cost, provider index, contract) by the static constraints 1 and 2, cheapest first,
+    and why the others are not."""
+    valid, base = contracts
+    opts = []
+    rejected = list(base)
+    for c, pi in valid:
+        p = catalog.providers[pi]
         if p.mlps_level < req.mlps_level:
             rejected.append(f"mlps: {p.name} certified level {p.mlps_level} < required {req.mlps_level}")
             continue
@@ -197,10 +240,31 @@ def _options(catalog: Catalog, dept: Department, req: Request, role: str, day: d
         if p.name in excluded:
             rejected.append(f"live: {p.name} excluded: {excluded[p.name]}")
             continue
-        cost = round(p.prices.monthly_cny(unit[0], unit[1], unit[2], fips) * req.count, 2)
-        opts.append((cost, pindex[p.name], c))
-    opts.sort(key=lambda o: (o[0], o[1], o[2].id))
-    return opts, _dedupe(rejected)
+        key = (pi, req.template, req.size)
+        uc = unit_cost.get(key)
+        if uc is None:
+            uc = unit_cost[key] = p.prices.monthly_cny(unit[0], unit[1], unit[2], fips)
+        opts.append((round(uc * req.count, 2), pi, c))
+    if len(opts) > 1:
+        opts.sort(key=_option_key)
+    if len(rejected) > 1:
+        rejected = _dedupe(rejected)
+    return opts, rejected
+
+
+def _option_key(o: tuple) -> tuple:
+    return (o[0], o[1], o[2].id)
+
+
+def _with_standby_in_mind(primary: list, standby: list) -> list:
+    """Order a dr request's primary options by the pair they allow: first those that leave a backup
+    operator for the standby copy (cheapest primary + standby together), then the others."""
+    def key(o):
+        partners = [s[0] for s in standby if s[1] != o[1]]
+        if partners:
+            return (0, o[0] + min(partners), o[0], o[1], o[2].id)
+        return (1, o[0], o[0], o[1], o[2].id)
+    return sorted(primary, key=key)
 
 
 def _dedupe(xs: list[str]) -> list[str]:
@@ -250,35 +314,52 @@ def place(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...] = (), *,
     ``usage``: resources already used per provider/zone (live), subtracted from capacity.
     ``excluded``: provider name -> why it may not be used (e.g. its live snapshot failed).
     """
-    return place_explained(catalog, date, usage, excluded=excluded)[0]
+    return place_explained(catalog, date, usage, excluded=excluded, explain=False)[0]
 
 
 def place_explained(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...] = (), *,
-                    excluded: Mapping[str, str] | None = None) -> tuple[Plan, tuple[Decision, ...]]:
+                    excluded: Mapping[str, str] | None = None,
+                    explain: bool = True) -> tuple[Plan, tuple[Decision, ...]]:
     """``place`` plus one Decision per request role saying why it went where it went."""
     excluded = dict(excluded or {})
     pindex = {p.name: i for i, p in enumerate(catalog.providers)}
     state = _State(catalog, usage)
 
     primaries: list[_Item] = []
+    standby_options: dict[int, tuple[list, list[str]]] = {}
+    unit_cost: dict = {}
+    units: dict = {}
     for dept in catalog.departments:
+        prim_contracts = _contracts_by_role(catalog, dept, "primary", date, pindex)
+        back_contracts = _contracts_by_role(catalog, dept, "backup", date, pindex)
         for req in dept.requests:
             tpl = catalog.templates[req.template]
-            s = tpl.sizes[req.size]
-            unit = (float(s.vcpu), float(s.ram_gb), float(s.disk_gb))
-            opts, rejected = _options(catalog, dept, req, PRIMARY, date, unit, tpl.floating_ips, excluded, pindex)
-            primaries.append(_Item(dept, req, PRIMARY, unit, tpl.floating_ips, opts, rejected))
+            key = (req.template, req.size)
+            unit = units.get(key)
+            if unit is None:
+                s = tpl.sizes[req.size]
+                unit = units[key] = (float(s.vcpu), float(s.ram_gb), float(s.disk_gb))
+            opts, rejected = _options(catalog, req, prim_contracts, unit, tpl.floating_ips, excluded, unit_cost)
+            it = _Item(dept, req, PRIMARY, unit, tpl.floating_ips, opts, rejected)
+            if req.dr:
+                sb = standby_options[id(it)] = _options(catalog, req, back_contracts, unit, tpl.floating_ips,
+                                                        excluded, unit_cost)
+                it.options = _with_standby_in_mind(opts, sb[0])
+            primaries.append(it)
 
     placed: dict[int, tuple] = {}          # id(item) -> (pi, contract, counts, cost)
     why_not: dict[int, list[str]] = {}
     _greedy(state, primaries, placed, why_not)
 
     standbys: list[_Item] = []
+    partner: dict[int, _Item] = {}
     for it in primaries:
         if not it.req.dr:
             continue
-        opts, rejected = _options(catalog, it.dept, it.req, STANDBY, date, it.unit, it.fips, excluded, pindex)
+        opts, rejected = standby_options[id(it)]
         sb = _Item(it.dept, it.req, STANDBY, it.unit, it.fips, opts, rejected)
+        partner[id(it)] = sb
+        partner[id(sb)] = it
         got = placed.get(id(it))
         if got is None:
             sb.options = []
@@ -294,9 +375,9 @@ def place_explained(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...] = 
     _greedy(state, standbys, placed, why_not)
 
     items = primaries + standbys
-    _improve(state, items, placed)
+    _improve(state, items, placed, partner)
 
-    return _assemble(catalog, date, state, items, placed, why_not)
+    return _assemble(catalog, date, state, items, placed, why_not, explain)
 
 
 def _greedy(state: _State, items: list[_Item], placed: dict, why_not: dict) -> None:
@@ -323,19 +404,13 @@ def _try(state: _State, it: _Item, pi: int, contract: Contract, cost: float) -> 
     if spent + cost > contract.ceiling_cny_per_month + EPS:
         return (f"ceiling: contract {contract.id} ceiling {_cny(contract.ceiling_cny_per_month)} CNY/month: "
                 f"placing would make it {_cny(spent + cost)}")
-    counts, reason = _allocate(state, pi, it)
-    return counts if counts is not None else reason
+    counts = _allocate(state, pi, it)
+    return counts if counts is not None else _capacity_reason(state, pi, it)
 
 
-def _improve(state: _State, items: list[_Item], placed: dict) -> None:
-    """Move placed roles to a cheaper option when it has room now (one pass, biggest saving first).
+def _improve(state: _State, items: list[_Item], placed: dict, partner: dict[int, _Item]) -> None:
+    """Move placed roles to a cheaper option when it has room now (biggest saving first, two rounds).
     A primary may not move onto its standby's operator (and vice versa)."""
-    partner: dict[int, _Item] = {}
-    by_key = {(i.dept.name, i.req.name, i.role): i for i in items}
-    for i in items:
-        other = by_key.get((i.dept.name, i.req.name, STANDBY if i.role == PRIMARY else PRIMARY))
-        if other is not None:
-            partner[id(i)] = other
     for _ in range(2):
         moved = False
         cands = []
@@ -343,17 +418,19 @@ def _improve(state: _State, items: list[_Item], placed: dict) -> None:
             got = placed.get(id(it))
             if got is None:
                 continue
-            pi, contract, counts, cost = got
-            cheaper = [o for o in it.options if o[0] < cost - EPS]
-            if cheaper:
-                cands.append((-(cost - cheaper[0][0]), it.dept.name, it.req.name, it.role, it))
+            if len(it.options) < 2:
+                continue
+            cost = got[3]
+            best = min(o[0] for o in it.options)
+            if best < cost - EPS:
+                cands.append((best - cost, it.dept.name, it.req.name, it.role, it))
         cands.sort(key=lambda c: c[:4])
         for _, _, _, _, it in cands:
             pi, contract, counts, cost = placed[id(it)]
             mate = partner.get(id(it))
             mate_pi = placed[id(mate)][0] if mate is not None and id(mate) in placed else -1
             _uncommit(state, pi, counts, it, contract, cost)
-            for ocost, opi, ocon in it.options:
+            for ocost, opi, ocon in sorted(it.options, key=_option_key):
                 if ocost >= cost - EPS:
                     break
                 if opi == mate_pi:
@@ -371,29 +448,33 @@ def _improve(state: _State, items: list[_Item], placed: dict) -> None:
 
 
 def _assemble(catalog: Catalog, date: dt.date, state: _State, items: list[_Item], placed: dict,
-              why_not: dict) -> tuple[Plan, tuple[Decision, ...]]:
+              why_not: dict, explain: bool) -> tuple[Plan, tuple[Decision, ...]]:
     role_rank = {PRIMARY: 0, STANDBY: 1}
     items = sorted(items, key=lambda i: (i.dept.name, i.req.name, role_rank[i.role]))
     placements, unplaced, decisions = [], [], []
     total = 0.0
+    zone_names = [[z.name for z in p.zones] for p in catalog.providers]
+    zone_order = [sorted(range(len(names)), key=names.__getitem__) for names in zone_names]
     for it in items:
         got = placed.get(id(it))
         if got is None:
             reasons = tuple(why_not.get(id(it)) or it.rejected or ["no option"])
             unplaced.append(Unplaced(it.dept.name, it.req.name, it.role, reasons))
-            decisions.append(Decision(it.dept.name, it.req.name, it.role, "", "; ".join(reasons)))
+            if explain:
+                decisions.append(Decision(it.dept.name, it.req.name, it.role, "", "; ".join(reasons)))
             continue
         pi, contract, counts, cost = got
         p = catalog.providers[pi]
         n = it.req.count
         placements.append(Placement(
             department=it.dept.name, request=it.req.name, role=it.role, provider=p.name, contract=contract.id,
-            zones=tuple((z.name, c) for z, c in sorted(zip(p.zones, counts), key=lambda zc: zc[0].name) if c),
+            zones=tuple((zone_names[pi][j], counts[j]) for j in zone_order[pi] if counts[j]),
             vcpu=int(it.unit[0] * n), ram_gb=int(it.unit[1] * n), disk_gb=int(it.unit[2] * n),
             floating_ips=it.fips * n, monthly_cost_cny=round(cost, 2)))
         total += cost
-        decisions.append(Decision(it.dept.name, it.req.name, it.role, p.name, _why(catalog, it, pi, cost),
-                                  tuple(it.rejected)))
+        if explain:
+            decisions.append(Decision(it.dept.name, it.req.name, it.role, p.name, _why(catalog, it, pi, cost),
+                                      tuple(it.rejected)))
     util = []
     for pi, p in enumerate(catalog.providers):
         for zi, z in enumerate(p.zones):
