@@ -87,5 +87,25 @@ class PrometheusClient:
         return [Series(k, tuple(v)) for k, v in sorted(merged.items())]
 
 
+    def raw_samples(self, selector: str, start: dt.datetime, end: dt.datetime,
+                    chunk: dt.timedelta = dt.timedelta(days=1)) -> list[Series]:
+        """The raw samples (their own timestamps, no step resampling or lookback) of a series selector
+        in [start, end), read as range-vector instant queries ``selector[chunk]`` chunk by chunk."""
+        merged: dict[tuple, list] = {}
+        t = start
+        secs = int(chunk.total_seconds())
+        while t < end:
+            u = min(end, t + chunk)
+            data = self._get("/api/v1/query", {"query": f"{selector}[{secs}s]", "time": f"{u.timestamp():.3f}"})
+            for r in data["result"]:
+                pts = merged.setdefault(tuple(sorted(r["metric"].items())), [])
+                for ts, v in r["values"]:
+                    at = _t(ts)
+                    if start <= at < end and (not pts or at > pts[-1][0]):
+                        pts.append((at, float(v)))
+            t = u
+        return [Series(k, tuple(v)) for k, v in sorted(merged.items())]
+
+
 def _t(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(float(ts), dt.timezone.utc)
