@@ -5,6 +5,7 @@ set -euo pipefail
 PKGS=(qemu-utils rsync openssh-server openssh-client prometheus prometheus-alertmanager
       postgresql chromium util-linux iproute2 curl)
 PKGS+=(prometheus-openstack-exporter)   # exporters: the peer measured by bench/exporter.py
+PKGS+=(fonts-wqy-microhei)             # lifecycle: a CJK font so bill statements render department names in Chromium
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
