@@ -139,7 +139,7 @@ def _live_usage(catalog, clouds_file: str, providers: set[str]):
 
     zones = []
     for name in sorted(providers):
-        snap = oscap.read_operator(catalog.provider(name), clouds_file)
+        snap = oscap.read_operator_snapshot(catalog.provider(name), clouds_file)
         if not snap.ok:
             raise YunshangError(f"operator {name}: {snap.error}")
         zones.extend(snap.zones)
@@ -282,7 +282,7 @@ def apply_request(rec, holding, catalog, day, engine: str, clouds_file: str | No
                           "not present in this checkout") from None
     done = {}
     for s in specs:
-        done[s.operator] = engine_mod.apply_spec(s, clouds_file)
+        done[s.operator] = engine_mod.apply_spec(s, clouds_file, say=lambda m: click.echo(m, err=True))
     return done
 
 
