@@ -10,7 +10,7 @@ import yaml
 
 from cli.common import catalog_option, clouds_option, echo_json, load_catalog, output_option, table
 from yunshang import lifecycle as lc
-from yunshang.errors import InputInvalid, NotFound, Problem, ToolMissing, YunshangError
+from yunshang.errors import CloudUnavailable, InputInvalid, NotFound, Problem, ToolMissing, YunshangError
 
 
 def db_option(f):
@@ -129,19 +129,23 @@ def submit(ctx, file, catalog_dir, actor, output):
     _show(r, output, f"submitted as request {r.id}; next: yunshang request review {r.id}")
 
 
-def _live_usage(catalog, clouds_file: str, providers: set[str]):
-    """Live used capacity per zone from each operator's Placement (through yunshang.openstack)."""
-    try:
-        from yunshang.openstack import capacity as oscap  # type: ignore
-    except ImportError:
-        raise ToolMissing("live capacity needs yunshang/openstack/capacity.py (not present in this checkout)") from None
-    from yunshang.capacity import to_usage
+def _live_usage(catalog, clouds_file: str, notes: list[str]):
+    """Live used capacity per zone from each operator's Placement (through yunshang.openstack).
 
+    Operators whose cloud is not in ``clouds_file`` are skipped (and said so in the notes)."""
+    from yunshang.capacity import to_usage
+    from yunshang.openstack import cloud_names
+    from yunshang.openstack.capacity import read_operator_snapshot
+
+    defined = set(cloud_names(clouds_file))
     zones = []
-    for name in sorted(providers):
-        snap = oscap.read_operator_snapshot(catalog.provider(name), clouds_file)
+    for prov in catalog.providers:
+        if prov.cloud not in defined:
+            notes.append(f"operator {prov.name}: cloud {prov.cloud!r} not in {clouds_file}; live usage not read")
+            continue
+        snap = read_operator_snapshot(prov, clouds_file)
         if not snap.ok:
-            raise YunshangError(f"operator {name}: {snap.error}")
+            raise CloudUnavailable(f"operator {prov.name}: {snap.error}")
         zones.extend(snap.zones)
     return to_usage(zones)
 
@@ -179,7 +183,7 @@ def review(ctx, request_id, catalog_dir, clouds_file, on, actor, output):
     usage = lc.reserved_usage(store.capacity())
     notes = []
     if clouds_file:
-        live = _live_usage(catalog, clouds_file, {p.name for p in catalog.providers})
+        live = _live_usage(catalog, clouds_file, notes)
         usage = lc.merge_usage(usage, live)
         notes.append(f"live usage read from {len(live)} zones via {clouds_file}")
     plan = place(lc.catalog_for_review(catalog, doc), day, usage=usage)

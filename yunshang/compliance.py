@@ -159,13 +159,20 @@ def _result(cid, title, dept, op, level, required, failures, passes, fix) -> Che
 
 
 # --------------------------------------------------------------------------- checks
-def check_operator_certified(dept, provider) -> CheckResult:
-    lvl = max([dept.mlps_level] + [r.mlps_level for r in dept.requests])
+def tenant_level(view: "TenantView | None", default: int) -> int:
+    """The level the tenant is tagged with (``mlps:<n>``: its highest placed system), at least ``default``."""
+    levels = [int(t[len(MLPS_TAG_PREFIX):]) for t in (view.tags if view else ())
+              if t.startswith(MLPS_TAG_PREFIX) and t[len(MLPS_TAG_PREFIX):].isdigit()]
+    return max([default] + levels)
+
+
+def check_operator_certified(dept, provider, view: "TenantView | None" = None) -> CheckResult:
+    lvl = tenant_level(view, dept.mlps_level)
     ok = provider.mlps_level >= lvl
     return CheckResult("operator-certified", "Operator certified at the system's protection level", dept.name,
                        provider.name, 1, PASS if ok else FAIL,
-                       (f"operator {provider.name} certified at level {provider.mlps_level}; highest level "
-                        f"needed by {dept.name}: {lvl}",),
+                       (f"operator {provider.name} certified at level {provider.mlps_level}; level of "
+                        f"{dept.name}'s tenant there: {lvl}",),
                        f"move the level-{lvl} systems to an operator certified at level >= {lvl}")
 
 
@@ -265,7 +272,7 @@ def check_department(catalog, department: str, views: dict[str, TenantView | Non
             continue
         prov = catalog.provider(op)
         contracts = [c.id for c in dept.contracts if c.provider == op and c.valid_on(day)]
-        results.append(check_operator_certified(dept, prov))
+        results.append(check_operator_certified(dept, prov, view))
         results.append(check_admin_ports(view, level))
         results.append(check_ports(view, level))
         results.append(check_audit_trail(view, level, contracts))

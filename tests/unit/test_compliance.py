@@ -77,6 +77,10 @@ def test_encryption_required_where_the_operator_offers_it_and_certification():
     assert r.status == c.FAIL and r.found == ("volume b (10 GB) is not encrypted",)
     low = dataclasses.replace(CAT.provider("unicom"), mlps_level=2)
     assert c.check_operator_certified(CAT.department("health"), low).status == c.FAIL
+    unicom = CAT.provider("unicom")
+    assert c.check_operator_certified(CAT.department("health"), unicom, view()).status == c.PASS
+    assert c.check_operator_certified(CAT.department("health"), unicom,
+                                      view(tags=("mlps:4",))).status == c.FAIL     # a level-4 system placed there
 
 
 def test_level_two_department_does_not_need_dr():
