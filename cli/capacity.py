@@ -32,6 +32,10 @@ def _snapshot_json(s) -> dict:
     }
 
 
+def _num(x: float) -> str:
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
+
+
 def _zones_json(zones) -> dict:
     out: dict[str, dict] = {}
     for z in zones:
@@ -79,7 +83,7 @@ def show(catalog_dir: str, clouds_file: str | None, operators: tuple[str, ...], 
                 if z.resource_class not in RESOURCE_CLASSES:
                     continue
                 rows.append((s.provider, z.zone, z.resource_class, z.total, z.reserved, f"{z.allocation_ratio:g}",
-                             f"{z.capacity:g}", z.used, f"{z.free:g}"))
+                             _num(z.capacity), z.used, _num(z.free)))
         click.echo(table(["operator", "zone", "resource", "total", "reserved", "ratio", "capacity", "used", "free"],
                          rows))
         insts = [f"{s.provider}: " + ", ".join(f"{z or '?'}={n}" for z, n in s.instances) for s in snaps

@@ -43,7 +43,10 @@ def devcloud() -> None:
               metavar="DIR", default=None,
               help="Catalog whose providers.yaml gives operators and zones (default: examples/prefecture).")
 @click.option("--no-install", is_flag=True, help="Do not apt/pip install anything; fail if something is missing.")
-def up(count: int, devdir: str | None, catalog_dir: str | None, no_install: bool) -> None:
+@click.option("--port-offset", type=click.IntRange(0, 20000), default=None, envvar="YUNSHANG_DEVCLOUD_PORT_OFFSET",
+              help="Shift every port by this much (a second devcloud dir on one machine). Default: the dir's "
+                   "recorded offset, else 0.")
+def up(count: int, devdir: str | None, catalog_dir: str | None, no_install: bool, port_offset: int | None) -> None:
     """Install what is missing, start what is not running, wait until every operator is ready.
 
     Idempotent: a second run leaves one healthy set; after a reboot it restarts on the
@@ -60,7 +63,7 @@ def up(count: int, devdir: str | None, catalog_dir: str | None, no_install: bool
                            item_show_func=lambda s: s, file=click.get_text_stream("stderr")) as bar:
         def progress(msg: str) -> None:
             bar.update(1 if bar.pos < steps - 1 else 0, f"[{time.monotonic() - t0:5.0f}s] {msg}")
-        dc = Devcloud(devdir, operators=ops, progress=progress)
+        dc = Devcloud(devdir, operators=ops, progress=progress, port_offset=port_offset)
         timings = dc.up(install=not no_install)
         bar.update(steps - bar.pos, "ready")
     click.echo(f"devcloud ready: {', '.join(o.name for o in ops)} in {timings['up_seconds']:.0f} s")

@@ -156,3 +156,16 @@ def test_dir_lock_is_exclusive(tmp_path):
         assert r.stdout.strip() == "busy"
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / ".lock")], capture_output=True, text=True)
     assert r.stdout.strip() == "got"
+
+
+def test_recycled_pid_is_not_ours(tmp_path):
+    """A PID file whose start time does not match the live process (PID reused) is ignored."""
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        procs.pid_file(tmp_path, "x").parent.mkdir(parents=True, exist_ok=True)
+        procs.pid_file(tmp_path, "x").write_text(f"{other.pid} 1\n")
+        assert procs.running_pid(tmp_path, "x") is None
+        assert procs.stop(tmp_path, "x") is False and other.poll() is None
+    finally:
+        other.kill()
+        other.wait()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -199,11 +200,21 @@ class Devcloud:
     """One devcloud directory: its layout, secrets, processes."""
 
     def __init__(self, devdir: Path | str | None = None, venv: Path | str | None = None,
-                 operators: tuple[L.OperatorSpec, ...] | None = None, progress: ProgressFn = _noop):
+                 operators: tuple[L.OperatorSpec, ...] | None = None, progress: ProgressFn = _noop,
+                 port_offset: int | None = None):
         self.dir = Path(devdir or L.default_dir()).expanduser().resolve()
         self.venv = Path(venv or L.default_venv()).expanduser()
+        recorded = self._recorded()
+        if port_offset is None:
+            port_offset = int(recorded.get("port_offset", L.default_port_offset()))
+        self.port_offset = port_offset
+        self.mariadb_port = L.MARIADB_PORT + port_offset
+        self.rabbit_port = L.RABBIT_PORT + port_offset
+        self.rabbit_dist_port = L.RABBIT_DIST_PORT + port_offset
+        self.epmd_port = L.EPMD_PORT + port_offset
         if operators is None:
             operators = self.recorded_operators()
+        operators = tuple(dataclasses.replace(o, port_offset=port_offset) for o in operators)
         self.layout = L.Layout(self.dir, self.venv, operators)
         self.progress = progress
         self.started_names: set[str] = set()     # what the last up() started itself
@@ -216,11 +227,14 @@ class Devcloud:
     def state_file(self) -> Path:
         return self.dir / "state.json"
 
-    def recorded_operators(self) -> tuple[L.OperatorSpec, ...]:
+    def _recorded(self) -> dict:
         try:
-            data = json.loads((self.dir / "state.json").read_text())
+            return json.loads((self.dir / "state.json").read_text())
         except (OSError, ValueError):
-            return ()
+            return {}
+
+    def recorded_operators(self) -> tuple[L.OperatorSpec, ...]:
+        data = self._recorded()
         return tuple(L.OperatorSpec(name=o["name"], index=o["index"], external_network=o["external_network"],
                                     zones=tuple(L.ZoneSpec(**z) for z in o["zones"]))
                      for o in data.get("operators", []))
@@ -232,7 +246,8 @@ class Devcloud:
         data = {
             "operators": [{"name": o.name, "index": o.index, "external_network": o.external_network,
                            "zones": [z.__dict__ for z in o.zones], "ports": o.ports} for o in self.layout.operators],
-            "shared_ports": {"mariadb": L.MARIADB_PORT, "rabbitmq": L.RABBIT_PORT, "epmd": L.EPMD_PORT},
+            "port_offset": self.port_offset,
+            "shared_ports": {"mariadb": self.mariadb_port, "rabbitmq": self.rabbit_port, "epmd": self.epmd_port},
             "venv": str(self.venv),
             "timings_seconds": {**old.get("timings_seconds", {}), **timings},
         }
@@ -278,8 +293,8 @@ class Devcloud:
             "name": op.name,
             "keystone_url": f"http://127.0.0.1:{op.port('keystone')}",
             "service_password": s.service_password,
-            "db_url": f"mysql+pymysql://{op.name}:{s.db_password}@127.0.0.1:{L.MARIADB_PORT}",
-            "transport_url": f"rabbit://{op.name}:{s.rabbit_password}@127.0.0.1:{L.RABBIT_PORT}/{op.name}",
+            "db_url": f"mysql+pymysql://{op.name}:{s.db_password}@127.0.0.1:{self.mariadb_port}",
+            "transport_url": f"rabbit://{op.name}:{s.rabbit_password}@127.0.0.1:{self.rabbit_port}/{op.name}",
             "etc": str(self.etc(op)),
             "state": str(self.state(op)),
             "physnet": "public",
@@ -293,8 +308,8 @@ class Devcloud:
         d = self.dir
         for sub in ("logs", "pids", "wsgi", "mysql/data", "mysql/run", "rabbit/mnesia", "rabbit/log", "images"):
             (d / sub).mkdir(parents=True, exist_ok=True)
-        ports = {"mariadb_port": L.MARIADB_PORT, "rabbit_port": L.RABBIT_PORT,
-                 "rabbit_dist_port": L.RABBIT_DIST_PORT, "epmd_port": L.EPMD_PORT}
+        ports = {"mariadb_port": self.mariadb_port, "rabbit_port": self.rabbit_port,
+                 "rabbit_dist_port": self.rabbit_dist_port, "epmd_port": self.epmd_port}
         self._render("my.cnf.j2", d / "mysql" / "my.cnf", **ports)
         self._render("rabbitmq.conf.j2", d / "rabbit" / "rabbitmq.conf", **ports)
         self._render("rabbitmq-env.sh.j2", d / "rabbit" / "env.sh", **ports)
@@ -375,18 +390,18 @@ class Devcloud:
         if not (self.dir / "mysql" / "data" / "mysql").exists():
             _run(["mariadb-install-db", f"--defaults-file={my}", "--auth-root-authentication-method=normal"],
                  self.dir / "logs" / "mysql-install.log", what="mariadb-install-db")
-        self._start("mysqld", ["mariadbd", f"--defaults-file={my}"], port=L.MARIADB_PORT)
+        self._start("mysqld", ["mariadbd", f"--defaults-file={my}"], port=self.mariadb_port)
 
         def ping() -> bool:
             return subprocess.run(["mysqladmin", f"--defaults-file={my}", "-uroot", "ping"],
                                   capture_output=True).returncode == 0
-        self._wait("mysqld", ping, 60, f"MariaDB on 127.0.0.1:{L.MARIADB_PORT} (log {self.dir}/logs/mysqld.err)")
+        self._wait("mysqld", ping, 60, f"MariaDB on 127.0.0.1:{self.mariadb_port} (log {self.dir}/logs/mysqld.err)")
 
     def start_rabbit(self) -> None:
         env = self.rabbit_env()
-        self._start("epmd", ["epmd", "-address", "127.0.0.1", "-port", str(L.EPMD_PORT)], env=env, port=L.EPMD_PORT)
+        self._start("epmd", ["epmd", "-address", "127.0.0.1", "-port", str(self.epmd_port)], env=env, port=self.epmd_port)
         time.sleep(0.3)
-        self._start("rabbitmq", [RABBIT_SERVER], env=env, port=L.RABBIT_PORT)
+        self._start("rabbitmq", [RABBIT_SERVER], env=env, port=self.rabbit_port)
 
     def wait_rabbit(self) -> None:
         env = self.rabbit_env()
@@ -394,7 +409,7 @@ class Devcloud:
             _run([RABBITMQCTL, "wait", "--timeout", "120", env["RABBITMQ_PID_FILE"]], self.dir / "logs" / "rabbitctl.log",
                  env=env, what="RabbitMQ start", timeout=150)
         except DevcloudFailed:
-            raise DevcloudFailed(f"RabbitMQ did not come up on 127.0.0.1:{L.RABBIT_PORT}; see "
+            raise DevcloudFailed(f"RabbitMQ did not come up on 127.0.0.1:{self.rabbit_port}; see "
                                  f"{procs.log_file(self.dir, 'rabbitmq')} and {self.dir}/rabbit/log")
 
     def sql(self, statements: str) -> str:
@@ -617,6 +632,7 @@ class Devcloud:
                 timings["install_venv_seconds"] = install_venv(self.venv, self.dir, p)
             ops = self.layout.operators
             self.started_names = set()
+            self._write_state({})          # status/down know operators and ports even if up fails midway
             self._assert_ports_ok()
             t_start = time.monotonic()
             p("writing configs")
@@ -676,7 +692,7 @@ class Devcloud:
         stamp.write_text(want + "\n")
 
     def _assert_ports_ok(self) -> None:
-        checks = [("mysqld", L.MARIADB_PORT), ("rabbitmq", L.RABBIT_PORT), ("epmd", L.EPMD_PORT)]
+        checks = [("mysqld", self.mariadb_port), ("rabbitmq", self.rabbit_port), ("epmd", self.epmd_port)]
         for op in self.layout.operators:
             checks += [(f"{op.name}/{s}", op.port(s)) for s in L.SERVICE_PORT_OFFSETS]
         for name, port in checks:
@@ -741,7 +757,7 @@ class Devcloud:
             return {"name": name.split("/")[-1], "up": up, "pid": pid, "port": port,
                     "rss_bytes": procs.group_rss_bytes(pid) if pid else 0,
                     "log": str(procs.log_file(self.dir, name))}
-        shared = [entry("mysqld", L.MARIADB_PORT), entry("rabbitmq", L.RABBIT_PORT), entry("epmd", L.EPMD_PORT)]
+        shared = [entry("mysqld", self.mariadb_port), entry("rabbitmq", self.rabbit_port), entry("epmd", self.epmd_port)]
         operators = []
         for op in self.layout.operators:
             services = []

@@ -14,6 +14,8 @@ MariaDB/RabbitMQ):
             keystone base+0, nova base+74, cinder base+76, placement base+78,
             glance base+92, neutron base+96
     e.g. telecom: 17000, 17074, 17076, 17078, 17092, 17096
+A second devcloud dir on the same machine shifts every port by a port offset
+(``--port-offset`` / $YUNSHANG_DEVCLOUD_PORT_OFFSET, recorded in its state.json).
 """
 from __future__ import annotations
 
@@ -75,9 +77,11 @@ class OperatorSpec:
     index: int                # position -> port block
     zones: tuple[ZoneSpec, ...]
     external_network: str = "public"
+    port_offset: int = 0      # added to every port: a second devcloud dir on the same machine
 
     def port(self, service: str) -> int:
-        return OPERATOR_PORT_BASE + OPERATOR_PORT_STRIDE * self.index + SERVICE_PORT_OFFSETS[service]
+        return (OPERATOR_PORT_BASE + OPERATOR_PORT_STRIDE * self.index + SERVICE_PORT_OFFSETS[service]
+                + self.port_offset)
 
     @property
     def ports(self) -> dict[str, int]:
@@ -123,6 +127,11 @@ class Layout:
             if o.name == name:
                 return o
         raise KeyError(name)
+
+
+def default_port_offset() -> int:
+    """$YUNSHANG_DEVCLOUD_PORT_OFFSET (default 0): shifts every port, for a second devcloud dir."""
+    return int(os.environ.get("YUNSHANG_DEVCLOUD_PORT_OFFSET", "0") or 0)
 
 
 def default_dir() -> Path:

@@ -39,6 +39,15 @@ def _environ_has(pid: int, needle: bytes) -> bool:
         return False
 
 
+def _start_ticks(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22): with the PID it
+    identifies one process for good, even after the PID is reused."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
 def recorded_pid(devdir: Path, name: str) -> int | None:
     try:
         return int(pid_file(devdir, name).read_text().split()[0])
@@ -47,14 +56,20 @@ def recorded_pid(devdir: Path, name: str) -> int | None:
 
 
 def running_pid(devdir: Path, name: str) -> int | None:
-    """PID of process ``name`` if it is alive and was started by this devcloud dir, else None."""
-    pid = recorded_pid(devdir, name)
-    if pid is None:
+    """PID of process ``name`` if it is alive and is the very process this devcloud dir started, else None.
+
+    The PID file holds ``<pid> <start ticks>``; both must match the live process. (Not the
+    environment: gunicorn's setproctitle overwrites /proc/<pid>/environ.)
+    """
+    try:
+        parts = pid_file(devdir, name).read_text().split()
+        pid = int(parts[0])
+    except (OSError, ValueError, IndexError):
         return None
-    needle = f"{OWNER_VAR}={owner_tag(devdir, name)}".encode()
-    if _environ_has(pid, needle):
-        return pid
-    return None
+    if len(parts) >= 2:
+        return pid if _start_ticks(pid) == parts[1] and _alive(pid) else None
+    needle = f"{OWNER_VAR}={owner_tag(devdir, name)}".encode()   # older PID files: owner tag in environ
+    return pid if _environ_has(pid, needle) else None
 
 
 def start(devdir: Path, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
@@ -71,7 +86,7 @@ def start(devdir: Path, name: str, argv: list[str], env: dict[str, str] | None =
     with open(out, "ab") as fh:
         p = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                              env=full_env, start_new_session=True, close_fds=True)
-    pf.write_text(f"{p.pid}\n")
+    pf.write_text(f"{p.pid} {_start_ticks(p.pid)}\n")
     return p.pid
 
 

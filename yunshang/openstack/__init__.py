@@ -58,15 +58,16 @@ def connect(cloud: str, clouds_file: str | None = None, *, check: bool = True,
         auth_url = (region.config.get("auth") or {}).get("auth_url", "?")
         try:
             conn.authorize()
-        except (ks_exc.Unauthorized, openstack.exceptions.HttpException) as exc:
-            status = getattr(exc, "http_status", None) or getattr(exc, "status_code", None)
-            if status == 401 or isinstance(exc, ks_exc.Unauthorized):
+        except (ks_exc.ClientException, openstack.exceptions.SDKException) as exc:
+            # openstacksdk wraps keystoneauth's error in SDKException; the original is the context
+            root = exc.__context__ if isinstance(exc, openstack.exceptions.SDKException) and exc.__context__ else exc
+            if isinstance(root, ks_exc.Unauthorized) or "(HTTP 401)" in str(exc):
                 raise CloudUnavailable(f"cloud {cloud!r}: credentials refused by {auth_url}") from None
-            raise CloudUnavailable(f"cloud {cloud!r}: Keystone at {auth_url} answered HTTP {status}") from None
-        except (ks_exc.ConnectFailure, ks_exc.ConnectTimeout, ks_exc.DiscoveryFailure,
-                ks_exc.ClientException, openstack.exceptions.SDKException) as exc:
+            if isinstance(root, ks_exc.HttpError):
+                raise CloudUnavailable(f"cloud {cloud!r}: Keystone at {auth_url} answered HTTP "
+                                       f"{root.http_status}") from None
             raise CloudUnavailable(f"cloud {cloud!r}: cannot reach Keystone at {auth_url} "
-                                   f"({type(exc).__name__})") from None
+                                   f"({type(root).__name__})") from None
     return conn
 
 

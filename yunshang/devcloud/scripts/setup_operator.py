@@ -13,7 +13,7 @@ import openstack.connection
 
 def main() -> None:
     spec = json.load(sys.stdin)
-    cfg = openstack.config.OpenStackConfig(config_files=[spec["clouds_file"]], envvars_only=False)
+    cfg = openstack.config.OpenStackConfig(config_files=[spec["clouds_file"]], load_envvars=False)
     c = openstack.connection.Connection(config=cfg.get_one(cloud=spec["cloud"]))
     # aggregates = availability zones
     aggs = {a.name: a for a in c.compute.aggregates()}
