@@ -16,6 +16,9 @@ import time
 from dataclasses import dataclass
 
 SSHD = "/usr/sbin/sshd"
+DEPARTMENT = "mtest"              # the destination tenant of the tests: dept-mtest on telecom
+PROJECT = f"dept-{DEPARTMENT}"
+OPERATOR = "telecom"
 PORT = 2222
 
 

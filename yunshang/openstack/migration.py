@@ -30,6 +30,7 @@ import openstack.config
 import openstack.connection
 import openstack.exceptions
 
+from yunshang.errors import YunshangError
 from yunshang.migration.fit import (Flavor, QuotaNeed, SecurityGroup, SecurityRule, choose_security_groups,
                                     fit_flavor, quota_shortfalls, volume_gb_for)
 from yunshang.migration.plan import MigrationPlan, plan_from_dict
@@ -104,6 +105,9 @@ def precheck(plan: MigrationPlan, hosts: list[str], records: str,
         try:
             conn = connector(operator)
             project = conn.identity.find_project(project_name)
+        except YunshangError as exc:          # CloudUnavailable from the shared connect()
+            all_fail(str(exc))
+            continue
         except openstack.exceptions.SDKException as exc:
             all_fail(f"operator {operator!r} unreachable: {type(exc).__name__}")
             continue
@@ -124,7 +128,8 @@ def precheck(plan: MigrationPlan, hosts: list[str], records: str,
         groups_ = [SecurityGroup(sg.name, tuple(
             SecurityRule(r.get("protocol") or "any", r.get("port_range_min"), r.get("port_range_max"),
                          r.get("remote_ip_prefix") or "0.0.0.0/0")
-            for r in sg.security_group_rules if r.get("direction") == "ingress" and r.get("ethertype") == "IPv4"))
+            for r in sg.security_group_rules if r.get("direction") == "ingress" and r.get("ethertype") == "IPv4"
+            and not r.get("remote_group_id")))   # "from members of group X" does not let clients in
             for sg in conn.network.security_groups(project_id=project.id)]
         need = {"cores": 0, "ram": 0, "instances": 0, "gigabytes": 0, "volumes": 0}
         for h in names:
@@ -407,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
             out = {"ok": True, **leftovers(conn, args.project, args.host)}
     except (LookupError, ValueError, TimeoutError) as exc:
         return _fail(str(exc), EXIT_NOFIT)
+    except YunshangError as exc:
+        return _fail(str(exc), EXIT_CLOUD)
     except openstack.exceptions.SDKException as exc:
         # exception text carries URLs and resource names, never credentials
         return _fail(f"{type(exc).__name__}: {exc}", EXIT_CLOUD)
