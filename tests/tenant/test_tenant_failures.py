@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from yunshang.errors import QuotaExceeded
-from yunshang.openstack.tenant import ApplyFailed, Journal, admit_live, apply_tenant, destroy_tenant, find_project
+from yunshang.openstack.tenant import project_connection, ApplyFailed, Journal, admit_live, apply_tenant, destroy_tenant, find_project
 
 pytestmark = [pytest.mark.cloud, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 CATALOG = Path(__file__).parent / "catalog"
@@ -93,7 +93,7 @@ def hand_made_project(admin):
     p = admin.identity.create_project(name=name, description="国土局 GIS (pre-cloud)", domain_id="default")
     me = admin.current_user_id
     admin.identity.assign_project_role_to_user(p, me, admin.identity.find_role("admin"))
-    pc = admin.connect_as_project(p.id)
+    pc = project_connection(admin, p.id, p.name)
     net = pc.network.create_network(name="gis-net")
     pc.network.create_subnet(network_id=net.id, name="gis-subnet", cidr="192.168.77.0/24", ip_version=4)
     sg = pc.network.create_security_group(name="gis-sg")

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from yunshang.openstack.tenant import apply_tenant, destroy_tenant, find_project, verify_tenant
+from yunshang.openstack.tenant import project_connection, apply_tenant, destroy_tenant, find_project, verify_tenant
 from yunshang.tenant import normalise_rule, rule_label
 
 CATALOG = Path(__file__).parent / "catalog"
@@ -98,7 +98,7 @@ def test_pulumi_mock_graph_equals_what_verify_reads_back(devcloud, ytest_spec):
     """The two engines describe the same tenant: (type, name, key inputs) of the program under mocks
     equals the canonical read-back of what the SDK engine built."""
     from stacks.graph import declare_tenant, graph_inventory
-    from yunshang.openstack.tenant import read_inventory
+    from yunshang.openstack.tenant import project_connection, read_inventory
 
     declared = graph_inventory(declare_tenant(ytest_spec))
     found = read_inventory(ytest_spec, devcloud.clouds_file)
@@ -107,7 +107,7 @@ def test_pulumi_mock_graph_equals_what_verify_reads_back(devcloud, ytest_spec):
 
 def test_hand_made_server_is_extra_and_kept(devcloud, ytest_spec, state, admin):
     p = find_project(admin, "dept-ytest")
-    pc = admin.connect_as_project(p.id)
+    pc = project_connection(admin, p.id, p.name)
     (flavor,) = [f for f in admin.compute.flavors(is_public=None) if f.name == "m1.tiny"]
     image = next(iter(admin.image.images(name="cirros")))
     (net,) = list(admin.network.networks(project_id=p.id, name="dept-ytest-net"))

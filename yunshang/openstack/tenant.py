@@ -121,6 +121,11 @@ def _desc_managed(obj) -> bool:
     return (getattr(obj, "description", None) or "").startswith(MARK)
 
 
+def project_connection(conn, project_id: str, name: str | None = None, domain_id: str = "default"):
+    """A connection with the same credentials scoped to the project (the account needs a role there)."""
+    return conn.connect_as_project({"id": project_id, "name": name, "domain_id": domain_id})
+
+
 def find_project(conn, name: str):
     for p in conn.identity.projects(name=name):
         return p
@@ -310,7 +315,7 @@ def preflight(conn, spec: TenantSpec) -> dict:
             problems.append(f"role {name!r} not found")
         else:
             roles[name] = r.id
-    zones = {z.zone_name for z in conn.compute.availability_zones() if (z.zone_state or {}).get("available", True)}
+    zones = {z.name for z in conn.compute.availability_zones() if (z.state or {}).get("available", True)}
     for z in sorted({s.availability_zone for s in spec.servers} - zones):
         problems.append(f"availability zone {z!r} not on this cloud (has: {', '.join(sorted(zones)) or 'none'})")
     if problems:
@@ -404,7 +409,8 @@ class _Converger:
 
     def project_conn(self):
         if self.pconn is None:
-            self.pconn = self.conn.connect_as_project(self.ids[("project", self.spec.project.name)])
+            self.pconn = project_connection(self.conn, self.ids[("project", self.spec.project.name)],
+                                            self.spec.project.name, self.spec.project.domain)
         return self.pconn
 
     # each step: create when missing, update when different
@@ -488,7 +494,7 @@ class _Converger:
             self.say(f"  updated router {n.router_name} gateway")
         if ("router_interface", f"{n.router_name}/{n.subnet_name}") in todo:
             r = net_api.add_interface_to_router(self.ids[("router", n.router_name)],
-                                                subnet_id=self.ids[("subnet", n.subnet_name)])
+                                                subnet=self.ids[("subnet", n.subnet_name)])
             self._made("router_interface", f"{n.router_name}/{n.subnet_name}", r.get("port_id", ""))
         for g in spec.security_groups:
             if ("security_group", g.name) in todo:
@@ -692,7 +698,8 @@ def destroy_tenant(cloud: str, operator: str, department: str, clouds_file: str 
     if dry_run:
         return plan
     pid = obs.project_id
-    waits = []
+    waits: list = []
+    errors: list[str] = []
     for c in plan:
         ident = obs.ids[(c.kind, c.name)]
         try:
@@ -716,7 +723,7 @@ def destroy_tenant(cloud: str, operator: str, department: str, clouds_file: str 
                 conn.compute.delete_server_group(ident)
             elif c.kind == "router_interface":
                 rname = c.name.split("/", 1)[0]
-                conn.network.remove_interface_from_router(obs.ids[("router", rname)], port_id=ident)
+                conn.network.remove_interface_from_router(obs.ids[("router", rname)], port=ident)
             elif c.kind == "security_group_rule":
                 continue  # go with their group
             elif c.kind == "security_group":
@@ -739,9 +746,15 @@ def destroy_tenant(cloud: str, operator: str, department: str, clouds_file: str 
                 conn.identity.delete_project(ident)
         except openstack.exceptions.NotFoundException:
             pass
+        except (openstack.exceptions.SDKException, ks_exc.ClientException) as exc:
+            errors.append(f"{c.kind} {c.name}: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}")
+            continue
         say(f"  deleted {c.kind} {c.name}")
     _wait_gone(conn, waits, "server")
     _wait_gone(conn, waits, "volume")
+    if errors:
+        raise ApplyFailed(f"destroy of {department} on {operator} left {len(errors)} object(s): "
+                          + "; ".join(errors[:5]) + ("; ..." if len(errors) > 5 else "") + "; run destroy again")
     if pid is not None and not foreign:
         journal.clear()
     return plan
