@@ -220,36 +220,51 @@ def optimum(catalog: Catalog, day: dt.date, time_limit_seconds: float = 60.0) ->
 
 
 # ----------------------------------------------------------------------------- run
-def timed(catalog: Catalog, repeats: int) -> tuple[float, object]:
-    best = math.inf
+def timed(catalog: Catalog, repeats: int) -> tuple[float, float, object]:
+    """(best wall seconds, best CPU seconds of this process, plan). On a shared machine the CPU time
+    is the steadier figure: wall time includes waiting for a core."""
+    best_wall = best_cpu = math.inf
     plan = None
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.process_time()
         plan = place(catalog, DAY)
-        best = min(best, time.perf_counter() - t0)
-    return best, plan
+        best_wall = min(best_wall, time.perf_counter() - w0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    return best_wall, best_cpu, plan
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes only (a few seconds)")
-    ap.add_argument("--ilp-max-departments", type=int, default=40,
-                    help="solve the exact ILP up to this many departments (default 40 = 400 requests)")
-    args = ap.parse_args(argv)
-    sizes = [5, 10, 20, 40] if args.quick else [5, 10, 20, 40, 100, 250, 500, 1000]
-    print(f"placement benchmark ({'quick' if args.quick else 'full'}); 3 operators x 3 zones; "
-          f"10 requests per department; time = best of 3 (1 at 1000 departments)")
-    head = (f"{'depts':>6} {'requests':>8} {'roles':>6} {'seconds':>9} {'x prev':>7} {'nlogn x':>8} "
-            f"{'placed':>7} {'ilp':>7} {'cost':>12} {'optimum':>12} {'vs opt':>8}")
+def baseline_seconds(catalog: Catalog, repeats: int) -> float:
+    """The named baseline: one pass that prices every request on every contracted operator and keeps the
+    cheapest (no capacity, zones or ceilings) -- the least any placement must do. CPU seconds, best of runs."""
+    best = math.inf
+    for _ in range(repeats):
+        c0 = time.process_time()
+        total = 0.0
+        prov = {p.name: p for p in catalog.providers}
+        for d in catalog.departments:
+            for r in d.requests:
+                t = catalog.templates[r.template]
+                s = t.sizes[r.size]
+                costs = [prov[c.provider].prices.monthly_cny(s.vcpu, s.ram_gb, s.disk_gb, t.floating_ips) * r.count
+                         for c in d.contracts if c.valid_on(DAY)]
+                total += min(costs, default=0.0)
+        best = min(best, time.process_time() - c0)
+    return best
+
+
+def run_scenario(sizes: list[int], tightness: float, ilp_max_departments: int) -> float:
+    head = (f"{'depts':>6} {'requests':>8} {'roles':>6} {'wall s':>7} {'cpu s':>7} {'x base':>6} {'x prev':>7} "
+            f"{'nlogn x':>8} {'placed':>7} {'ilp':>7} {'cost':>12} {'optimum':>12} {'vs opt':>8}")
     print(head)
     print("-" * len(head))
     prev = None
     worst_gap = 0.0
     for n in sizes:
-        cat = generate(n, seed=n)
+        cat = generate(n, seed=n, tightness=tightness)
         nreq = sum(len(d.requests) for d in cat.departments)
         roles = sum(1 + r.dr for d in cat.departments for r in d.requests)
-        secs, plan = timed(cat, 1 if n >= 1000 else 3)
+        wall, secs, plan = timed(cat, 2 if n >= 1000 else 3)
+        base = baseline_seconds(cat, 3)
         growth = nlogn = ""
         if prev is not None:
             pn, ps = prev
@@ -257,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             nlogn = f"{(roles * math.log(roles)) / (pn * math.log(pn)):.2f}"
         prev = (roles, secs)
         ilp = opt = gap = ""
-        if n <= args.ilp_max_departments:
+        if n <= ilp_max_departments:
             count, cost, status = optimum(cat, DAY)
             ilp = str(count)
             opt = f"{cost:,.0f}"
@@ -266,13 +281,35 @@ def main(argv: list[str] | None = None) -> int:
                 worst_gap = max(worst_gap, g)
                 gap = f"{g:+.2f}%"
             else:
-                gap = "fewer" if len(plan.placements) < count else "more?"
+                gap = f"{len(plan.placements) - count:+d} roles"
             if status != "Optimal":
                 gap += f" ({status})"
-        print(f"{n:>6} {nreq:>8} {roles:>6} {secs:>9.4f} {growth:>7} {nlogn:>8} {len(plan.placements):>7} {ilp:>7} "
+        print(f"{n:>6} {nreq:>8} {roles:>6} {wall:>7.3f} {secs:>7.3f} {secs / max(base, 1e-9):>6.1f} {growth:>7} "
+              f"{nlogn:>8} {len(plan.placements):>7} {ilp:>7} "
               f"{plan.total_monthly_cost_cny:>12,.0f} {opt:>12} {gap:>8}")
-    print(f"\nworst cost gap to the ILP optimum: {worst_gap:.2f}% (goal <= 2%); "
-          f"10,000-request time above (goal < 1 s)")
+    return worst_gap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes only (a few seconds)")
+    ap.add_argument("--ilp-max-departments", type=int, default=100,
+                    help="solve the exact ILP up to this many departments (default 100 = 1,000 requests)")
+    args = ap.parse_args(argv)
+    sizes = [5, 10, 20, 40] if args.quick else [5, 10, 20, 40, 100, 250, 500, 1000]
+    print(f"placement benchmark ({'quick' if args.quick else 'full'}); 3 operators x 3 zones; "
+          f"10 requests per department; time = best of 3 (2 at 1000 departments)")
+    print("  x base = CPU time / the one-pass cheapest-price baseline (same run); x prev = growth of CPU time "
+          "from the previous size; nlogn x = the growth n log n predicts; vs opt = greedy cost above the "
+          "ILP optimum when both place the same number of roles")
+    worst = 0.0
+    for title, tightness, scenario_sizes in (
+            ("A. capacity 1.8x demand (the cheaper operator still runs short)", 0.75, sizes),
+            ("B. tight: capacity 1.1x demand", 1.2, [5, 10, 20, 40])):
+        print(f"\n{title}")
+        worst = max(worst, run_scenario(scenario_sizes, tightness, args.ilp_max_departments))
+    print(f"\nworst cost gap to the ILP optimum (same roles placed): {worst:.2f}% (goal <= 2%); "
+          f"goal: 10,000 requests < 1 s")
     return 0
 
 

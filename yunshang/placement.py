@@ -24,6 +24,7 @@ room. It runs in O(n log n) for n requests; see docs/placement.md.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import math
 from dataclasses import dataclass
 from typing import Iterable, Mapping
@@ -321,7 +322,19 @@ def place_explained(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...] = 
                     excluded: Mapping[str, str] | None = None,
                     explain: bool = True) -> tuple[Plan, tuple[Decision, ...]]:
     """``place`` plus one Decision per request role saying why it went where it went."""
-    excluded = dict(excluded or {})
+    # The work allocates many small acyclic objects; the cyclic collector's full passes over
+    # them made time grow faster than n log n. Pause it for the call (restored after).
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _place(catalog, date, usage, dict(excluded or {}), explain)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _place(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...], excluded: dict[str, str],
+           explain: bool) -> tuple[Plan, tuple[Decision, ...]]:
     pindex = {p.name: i for i, p in enumerate(catalog.providers)}
     state = _State(catalog, usage)
 
@@ -349,54 +362,91 @@ def place_explained(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...] = 
 
     placed: dict[int, tuple] = {}          # id(item) -> (pi, contract, counts, cost)
     why_not: dict[int, list[str]] = {}
-    _greedy(state, primaries, placed, why_not)
-
     standbys: list[_Item] = []
     partner: dict[int, _Item] = {}
     for it in primaries:
-        if not it.req.dr:
-            continue
-        opts, rejected = standby_options[id(it)]
-        sb = _Item(it.dept, it.req, STANDBY, it.unit, it.fips, opts, rejected)
-        partner[id(it)] = sb
-        partner[id(sb)] = it
-        got = placed.get(id(it))
+        if it.req.dr:
+            opts, rejected = standby_options[id(it)]
+            sb = _Item(it.dept, it.req, STANDBY, it.unit, it.fips, opts, list(rejected))
+            partner[id(it)] = sb
+            partner[id(sb)] = it
+            standbys.append(sb)
+    _greedy(state, primaries, placed, why_not, partner)
+    for sb in standbys:
+        prim = partner[id(sb)]
+        got = placed.get(id(prim))
         if got is None:
             sb.options = []
-            sb.rejected = [f"dr: the primary copy is not placed, so its standby is not either"]
-        else:
-            ppi = got[0]
-            same = [o for o in opts if o[1] == ppi]
-            if same:
-                sb.rejected.append(f"dr: {catalog.providers[ppi].name} also hosts the primary copy; "
-                                   f"the standby needs a different operator")
-            sb.options = [o for o in opts if o[1] != ppi]
-        standbys.append(sb)
-    _greedy(state, standbys, placed, why_not)
+            sb.rejected = ["dr: the primary copy is not placed, so its standby is not either"]
+            why_not[id(sb)] = sb.rejected
+            continue
+        ppi = got[0]
+        if any(o[1] == ppi for o in sb.options):
+            sb.rejected.append(f"dr: {catalog.providers[ppi].name} also hosts the primary copy; "
+                               f"the standby needs a different operator")
+            if id(sb) in why_not:
+                why_not[id(sb)] = sb.rejected + [r for r in why_not[id(sb)] if r not in sb.rejected]
+        sb.options = [o for o in sb.options if o[1] != ppi]
+        if id(sb) not in placed and id(sb) not in why_not:
+            why_not[id(sb)] = sb.rejected
 
     items = primaries + standbys
+    _repair(state, items, placed, why_not, partner)
     _improve(state, items, placed, partner)
 
     return _assemble(catalog, date, state, items, placed, why_not, explain)
 
 
-def _greedy(state: _State, items: list[_Item], placed: dict, why_not: dict) -> None:
+def _greedy(state: _State, items: list[_Item], placed: dict, why_not: dict, partner: dict[int, _Item]) -> None:
+    """Place roles in order (see _order_key). A dr primary is placed together with its standby: the
+    first primary option whose operator also leaves room for the standby elsewhere wins; failing
+    that, the first option that takes the primary alone."""
     _mark_deferred(items)
     for it in items:
         it.order_key = _order_key(it)
     for it in sorted(items, key=lambda i: i.order_key):
         reasons: list[str] = []
+        sb = partner.get(id(it))
+        alone = None
         for cost, pi, contract in it.options:
             got = _try(state, it, pi, contract, cost)
             if isinstance(got, str):
                 reasons.append(got)
                 continue
             _commit(state, pi, got, it, contract, cost)
-            placed[id(it)] = (pi, contract, got, cost)
-            it.passed_over = tuple(reasons)
-            break
+            if sb is None:
+                placed[id(it)] = (pi, contract, got, cost)
+                it.passed_over = tuple(reasons)
+                break
+            sb_reasons: list[str] = []
+            for scost, spi, scontract in sb.options:
+                if spi == pi:
+                    continue
+                sgot = _try(state, sb, spi, scontract, scost)
+                if isinstance(sgot, str):
+                    sb_reasons.append(sgot)
+                    continue
+                _commit(state, spi, sgot, sb, scontract, scost)
+                placed[id(sb)] = (spi, scontract, sgot, scost)
+                break
+            if id(sb) in placed:
+                placed[id(it)] = (pi, contract, got, cost)
+                it.passed_over = tuple(reasons)
+                break
+            _uncommit(state, pi, got, it, contract, cost)
+            if alone is None:
+                alone = (cost, pi, contract, tuple(reasons), sb_reasons)
+            reasons.append(f"dr: on {state.providers[pi].name} the standby copy would not fit elsewhere")
         else:
-            why_not[id(it)] = it.rejected + reasons
+            if alone is not None:
+                cost, pi, contract, passed, sb_reasons = alone
+                got = _try(state, it, pi, contract, cost)
+                _commit(state, pi, got, it, contract, cost)
+                placed[id(it)] = (pi, contract, got, cost)
+                it.passed_over = passed
+                why_not[id(sb)] = sb_reasons
+            else:
+                why_not[id(it)] = it.rejected + reasons
 
 
 def _try(state: _State, it: _Item, pi: int, contract: Contract, cost: float) -> list[int] | str:
@@ -406,6 +456,88 @@ def _try(state: _State, it: _Item, pi: int, contract: Contract, cost: float) -> 
                 f"placing would make it {_cny(spent + cost)}")
     counts = _allocate(state, pi, it)
     return counts if counts is not None else _capacity_reason(state, pi, it)
+
+
+REPAIR_TRIES_PER_ROLE = 40
+
+
+def _repair(state: _State, items: list[_Item], placed: dict, why_not: dict, partner: dict[int, _Item]) -> None:
+    """Place roles the greedy left out for want of room: move other roles off the operator they need
+    to those roles' own other options (cheapest move first), when that makes room. More roles placed
+    outranks cost in the objective. Each attempt is bounded, and undone whole when it does not help."""
+    blocked = [it for it in items if id(it) not in placed and it.options]
+    if not blocked:
+        return
+    # movable roles per provider, cheapest move first: (extra cost, tie-breakers, item)
+    movable: dict[int, list] = {}
+    for it in items:
+        got = placed.get(id(it))
+        if got is None or len(it.options) < 2:
+            continue
+        pi, _, _, cost = got
+        alt = min((o[0] for o in it.options if o[1] != pi), default=None)
+        if alt is not None:
+            movable.setdefault(pi, []).append((alt - cost, it.dept.name, it.req.name, it.role, it))
+    for lst in movable.values():
+        lst.sort(key=lambda m: m[:4])
+    for it in sorted(blocked, key=lambda i: i.order_key):
+        if id(it) in placed:
+            continue
+        mate = partner.get(id(it))
+        mate_pi = placed[id(mate)][0] if mate is not None and id(mate) in placed else -1
+        if it.role == STANDBY and mate_pi < 0:
+            continue
+        for cost, pi, contract in it.options:
+            if pi == mate_pi:
+                continue
+            spent = state.spent.get((it.dept.name, contract.id), 0.0)
+            if spent + cost > contract.ceiling_cny_per_month + EPS:
+                continue
+            moves = []       # (item, old placement)
+            tries = 0
+            done = None
+            for _, _, _, _, other in movable.get(pi, ()):
+                if tries >= REPAIR_TRIES_PER_ROLE:
+                    break
+                got = placed.get(id(other))
+                if got is None or got[0] != pi or other is it or other is mate:
+                    continue
+                tries += 1
+                omate = partner.get(id(other))
+                omate_pi = placed[id(omate)][0] if omate is not None and id(omate) in placed else -1
+                _uncommit(state, *_as_args(got, other))
+                new = None
+                for ocost, opi, ocon in sorted(other.options, key=_option_key):
+                    if opi == pi or opi == omate_pi:
+                        continue
+                    r = _try(state, other, opi, ocon, ocost)
+                    if not isinstance(r, str):
+                        new = (opi, ocon, r, ocost)
+                        break
+                if new is None:
+                    _commit(state, *_as_args(got, other))
+                    continue
+                _commit(state, *_as_args(new, other))
+                placed[id(other)] = new
+                moves.append((other, got))
+                counts = _allocate(state, pi, it)
+                if counts is not None:
+                    done = counts
+                    break
+            if done is not None:
+                _commit(state, pi, done, it, contract, cost)
+                placed[id(it)] = (pi, contract, done, cost)
+                why_not.pop(id(it), None)
+                break
+            for other, old in reversed(moves):           # undo: this attempt did not make room
+                _uncommit(state, *_as_args(placed[id(other)], other))
+                _commit(state, *_as_args(old, other))
+                placed[id(other)] = old
+
+
+def _as_args(got: tuple, it: _Item) -> tuple:
+    pi, contract, counts, cost = got
+    return pi, counts, it, contract, cost
 
 
 def _improve(state: _State, items: list[_Item], placed: dict, partner: dict[int, _Item]) -> None:

@@ -213,3 +213,25 @@ def test_sample_places_mostly_with_instructive_exceptions():
         ("market-regulation", "credit-analytics", "primary"), ("tourism", "ticketing", "standby")}
     later = place(load_catalog(SAMPLE), dt.date(2027, 2, 1))   # the tourism backup contract has started
     assert ("tourism", "ticketing", "standby") in {(p.department, p.request, p.role) for p in later.placements}
+
+
+def test_primary_leaves_the_only_backup_operator_free_for_the_standby():
+    # telecom is cheaper for the primary, but the only backup contract is with telecom:
+    # the primary must go to unicom so that the standby copy can be placed at all.
+    uni = provider("unicom", prices=(60, 20, 1, 50))
+    cat = catalog([TEL, uni], [department("d", [contract("P1", "telecom"), contract("P2", "unicom"),
+                                                contract("B", "telecom", "backup")], [request("r", 2, dr=True)])])
+    plan = _one(cat)
+    assert {p.role: p.provider for p in plan.placements} == {"primary": "unicom", "standby": "telecom"}
+
+
+def test_primary_moves_when_the_standby_would_not_fit_elsewhere():
+    # both operators are allowed for both roles; unicom has room for one copy only and is cheaper,
+    # telecom for one copy only too: primary + standby must split, whichever way costs least.
+    a = provider("telecom", zones=(("az1", 4, 400, 10000),))
+    b = provider("unicom", zones=(("az1", 4, 400, 10000),), prices=(1, 1, 0.1, 1))
+    cat = catalog([a, b], [department("d", [contract("P1", "telecom"), contract("P2", "unicom"),
+                                            contract("B1", "telecom", "backup"), contract("B2", "unicom", "backup")],
+                                      [request("r", 2, dr=True)])])
+    plan = _one(cat)
+    assert sorted((p.role, p.provider) for p in plan.placements) == [("primary", "unicom"), ("standby", "telecom")]
