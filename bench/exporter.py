@@ -109,7 +109,7 @@ def grow(clouds: str, cloud: str, n_projects: int, n_servers: int, timeout: floa
     while count < n_servers and time.monotonic() - t0 < timeout and projects:
         p = projects[i % len(projects)]
         i += 1
-        pconn = conn.connect_as_project(p.id)
+        pconn = conn.connect_as_project({"id": p.id, "name": p.name, "domain_id": "default"})
         mine = sum(1 for _ in pconn.compute.servers(name="^bench-"))
         want = min(per_project - mine, n_servers - count, batch)
         if want <= 0:

@@ -13,6 +13,7 @@ Dependencies come in through the constructor: ``read_snapshot(provider) -> Opera
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import logging
 import threading
 import time
@@ -64,6 +65,7 @@ class Exporter:
         self._threads: list[threading.Thread] = []
         self._render_lock = threading.Lock()
         self._page = b""
+        self._page_gzip = b""
         self._targets_lock = threading.Lock()
         self._api_targets: dict[str, list[ProbeTarget]] = {}
         self._api_targets_at: dict[str, float] = {}
@@ -148,7 +150,8 @@ class Exporter:
         """Render every collector once; on failure keep serving the previous page (and count it)."""
         with self._render_lock:
             try:
-                self._page = generate_latest(self.registry)
+                page = generate_latest(self.registry)
+                self._page, self._page_gzip = page, gzip.compress(page, compresslevel=5)
             except Exception:  # noqa: BLE001
                 self.state.render_errors_total += 1
                 log.exception("render failed; serving the previous page")
@@ -156,6 +159,10 @@ class Exporter:
 
     def page(self) -> bytes:
         return self._page
+
+    def page_gzip(self) -> bytes:
+        """The same page gzip-compressed once per render (Prometheus asks for gzip)."""
+        return self._page_gzip
 
     # ------------------------------------------------------------------ threads
     def _operator_loop(self, op: str) -> None:
@@ -197,14 +204,19 @@ def make_http_server(exporter: Exporter, host: str, port: int) -> ThreadingHTTPS
 
         def do_GET(self):  # noqa: N802
             path = self.path.split("?", 1)[0]
+            encoding = None
             if path == "/metrics":
                 body, ctype, code = exporter.page(), CONTENT_TYPE_LATEST, 200
+                if "gzip" in self.headers.get("Accept-Encoding", ""):
+                    body, encoding = exporter.page_gzip(), "gzip"
             elif path in ("/", "/healthz"):
                 body, ctype, code = b"yunshang exporter: see /metrics\n", "text/plain; charset=utf-8", 200
             else:
                 body, ctype, code = b"not found\n", "text/plain; charset=utf-8", 404
             self.send_response(code)
             self.send_header("Content-Type", ctype)
+            if encoding:
+                self.send_header("Content-Encoding", encoding)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
