@@ -52,7 +52,18 @@ def test_snapshot_zones_match_catalog(devcloud, catalog):
         assert {z.zone for z in s.zones} == {z.name for z in prov.zones}
 
 
-def test_department_quotas_and_instances(devcloud, catalog):
+def _connect_scoped(devcloud, op, project_id, tmp_path):
+    """The operator's admin user, scoped to ``project_id`` (its own clouds.yaml entry)."""
+    import yaml
+
+    entry = yaml.safe_load(Path(devcloud.clouds_file).read_text())["clouds"][op]
+    auth = {k: v for k, v in entry["auth"].items() if k not in ("project_name", "project_domain_name")}
+    f = tmp_path / "scoped.yaml"
+    f.write_text(yaml.safe_dump({"clouds": {"scoped": dict(entry, auth=dict(auth, project_id=project_id))}}))
+    return connect("scoped", str(f))
+
+
+def test_department_quotas_and_instances(devcloud, catalog, tmp_path):
     """A tagged department project with a server in az2: quota limits + usage and instances per zone."""
     op = devcloud.operators[0]
     admin = connect(op, devcloud.clouds_file)
@@ -67,11 +78,10 @@ def test_department_quotas_and_instances(devcloud, catalog):
         admin.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.88.0.0/24", project_id=project.id)
         flavor = admin.compute.find_flavor("m1.tiny")
         image = admin.image.find_image("cirros")
-        before = dict(read_operator_snapshot(_provider(catalog, op), devcloud.clouds_file).instances)
         # boot as the project's admin-scoped connection: an admin session scoped to the new project
         admin.identity.assign_project_role_to_user(project, admin.identity.find_user("admin"),
                                                    admin.identity.find_role("admin"))
-        scoped = admin.connect_as_project(project.id)
+        scoped = _connect_scoped(devcloud, op, project.id, tmp_path)
         server = scoped.compute.create_server(name=f"s-{dept}", flavor_id=flavor.id, image_id=image.id,
                                               networks=[{"uuid": net.id}], availability_zone="az2")
         scoped.compute.wait_for_server(server, status="ACTIVE", wait=240, interval=2)
@@ -88,7 +98,9 @@ def test_department_quotas_and_instances(devcloud, catalog):
         assert q["network", "port"].in_use >= 1
         assert q["volume", "gigabytes"].limit == 15
         inst = dict(snap.instances)
-        assert inst.get("az2", 0) == before.get("az2", 0) + 1
+        # the devcloud is shared with other test sessions booting servers: no exact delta here
+        assert admin.compute.get_server(server.id).availability_zone == "az2"
+        assert inst.get("az2", 0) >= 1 and set(inst) <= {"az1", "az2", ""}
         az2_vcpu = next(z for z in snap.zones if z.zone == "az2" and z.resource_class == "VCPU")
         assert az2_vcpu.used >= 1
         scoped.compute.delete_server(server)

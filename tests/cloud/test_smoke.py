@@ -79,7 +79,7 @@ def _cleanup(admin, project_id: str) -> None:
         admin.network.delete_ip(f, ignore_missing=True)
     for r in admin.network.routers(project_id=project_id):
         for p in admin.network.ports(device_id=r.id, device_owner="network:router_interface"):
-            admin.network.remove_interface_from_router(r, port_id=p.id)
+            admin.network.remove_interface_from_router(r, port=p.id)
         admin.network.delete_router(r, ignore_missing=True)
     for p in admin.network.ports(project_id=project_id):
         admin.network.delete_port(p, ignore_missing=True)
@@ -138,7 +138,7 @@ def test_tenant_network_server_volume_flow(op, admin, tenant, devcloud, tmp_path
     net = c.network.create_network(name=f"net-{tag}")
     sub = c.network.create_subnet(network_id=net.id, name=f"sub-{tag}", ip_version=4, cidr="10.77.0.0/24")
     router = c.network.create_router(name=f"r-{tag}", external_gateway_info={"network_id": ext.id})
-    c.network.add_interface_to_router(router, subnet_id=sub.id)
+    c.network.add_interface_to_router(router, subnet=sub.id)
     gw = c.network.get_router(router.id).external_gateway_info
     assert gw["network_id"] == ext.id and gw["external_fixed_ips"]
 
@@ -186,11 +186,11 @@ def test_tenant_network_server_volume_flow(op, admin, tenant, devcloud, tmp_path
 
     vol = c.block_storage.create_volume(size=1, name=f"vol-{tag}")
     c.block_storage.wait_for_status(vol, status="available", wait=WAIT_SECONDS)
-    att = c.compute.create_volume_attachment(server, volume_id=vol.id)
+    att = c.compute.create_volume_attachment(server, volume=vol)
     c.block_storage.wait_for_status(vol, status="in-use", wait=WAIT_SECONDS)
     assert c.block_storage.get_volume(vol.id).attachments[0]["server_id"] == server.id
     assert admin.block_storage.get_quota_set(pid, usage=True).usage["gigabytes"] == 1
-    c.compute.delete_volume_attachment(server, att.volume_id if hasattr(att, "volume_id") else vol.id)
+    c.compute.delete_volume_attachment(server, vol)
     c.block_storage.wait_for_status(vol, status="available", wait=WAIT_SECONDS)
     c.block_storage.delete_volume(vol)
 
