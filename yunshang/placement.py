@@ -17,9 +17,11 @@ A role is placed whole or not at all. Objective, in order: place as many
 request roles as possible, then the lowest total monthly cost, then the lowest
 peak zone utilisation. The algorithm is a regret-ordered greedy (most
 constrained and most expensive-to-get-wrong first; cheapest feasible
-operator; per-zone water-filling to the least utilised zone) followed by an
-improvement pass that moves roles to cheaper operators when a swap frees the
-room. It runs in O(n log n) for n requests; see docs/placement.md.
+operator; a dr primary placed together with its standby; per-zone
+water-filling to the least utilised zone), then a bounded repair pass (move
+roles aside to make room for one left out) and an improvement pass (move
+roles to cheaper options that now have room). It runs in O(n log n) for n
+request roles; see docs/placement.md for the figures against an exact ILP.
 """
 from __future__ import annotations
 
@@ -93,16 +95,6 @@ class _State:
                 k = min(k, int((cap[r] - used[r] + EPS) // s))
         return max(k, 0)
 
-    def peak(self, pi: int, zi: int) -> float:
-        cap, used = self.cap[pi][zi], self.used[pi][zi]
-        return max((used[r] / cap[r]) if cap[r] > 0 else (1.0 if used[r] > 0 else 0.0) for r in range(3))
-
-
-def _per_zone_limit(req: Request, zones: int) -> int:
-    if req.ha and req.count >= 2 and zones >= 2:
-        return math.ceil(req.count / zones)
-    return req.count
-
 
 def _allocate(state: _State, pi: int, item: _Item) -> list[int] | None:
     """Per-zone instance counts for ``item`` on provider ``pi`` (least-utilised zone first), or None."""
@@ -132,6 +124,17 @@ def _allocate(state: _State, pi: int, item: _Item) -> list[int] | None:
     if nz == 1:
         return [count]
     invs = state.inv[pi]
+    if count == 1:                      # the common case: the zone left least utilised
+        best, best_val = -1, 0.0
+        for z in range(nz):
+            if room[z]:
+                i, u = invs[z], useds[z]
+                v = max(u[0] * i[0], u[1] * i[1], u[2] * i[2]) + max(u0 * i[0], u1 * i[1], u2 * i[2])
+                if best < 0 or v < best_val - 1e-12:
+                    best, best_val = z, v
+        counts = [0] * nz
+        counts[best] = 1
+        return counts
     level = []
     step = []
     for z in range(nz):

@@ -235,3 +235,16 @@ def test_primary_moves_when_the_standby_would_not_fit_elsewhere():
                                       [request("r", 2, dr=True)])])
     plan = _one(cat)
     assert sorted((p.role, p.provider) for p in plan.placements) == [("primary", "unicom"), ("standby", "telecom")]
+
+
+def test_repair_moves_a_role_to_make_room_for_one_that_has_no_other_way():
+    # telecom has room for one instance. 'dp' comes first (name order on equal regret) and takes it;
+    # 'dq' cannot use unicom (its unicom ceiling is 1 CNY). Moving dp to unicom places both.
+    tel = provider("telecom", zones=(("az1", 2, 400, 10000),))
+    uni = provider("unicom", prices=(60, 20, 1, 50))
+    cat = catalog([tel, uni], [
+        department("dp", [contract("PA", "telecom"), contract("PB", "unicom")], [request("p")]),
+        department("dq", [contract("QA", "telecom"), contract("QB", "unicom", ceiling=1)], [request("q")])])
+    plan = _one(cat)
+    assert {p.department: p.provider for p in plan.placements} == {"dp": "unicom", "dq": "telecom"}
+    assert plan.unplaced == ()
