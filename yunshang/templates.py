@@ -6,6 +6,7 @@ Pure: no I/O besides what the caller passes in.
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Mapping
 
@@ -43,16 +44,21 @@ def _line_of(exc: BaseException, name: str) -> int | None:
     return lineno
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(template_name: str, filename: str, source: str) -> jinja2.Template:
+    """Compiled once per (template, source), under our own filename so traceback frames map
+    to user_data lines."""
+    code = _ENV.compile(source, name=template_name, filename=filename)
+    return jinja2.Template.from_code(_ENV, code, _ENV.make_globals(None))
+
+
 def render_user_data(template: Template, variables: Mapping[str, Any]) -> str:
     """Render ``template.user_data`` with ``variables``; '' when the template has none."""
     if not template.user_data:
         return ""
     name = f"<user_data of {template.file}>"
     try:
-        # compiled under our own filename so traceback frames map to user_data lines
-        code = _ENV.compile(template.user_data, name=template.name, filename=name)
-        compiled = jinja2.Template.from_code(_ENV, code, _ENV.make_globals(None))
-        return compiled.render(**dict(variables))
+        return _compiled(template.name, name, template.user_data).render(**dict(variables))
     except jinja2.TemplateError as exc:
         line = _line_of(exc, name)
         where = template.file

@@ -689,8 +689,8 @@ def destroy_tenant(cloud: str, operator: str, department: str, clouds_file: str 
     foreign = [k for k in obs.items if k not in mine and k[0] not in ("role_assignment", "router_interface", "project")]
     plan = [Change("delete", k[0], k[1]) for kind in DESTROY_ORDER for k in sorted(obs.items) if k[0] == kind and
             (k in mine or (kind in ("role_assignment", "router_interface") and not foreign))]
-    if foreign:
-        plan = [c for c in plan if c.kind != "project"]
+    if foreign:  # the network they sit on, and the project, stay while foreign objects use them
+        plan = [c for c in plan if c.kind not in ("project", "router", "subnet", "network")]
     for c in plan:
         say(f"  delete {c.kind:20} {c.name}")
     for k in foreign:
