@@ -59,13 +59,20 @@ def up(count: int, devdir: str | None, catalog_dir: str | None, no_install: bool
     ops = read_operator_specs(catalog_dir, count)
     t0 = time.monotonic()
     steps = _expected_steps(len(ops))
-    with click.progressbar(length=steps, label="devcloud up", show_eta=False, show_pos=False,
-                           item_show_func=lambda s: s, file=click.get_text_stream("stderr")) as bar:
-        def progress(msg: str) -> None:
-            bar.update(1 if bar.pos < steps - 1 else 0, f"[{time.monotonic() - t0:5.0f}s] {msg}")
-        dc = Devcloud(devdir, operators=ops, progress=progress, port_offset=port_offset)
+    err = click.get_text_stream("stderr")
+    if not err.isatty():     # logs and CI: one line per step instead of a bar
+        def progress_line(msg: str) -> None:
+            click.echo(f"[{time.monotonic() - t0:5.0f}s] {msg}", err=True)
+        dc = Devcloud(devdir, operators=ops, progress=progress_line, port_offset=port_offset)
         timings = dc.up(install=not no_install)
-        bar.update(steps - bar.pos, "ready")
+    else:
+        with click.progressbar(length=steps, label="devcloud up", show_eta=False, show_pos=False,
+                               item_show_func=lambda s: s, file=err) as bar:
+            def progress(msg: str) -> None:
+                bar.update(1 if bar.pos < steps - 1 else 0, f"[{time.monotonic() - t0:5.0f}s] {msg}")
+            dc = Devcloud(devdir, operators=ops, progress=progress, port_offset=port_offset)
+            timings = dc.up(install=not no_install)
+            bar.update(steps - bar.pos, "ready")
     click.echo(f"devcloud ready: {', '.join(o.name for o in ops)} in {timings['up_seconds']:.0f} s")
     click.echo(f"clouds.yaml: {dc.layout.clouds_file}")
     click.echo(f"use it:      export OS_CLIENT_CONFIG_FILE={dc.layout.clouds_file}")

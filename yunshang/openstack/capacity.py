@@ -31,6 +31,7 @@ from yunshang.openstack import connect
 
 DEFAULT_ZONE = "nova"          # where nova puts hosts that are in no availability-zone aggregate
 MAX_PARALLEL_OPERATORS = 8
+PROJECT_READERS = 4            # concurrent per-project quota reads within one operator
 COMPUTE_QUOTAS = ("cores", "ram", "instances", "key_pairs", "server_groups")
 NETWORK_QUOTAS = ("network", "subnet", "port", "router", "floatingip", "security_group", "security_group_rule")
 VOLUME_QUOTAS = ("volumes", "gigabytes", "snapshots", "backups", "backup_gigabytes")
@@ -38,6 +39,10 @@ VOLUME_QUOTAS = ("volumes", "gigabytes", "snapshots", "backups", "backup_gigabyt
 
 class _ApiError(Exception):
     pass
+
+
+class _Gone(_ApiError):
+    """404: the thing vanished between the list and the read (another client deleted it)."""
 
 
 def _get(adapter, path: str, what: str, **params) -> dict:
@@ -49,6 +54,8 @@ def _get(adapter, path: str, what: str, **params) -> dict:
         raise _ApiError(f"{what}: no endpoint in the service catalog") from None
     except (ks_exc.ClientException, openstack.exceptions.SDKException) as exc:
         raise _ApiError(f"{what}: {type(exc).__name__}") from None
+    if resp.status_code == 404:
+        raise _Gone(f"{what}: HTTP 404")
     if resp.status_code >= 400:
         raise _ApiError(f"{what}: HTTP {resp.status_code}")
     return resp.json()
@@ -112,25 +119,40 @@ def _department_projects(conn, departments: tuple[str, ...] | None) -> list[tupl
 
 
 def _quotas(conn, provider_name: str, departments: tuple[str, ...] | None) -> tuple[QuotaUsage, ...]:
+    projects = _department_projects(conn, departments)
+    if not projects:
+        return ()
+    with cf.ThreadPoolExecutor(max_workers=min(PROJECT_READERS, len(projects))) as pool:
+        per_project = list(pool.map(lambda dp: _project_quotas_or_none(conn, provider_name, *dp), projects))
+    return tuple(q for qs in per_project for q in qs)
+
+
+def _project_quotas_or_none(conn, provider_name: str, dept: str, pid: str) -> list[QuotaUsage]:
+    try:
+        return _project_quotas(conn, provider_name, dept, pid)
+    except _Gone:
+        return []              # project deleted while we read: it has no quotas to report
+
+
+def _project_quotas(conn, provider_name: str, dept: str, pid: str) -> list[QuotaUsage]:
     out: list[QuotaUsage] = []
-    for dept, pid in _department_projects(conn, departments):
-        # Per project: nova/cinder have no list call for quota sets; neutron's list lacks usage.
-        comp = _get(conn.compute, f"/os-quota-sets/{pid}/detail", "nova quotas")["quota_set"]
-        for r in COMPUTE_QUOTAS:
-            if isinstance(comp.get(r), dict):
-                out.append(QuotaUsage(provider_name, dept, pid, "compute", r, int(comp[r]["limit"]),
-                                      int(comp[r]["in_use"])))
-        net = _get(conn.network, f"/quotas/{pid}/details", "neutron quotas")["quota"]
-        for r in NETWORK_QUOTAS:
-            if isinstance(net.get(r), dict):
-                out.append(QuotaUsage(provider_name, dept, pid, "network", r, int(net[r]["limit"]),
-                                      int(net[r]["used"])))
-        vol = _get(conn.block_storage, f"/os-quota-sets/{pid}", "cinder quotas", usage="True")["quota_set"]
-        for r in VOLUME_QUOTAS:
-            if isinstance(vol.get(r), dict):
-                out.append(QuotaUsage(provider_name, dept, pid, "volume", r, int(vol[r]["limit"]),
-                                      int(vol[r]["in_use"])))
-    return tuple(out)
+    # Per project: nova/cinder have no list call for quota sets; neutron's list lacks usage.
+    comp = _get(conn.compute, f"/os-quota-sets/{pid}/detail", "nova quotas")["quota_set"]
+    for r in COMPUTE_QUOTAS:
+        if isinstance(comp.get(r), dict):
+            out.append(QuotaUsage(provider_name, dept, pid, "compute", r, int(comp[r]["limit"]),
+                                  int(comp[r]["in_use"])))
+    net = _get(conn.network, f"/quotas/{pid}/details", "neutron quotas")["quota"]
+    for r in NETWORK_QUOTAS:
+        if isinstance(net.get(r), dict):
+            out.append(QuotaUsage(provider_name, dept, pid, "network", r, int(net[r]["limit"]),
+                                  int(net[r]["used"])))
+    vol = _get(conn.block_storage, f"/os-quota-sets/{pid}", "cinder quotas", usage="True")["quota_set"]
+    for r in VOLUME_QUOTAS:
+        if isinstance(vol.get(r), dict):
+            out.append(QuotaUsage(provider_name, dept, pid, "volume", r, int(vol[r]["limit"]),
+                                  int(vol[r]["in_use"])))
+    return out
 
 
 def read_operator_snapshot(provider, clouds_file: str | None,
