@@ -541,6 +541,8 @@ def load_catalog(path: str | Path) -> Catalog:
 
     # providers
     providers: list[Provider] = []
+    provider_names_written: set[str] = set()   # names as written, even in entries with other problems
+    providers_readable = False                  # False: skip provider references (no cascade of problems)
     pfile = root / "providers.yaml"
     if not pfile.is_file():
         problems.append(Problem(str(pfile), "", "missing: expected providers.yaml with a 'providers:' list"))
@@ -553,8 +555,10 @@ def load_catalog(path: str | Path) -> Catalog:
                 checked = _providers_file(doc, (), raw)
                 plist = raw.get("providers") if isinstance(raw, dict) else None
                 if isinstance(plist, list):
+                    providers_readable = True
                     # report duplicates even when some entries are bad
                     names = [(i, p.get("name")) for i, p in enumerate(plist) if isinstance(p, dict)]
+                    provider_names_written = {n for _, n in names if isinstance(n, str)}
                     _dups(doc, ("providers",), names, "provider name")
                     clouds = [(i, p.get("cloud")) for i, p in enumerate(plist) if isinstance(p, dict)]
                     _dups(doc, ("providers",), clouds, "cloud", field="cloud")
@@ -562,11 +566,6 @@ def load_catalog(path: str | Path) -> Catalog:
                         doc.err(("providers",), "expected at least one provider")
                 if checked is not _BAD:
                     providers = [p for p in checked["providers"] if p is not _BAD]
-    provider_names = {p.name for p in providers}
-    # provider names as written, even if that provider has other problems (avoid cascades)
-    provider_names_written = set(provider_names)
-    if pfile.is_file():
-        provider_names_written |= _names_in(pfile, "providers")
 
     # templates
     templates: dict[str, Template] = {}
@@ -656,7 +655,7 @@ def load_catalog(path: str | Path) -> Catalog:
                     dept_ok = False
                 contract_ids_here.add(cid)
                 contract_ids.setdefault(cid, str(df))
-            if isinstance(prov, str) and prov not in provider_names_written:
+            if providers_readable and isinstance(prov, str) and prov not in provider_names_written:
                 known = ", ".join(sorted(provider_names_written)) or "none"
                 doc.err(("contracts", i, "provider"), f"unknown provider '{prov}' (providers.yaml has: {known})")
                 dept_ok = False
@@ -728,17 +727,6 @@ def _dups(doc: _Doc, path: tuple, indexed: list[tuple[int, Any]], what: str, fie
             doc.err(path + (i, field), f"duplicate {what} '{k}' (also at {fmt_path(path + (seen[k],))})")
         else:
             seen[k] = i
-
-
-def _names_in(file: Path, key: str) -> set[str]:
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, OSError, UnicodeDecodeError):
-        return set()
-    items = raw.get(key) if isinstance(raw, dict) else None
-    if not isinstance(items, list):
-        return set()
-    return {x["name"] for x in items if isinstance(x, dict) and isinstance(x.get("name"), str)}
 
 
 # --------------------------------------------------------------------------- show

@@ -264,3 +264,11 @@ def test_the_bundled_sample_is_valid_and_realistic():
     assert all(d.users and d.probes for d in cat.departments)
     instances = sum(r.count * (2 if r.dr else 1) for d in cat.departments for r in d.requests)
     assert 500 <= instances <= 5000
+
+
+def test_broken_providers_file_does_not_cascade_into_departments(tmp_path):
+    root = write_catalog(tmp_path / "cat")
+    (root / "providers.yaml").write_text("providers:\n  - name: telecom\n    cloud: [oops\n")
+    problems = _problems(root)
+    assert [Path(p.file).name for p in problems] == ["providers.yaml"]
+    assert "YAML syntax error" in problems[0].message and problems[0].line == 4
