@@ -131,6 +131,13 @@ def _openmetrics() -> str:
         while t < PROBE_END:
             lines.append(f"{name} {probe_value(key, t)} {int(t.timestamp())}")
             t += PROBE_STEP
+    # health's primary contract breached its SLA at the end of September and of October
+    lines.append("# TYPE yunshang_sla_breached gauge")
+    for end in (_dt.datetime(2026, 10, 1, tzinfo=UTC), _dt.datetime(2026, 11, 1, tzinfo=UTC)):
+        for m in range(10, 0, -1):
+            t = end - _dt.timedelta(minutes=m)
+            lines.append(f'yunshang_sla_breached{{operator="unicom",department="health",contract="WJ-2025-01"}} 1 '
+                         f"{int(t.timestamp())}")
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 

@@ -29,11 +29,11 @@ def y(args, ok=True, codes=(0,)):
 def _lifecycle(db, clouds, tmp_path, dept, entries):
     f = tmp_path / f"{dept}.yaml"
     f.write_text(yaml.safe_dump({"department": dept, "title": f"{dept} devcloud test", "requests": entries}))
-    rid = str(json.loads(y(["request", "--db", db, "submit", str(f), "--by", "dept", "-o", "json"]).output)["id"])
+    rid = str(json.loads(y(["request", "--db", db, "submit", str(f), "--by", "dept", "-o", "json"]).stdout)["id"])
     y(["request", "--db", db, "review", rid, "--by", "li", "--clouds", clouds])
     y(["request", "--db", db, "approve", rid, "--by", "wang", "--reason", "devcloud test"])
     out = json.loads(y(["request", "--db", db, "configure", rid, "--engine", "sdk", "--clouds", clouds, "--by", "li",
-                        "-o", "json"]).output)
+                        "-o", "json"]).stdout)
     assert out["state"] == "configured" and out["engine"] == "sdk"
     return rid, out
 
@@ -41,13 +41,32 @@ def _lifecycle(db, clouds, tmp_path, dept, entries):
 @pytest.fixture(scope="module")
 def tenants(devcloud, tmp_path_factory):
     """GOOD: primary on unicom + dr standby on telecom. BAD: primary on telecom only, then tampered."""
-    from yunshang.openstack import connect
-    from yunshang.openstack.tenant import destroy_tenant
-
     assert {"telecom", "unicom"} <= set(devcloud.operators)
     tmp = tmp_path_factory.mktemp("lc")
     db = "sqlite:///" + str(tmp / "lifecycle.db")
     clouds = devcloud.clouds_file
+    cleanup(clouds)                      # leftovers of an interrupted run
+    try:
+        yield from _tenants(db, clouds, tmp)
+    finally:
+        cleanup(clouds)
+
+
+def cleanup(clouds):
+    from yunshang.openstack import connect
+    from yunshang.openstack.tenant import destroy_tenant
+
+    conn = connect("telecom", clouds)
+    for p in conn.network.ports(name="no-sg-port"):
+        conn.network.delete_port(p.id, ignore_missing=True)
+    for dept, ops in ((GOOD, ("unicom", "telecom")), (BAD, ("telecom",))):
+        for op in ops:
+            destroy_tenant(op, op, dept, clouds)
+
+
+def _tenants(db, clouds, tmp):
+    from yunshang.openstack import connect
+
     good_id, good = _lifecycle(db, clouds, tmp, GOOD,
                                [{"name": "hr-web", "template": "web-standard", "size": "small", "count": 1, "dr": True}])
     bad_id, bad = _lifecycle(db, clouds, tmp, BAD,
@@ -66,9 +85,6 @@ def tenants(devcloud, tmp_path_factory):
     finally:
         conn.network.delete_port(port.id, ignore_missing=True)
         conn.network.delete_security_group_rule(rule.id, ignore_missing=True)
-        for dept, ops in ((GOOD, ("unicom", "telecom")), (BAD, ("telecom",))):
-            for op in ops:
-                destroy_tenant(op, op, dept, clouds)
 
 
 def test_configure_applied_the_tenants_through_the_sdk_engine(tenants):
@@ -81,7 +97,7 @@ def test_configure_applied_the_tenants_through_the_sdk_engine(tenants):
         project = next(iter(conn.identity.projects(name=f"dept-{GOOD}")))
         servers = list(conn.compute.servers(all_projects=True, project_id=project.id))
         assert len(servers) == 1, (op, [s.name for s in servers])
-    log = json.loads(y(["request", "--db", tenants["db"], "log", "--verify", "-o", "json"]).output)
+    log = json.loads(y(["request", "--db", tenants["db"], "log", "--verify", "-o", "json"]).stdout)
     configure = [e for e in log if e["action"] == "configure"]
     assert len(configure) == 2 and set(configure[0]["after"]["details"]) == {"unicom", "telecom"}
 
@@ -106,7 +122,7 @@ def test_compliance_fails_the_tampered_tenant_with_what_and_how_to_fix(tenants):
     r = y(["compliance", "check", "--clouds", tenants["clouds"], "--department", BAD, "--operator", "telecom",
            "--operator", "unicom", "-o", "json"], ok=False)
     assert r.exit_code == 1 and f"not compliant: {BAD}" in r.output
-    rep = json.loads(r.output[:r.output.rindex("}") + 1])["reports"][0]
+    rep = json.loads(r.stdout)["reports"][0]
     failed = {x["id"]: x for x in rep["results"] if x["status"] == "fail"}
     assert set(failed) == {"no-world-open-admin-port", "security-groups-on-ports", "backup-dr-placement"}
     assert any(f"group {tenants['group']}" in f and "22" in f for f in failed["no-world-open-admin-port"]["found"])

@@ -615,6 +615,12 @@ class Store:
         return self._step(request_id, "reclaim", by, reason, extra=extra,
                           columns=lambda now: {"reclaimed_at": _ts(now)})
 
+    def record_event(self, actor: str, action: str, subject: str, after: Any, reason: str = "") -> AuditEntry:
+        """Append a non-request event (e.g. a takeover drill's evidence) to the audit log."""
+        if not actor or not actor.strip():
+            raise lc.TransitionRefused(f"{action}: who acts must be named (--by NAME)")
+        return self._write(lambda: self._append_audit(actor, action, subject, None, after, reason, self._now()))
+
     # ---- reads
     def get(self, request_id: int) -> RequestRecord:
         return self._load(request_id)
