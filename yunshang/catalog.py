@@ -705,7 +705,10 @@ def load_catalog(path: str | Path) -> Catalog:
             probes=tuple(_opt(checked, "probes", []))))
 
     if problems:
-        raise CatalogInvalid(problems)
+        first = {}
+        for p in problems:
+            first.setdefault(p.file, len(first))
+        raise CatalogInvalid(sorted(problems, key=lambda p: (first[p.file], p.line or 0)))
     departments.sort(key=lambda d: d.name)
     departments = [_with_index(d, i) for i, d in enumerate(departments, start=1)]
     return Catalog(root=str(root), providers=tuple(providers), departments=tuple(departments),
