@@ -410,6 +410,8 @@ def _greedy(state: _State, items: list[_Item], placed: dict, why_not: dict, part
     for it in sorted(items, key=lambda i: i.order_key):
         reasons: list[str] = []
         sb = partner.get(id(it))
+        if sb is not None and not sb.options:
+            sb = None                    # no backup operator at all: nothing to pair with
         alone = None
         for cost, pi, contract in it.options:
             got = _try(state, it, pi, contract, cost)
