@@ -1,6 +1,7 @@
 """Property: for random catalogs, a plan never breaks a hard constraint (checked independently)."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 
@@ -129,6 +130,10 @@ def test_random_catalogs_never_break_a_hard_constraint(data):
     plan = place(cat, DAY, usage)
     assert check_plan(cat, DAY, usage, plan) == []
     assert place(cat, DAY, usage) == plan                      # deterministic
+    # ... and independent of the order departments and requests are listed in
+    reordered = dataclasses.replace(cat, departments=tuple(
+        dataclasses.replace(d, requests=tuple(reversed(d.requests))) for d in reversed(cat.departments)))
+    assert place(reordered, DAY, usage) == plan
 
 
 def test_the_checker_catches_violations():
