@@ -14,8 +14,9 @@
 
 The peer is the Debian package ``prometheus-openstack-exporter`` (0.1.4, Python 2-era code): it
 is started with a sitecustomize shim (urlparse/BaseHTTPServer/SocketServer -> Python 3 modules,
-cinderclient.v2 -> v3), its swift collector disabled (no Swift here), credentials from OS_*
-environment variables of the same admin user.
+cinderclient.v2 -> v3) and two str->bytes fixes in its HTTP handler (a temp copy; its collection
+code is untouched), its swift collector disabled (no Swift here), credentials from OS_* environment
+variables of the same admin user.
 """
 from __future__ import annotations
 
@@ -136,6 +137,21 @@ def grow(clouds: str, cloud: str, n_projects: int, n_servers: int, timeout: floa
     return len(projects), active, time.monotonic() - t0
 
 
+def cleanup(clouds: str, cloud: str, timeout: float) -> tuple[int, int]:
+    """Delete the bench servers and projects (the devcloud is shared)."""
+    conn = connect(clouds, cloud)
+    t0 = time.monotonic()
+    servers = list(conn.compute.servers(all_projects=True, name="^bench-"))
+    for srv in servers:
+        conn.compute.delete_server(srv, ignore_missing=True)
+    while time.monotonic() - t0 < timeout and any(True for _ in conn.compute.servers(all_projects=True, name="^bench-")):
+        time.sleep(5)
+    projects = [p for p in conn.identity.projects(domain_id="default") if p.name.startswith("dept-bench-")]
+    for p in projects:
+        conn.identity.delete_project(p, ignore_missing=True)
+    return len(servers), len(projects)
+
+
 def bench_catalog(dest: pathlib.Path, operator: str, n_projects: int) -> pathlib.Path:
     src = ROOT / "examples" / "prefecture"
     shutil.copytree(src, dest, dirs_exist_ok=True)
@@ -209,6 +225,7 @@ def run_ours(tmp, clouds, operator, catalog, scrapes):
                str(catalog), "--clouds", clouds, "--operator", operator, "--interval", "5", "--probe-interval", "15",
                "--state-file", str(tmp / "probes.json")], dict(os.environ), tmp / "ours.log", cwd=ROOT)
     try:
+        wait_for(lambda: p.poll() is None and get(url), 60, f"our exporter on :{port} (see {tmp / 'ours.log'})")
         durations = []
         last = None
         deadline = time.monotonic() + 900
@@ -249,7 +266,13 @@ def run_peer(tmp, clouds, operator, scrapes):
            "enabled_collectors": ["cinder", "neutron", "nova"],
            "schedulable_instance_size": {"ram_mbs": 4096, "vcpu": 2, "disk_gbs": 20}}
     (tmp / "peer.yaml").write_text(yaml.safe_dump(cfg))
-    p = start(["/usr/bin/python3", exe, str(tmp / "peer.yaml")], env, tmp / "peer.log", cwd=tmp)
+    # Its HTTP handler is Python 2 code (str + bytes): run a temp copy with those two lines made Python 3.
+    src = pathlib.Path(exe).read_text()
+    patched = src.replace("output = ''", "output = b''").replace(
+        "self.wfile.write(traceback.format_exc())", "self.wfile.write(traceback.format_exc().encode())")
+    assert patched != src, "prometheus-openstack-exporter changed: review the bench's Python 3 patch"
+    (tmp / "peer-exporter.py").write_text(patched)
+    p = start(["/usr/bin/python3", str(tmp / "peer-exporter.py"), str(tmp / "peer.yaml")], env, tmp / "peer.log", cwd=tmp)
     url = f"http://127.0.0.1:{port}/metrics"
     try:
         t0 = time.monotonic()
@@ -285,6 +308,10 @@ PEER_TO_OURS = {
     "neutron_floating_ips": "yunshang_quota_in_use", "neutron_ip_address_usage": "yunshang_quota_in_use",
     "cinder_volumes": "yunshang_quota_in_use", "cinder_volume_size_gbs": "yunshang_quota_in_use",
     "openstack_exporter_cache_age_seconds": "yunshang_last_refresh_timestamp_seconds",
+    "nova_quota_cores": "yunshang_quota_limit", "nova_quota_instances": "yunshang_quota_limit",
+    "nova_quota_ram_mbs": "yunshang_quota_limit", "nova_quota_floating_ips": "yunshang_quota_limit",
+    "cinder_quota_volume_disks": "yunshang_quota_limit", "cinder_quota_volume_disk_gigabytes": "yunshang_quota_limit",
+    "openstack_allocation_ratio": "yunshang_zone_vcpu_allocation_ratio",
     "openstack_exporter_cache_refresh_duration_seconds": "yunshang_collection_duration_seconds",
 }
 
@@ -297,7 +324,8 @@ def main() -> int:
     ap.add_argument("--servers", type=int, default=1000)
     ap.add_argument("--grow-timeout", type=float, default=900)
     ap.add_argument("--scrapes", type=int, default=500)
-    ap.add_argument("--skip-grow", action="store_true")
+    ap.add_argument("--skip-grow", action="store_true", help="measure what the cloud holds now")
+    ap.add_argument("--keep", action="store_true", help="keep the bench servers and projects (default: delete them)")
     ap.add_argument("--json", action="store_true", help="print the result as JSON too")
     a = ap.parse_args()
     clouds = find_clouds(a.clouds)
@@ -338,6 +366,10 @@ def main() -> int:
     print(f"\nyunshang families ({len(ours['families'])}): {', '.join(ours['families'])}")
     if a.json:
         print(json.dumps({"projects": n_proj, "servers": n_srv, "ours": ours, "peer": peer}, indent=2))
+    if not a.keep and not a.skip_grow:
+        log("deleting bench servers and projects (--keep to keep them)")
+        ns, np_ = cleanup(clouds, a.operator, a.grow_timeout)
+        log(f"deleted {ns} servers, {np_} projects")
     return 0
 
 
