@@ -581,8 +581,11 @@ def load_catalog(path: str | Path) -> Catalog:
             continue
         if raw is None:
             doc.err((), "file is empty; expected a template with name and sizes")
+            template_sizes_written.setdefault(tf.stem, None)
             continue
         checked = _template_file(doc, (), raw)
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            template_sizes_written.setdefault(tf.stem, None)     # broken, but exists: no cascade
         if isinstance(raw, dict):
             name = raw.get("name")
             if isinstance(name, str):
