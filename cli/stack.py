@@ -161,14 +161,8 @@ def _engine_command(verb: str):
             show = None if output == "json" else click.echo
             if verb == "preview":
                 results.append(preview_stack(s, clouds_file, on_output=show))
-            elif verb == "up":
-                from yunshang.openstack.tenant import admit_live
-
-                admission = admit_live(s, clouds_file)
-                try:
-                    results.append(up_stack(catalog, plan, s, clouds_file, on_output=show))
-                finally:
-                    admission.release()
+            elif verb == "up":  # admission first, inside up_stack
+                results.append(up_stack(catalog, plan, s, clouds_file, on_output=show))
             else:
                 results.append(destroy_stack(s, clouds_file, on_output=show))
         if output == "json":

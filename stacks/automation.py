@@ -89,8 +89,18 @@ def preview_stack(spec: TenantSpec, clouds_file: str | None = None, on_output=No
 
 
 def up_stack(catalog, plan, spec: TenantSpec, clouds_file: str | None = None, on_output=None) -> dict:
-    """`pulumi up` of ``spec``'s stack (catalog and plan are the ones ``spec`` came from)."""
-    return _run(spec, clouds_file, "up", on_output)
+    """Admit, then `pulumi up` ``spec``'s stack (catalog and plan are the ones ``spec`` came from).
+
+    Admission (live Placement capacity + the department's quota usage, under the operator's
+    ledger lock) runs before the engine; its reservation is released when the update ends."""
+    require_pulumi()
+    from yunshang.openstack.tenant import admit_live
+
+    handle = admit_live(spec, clouds_file)
+    try:
+        return _run(spec, clouds_file, "up", on_output)
+    finally:
+        handle.release()
 
 
 def destroy_stack(spec: TenantSpec, clouds_file: str | None = None, on_output=None) -> dict:
