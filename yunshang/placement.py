@@ -110,11 +110,17 @@ def _allocate(state: _State, pi: int, item: _Item) -> list[int] | None:
         c, u = caps[z], useds[z]
         k = limit
         if u0 > 0:
-            k = min(k, int((c[0] - u[0] + EPS) // u0))
+            t = int((c[0] - u[0] + EPS) // u0)
+            if t < k:
+                k = t
         if u1 > 0:
-            k = min(k, int((c[1] - u[1] + EPS) // u1))
+            t = int((c[1] - u[1] + EPS) // u1)
+            if t < k:
+                k = t
         if u2 > 0:
-            k = min(k, int((c[2] - u[2] + EPS) // u2))
+            t = int((c[2] - u[2] + EPS) // u2)
+            if t < k:
+                k = t
         if k < 0:
             k = 0
         room.append(k)
@@ -151,16 +157,18 @@ def _allocate(state: _State, pi: int, item: _Item) -> list[int] | None:
             if counts[z] < room[z]:
                 v = level[z] + step[z]
                 if best < 0 or v < best_val - 1e-12:
-                    if best >= 0:
-                        second = min(second, best_val)
+                    if best >= 0 and best_val < second:
+                        second = best_val
                     best, best_val = z, v
-                else:
-                    second = min(second, v)
+                elif v < second:
+                    second = v
         # give the chosen zone as many as keep it at or below the next zone's level
         sb = step[best]
         if second < math.inf and sb > 0:
-            n = max(1, int((second - level[best]) / sb + 1e-9))
-            if n > left:
+            n = int((second - level[best]) / sb + 1e-9)
+            if n < 1:
+                n = 1
+            elif n > left:
                 n = left
         else:
             n = left
