@@ -109,6 +109,14 @@ def render_table(catalog, result, decisions, excluded: dict[str, str] | None = N
         out.append("")
         out.append(f"== {dept.name} {dept.display_name} (MLPS {dept.mlps_level}) — {spend:,.2f} CNY/month")
         out.append(table(["request", "role", "operator", "contract", "zones", "n", "CNY/month", "why"], rows))
+        spent: dict[str, float] = {}
+        for p in result.placements:
+            if p.department == dept.name:
+                spent[p.contract] = spent.get(p.contract, 0.0) + p.monthly_cost_cny
+        out.append("contracts: " + "; ".join(
+            f"{c.id} {c.provider} {c.role} {spent.get(c.id, 0.0):,.0f} of {c.ceiling_cny_per_month:,.0f}"
+            + ("" if c.valid_on(result.date) else f" (not valid on {result.date}: {c.start}..{c.end})")
+            for c in dept.contracts))
     if result.unplaced:
         out.append("")
         out.append(f"Unplaced ({len(result.unplaced)}):")

@@ -25,6 +25,8 @@ def test_plan_table_for_people():
     assert "cheapest allowed operator" in out
     assert "Unplaced (2):" in out and "ceiling: contract SJ-2026-01 ceiling 25000 CNY/month" in out
     assert "Zone utilisation" in out and "Total:" in out
+    assert "contracts: WL-2026-01 unicom primary 14,018 of 30,000; WL-2027-02 telecom backup 0 of 15,000 " \
+           "(not valid on 2026-11-26: 2027-01-01..2028-12-31)" in out
 
 
 def test_plan_json_schema_and_date_matters():
