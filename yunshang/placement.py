@@ -403,6 +403,28 @@ def _place(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...], excluded: 
 
     items = primaries + standbys
     _repair(state, items, placed, why_not, partner)
+    # a primary placed by the repair pass gets its standby tried now
+    for sb in standbys:
+        prim = partner[id(sb)]
+        got = placed.get(id(prim))
+        if id(sb) in placed or got is None or sb.options:
+            continue
+        opts, rejected = standby_options[id(prim)]
+        sb.rejected = list(rejected)
+        sb.options = [o for o in opts if o[1] != got[0]]
+        if len(sb.options) < len(opts):
+            sb.rejected.append(f"dr: {catalog.providers[got[0]].name} also hosts the primary copy; "
+                               f"the standby needs a different operator")
+        reasons = []
+        for cost, pi, contract in sb.options:
+            r = _try(state, sb, pi, contract, cost)
+            if isinstance(r, str):
+                reasons.append(r)
+                continue
+            _commit(state, pi, r, sb, contract, cost)
+            placed[id(sb)] = (pi, contract, r, cost)
+            break
+        why_not[id(sb)] = sb.rejected + reasons
     _improve(state, items, placed, partner)
 
     return _assemble(catalog, date, state, items, placed, why_not, explain)

@@ -248,3 +248,15 @@ def test_repair_moves_a_role_to_make_room_for_one_that_has_no_other_way():
     plan = _one(cat)
     assert {p.department: p.provider for p in plan.placements} == {"dp": "unicom", "dq": "telecom"}
     assert plan.unplaced == ()
+
+
+def test_a_primary_placed_by_the_repair_gets_its_standby():
+    tel = provider("telecom", zones=(("az1", 2, 400, 10000),))
+    uni = provider("unicom", prices=(60, 20, 1, 50))
+    cat = catalog([tel, uni], [
+        department("dp", [contract("PA", "telecom"), contract("PB", "unicom")], [request("p")]),
+        department("dq", [contract("QA", "telecom"), contract("QB", "unicom", ceiling=1),
+                          contract("QS", "unicom", "backup")], [request("q", dr=True)])])
+    plan = _one(cat)
+    assert sorted((p.department, p.role, p.provider) for p in plan.placements) == [
+        ("dp", "primary", "unicom"), ("dq", "primary", "telecom"), ("dq", "standby", "unicom")]
