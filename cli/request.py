@@ -337,7 +337,8 @@ def reclaim_plan(ctx, catalog_dir, idle_days, prometheus, on, mark, actor, outpu
     if idle_days:
         if not prometheus:
             raise click.UsageError("--idle-days needs --prometheus URL (the exporter's data)")
-        idle = idle_tenants(prometheus, idle_days)
+        at = dt.datetime.combine(day, dt.time(), dt.timezone.utc) if on else None
+        idle = idle_tenants(prometheus, idle_days, at)
     live = [r for r in store.list_requests() if r.state in (lc.CONFIGURED, lc.PUBLISHED, lc.MONITORED)]
     candidates = lc.reclaim_candidates(live, catalog, day, idle, idle_days or 0)
     if mark:
@@ -356,21 +357,28 @@ def reclaim_plan(ctx, catalog_dir, idle_days, prometheus, on, mark, actor, outpu
     click.echo("marked reclaim-planned" if mark else "plan only: re-run with --mark --by NAME to record it")
 
 
-IDLE_QUERY = 'max_over_time(yunshang_quota_in_use{{service="compute",resource="instances"}}[{days}d])'
+IDLE_SERIES = 'yunshang_quota_in_use{service="compute",resource="instances"}'
 
 
-def idle_tenants(prometheus_url: str, days: int) -> dict[tuple[str, str], float]:
+def idle_tenants(prometheus_url: str, days: int, at: dt.datetime | None = None) -> dict[tuple[str, str], float]:
     """(department, operator) whose project had no server in use at any scrape over the last N days.
 
     The exporters publish quota usage per department and operator, not per-server CPU, so
-    "idle" here means: nothing running there for the whole period.
+    "idle" here means: nothing running there for the whole period, AND the exporter's data
+    covers the whole period (a tenant first seen yesterday is not "idle for 30 days").
     """
     from yunshang.promread import PrometheusClient
 
+    client = PrometheusClient(prometheus_url)
+    at = at or dt.datetime.now(dt.timezone.utc)
+    oldest = {(s.label("department"), s.label("operator")): s.points[0][1] for s in client.query(
+        f"min_over_time(timestamp({IDLE_SERIES})[{days}d:5m])", at=at) if s.points}
     out = {}
-    for s in PrometheusClient(prometheus_url).query(IDLE_QUERY.format(days=days)):
-        if s.points and s.points[0][1] == 0 and s.label("department") and s.label("operator"):
-            out[(s.label("department"), s.label("operator"))] = float(days)
+    for s in client.query(f"max_over_time({IDLE_SERIES}[{days}d])", at=at):
+        key = (s.label("department"), s.label("operator"))
+        covered = key in oldest and oldest[key] <= at.timestamp() - days * 86400 + 3600
+        if s.points and s.points[0][1] == 0 and all(key) and covered:
+            out[key] = float(days)
     return out
 
 

@@ -186,6 +186,38 @@ def _api_down(operator: str, clouds_file: str) -> str:
     raise YunshangError(f"drill: {operator}'s API still answers after its processes were stopped")
 
 
+def _run_drill(steps, dc, procs, from_op, to_op, clouds_file, moves, specs_a, specs_b, before, stopped,
+               apply_spec, read_inventory, spec_inventory) -> None:
+    """The drill's steps; A is restored whatever happens."""
+    try:
+        def take_away():
+            for svc in ("keystone", "nova_api"):
+                name = f"{from_op}/{svc}"
+                pid = procs.running_pid(dc.dir, name)
+                if procs.stop(dc.dir, name):
+                    stopped.append({"process": name, "pid": pid})
+            return _api_down(from_op, clouds_file)
+        steps.run(f"take {from_op}'s API away (keystone, nova_api)", take_away, lambda msg: msg)
+        for m in moves:
+            spec = specs_b[m.department]
+            steps.run(f"re-create {m.department} on {to_op}",
+                      lambda spec=spec: apply_spec(spec, clouds_file, say=lambda s: click.echo(s, err=True)),
+                      lambda res: f"{len(res['changes'])} changes planned, applied={res['applied']}")
+            steps.run(f"verify {m.department} on {to_op}", lambda spec=spec: _verified(spec, clouds_file),
+                      lambda drift, spec=spec: f"no drift: all {len(spec_inventory(spec))} objects of the spec "
+                      "present and equal" + (f" ({len(drift.extra)} pre-existing extra objects left alone)"
+                                             if drift.extra else ""))
+    finally:
+        steps.run(f"restore {from_op}", lambda: dc.restore_operator(from_op),
+                  lambda started: f"restarted {', '.join(started) or 'nothing (already running)'}; API answers")
+    for d, spec in specs_a.items():
+        after = steps.run(f"check {d} untouched on {from_op}", lambda spec=spec: read_inventory(spec, clouds_file),
+                          lambda inv, d=d: ("nothing deleted on " + from_op) if before[d] <= inv else
+                          f"MISSING on {from_op}: {sorted(map(str, before[d] - inv))[:5]}")
+        if not before[d] <= after:
+            raise YunshangError(f"drill: objects of {d} disappeared on {from_op}")
+
+
 @takeover.command()
 @click.option("--from", "from_op", required=True, metavar="OP", help="Operator A, whose API the drill takes away.")
 @click.option("--to", "to_op", required=True, metavar="OP", help="Operator B, the backup the tenants move to.")
@@ -261,44 +293,29 @@ def drill(from_op, to_op, catalog_dir, clouds_file, db_url, devcloud_dir, eviden
     stopped = []
     evidence = {"drill": f"{from_op} -> {to_op}", "by": actor, "started": now.isoformat(), "catalog": catalog_dir,
                 "plan": tk.plan_to_dict(dataclasses.replace(plan_, moves=tuple(moves))), "skipped": skipped}
-    try:
-        def take_away():
-            for svc in ("keystone", "nova_api"):
-                name = f"{from_op}/{svc}"
-                pid = procs.running_pid(dc.dir, name)
-                if procs.stop(dc.dir, name):
-                    stopped.append({"process": name, "pid": pid})
-            return _api_down(from_op, clouds_file)
-        steps.run(f"take {from_op}'s API away (keystone, nova_api)", take_away, lambda msg: msg)
-        for m in moves:
-            spec = specs_b[m.department]
-            steps.run(f"re-create {m.department} on {to_op}",
-                      lambda spec=spec: apply_spec(spec, clouds_file, say=lambda s: click.echo(s, err=True)),
-                      lambda res: f"{len(res['changes'])} changes planned, applied={res['applied']}")
-            steps.run(f"verify {m.department} on {to_op}", lambda spec=spec: _verified(spec, clouds_file),
-                      lambda drift: f"no drift: all {len(spec_inventory(spec))} objects of the spec present and equal"
-                      + (f" ({len(drift.extra)} pre-existing extra objects left alone)" if drift.extra else ""))
-    finally:
-        steps.run(f"restore {from_op}", lambda: dc.restore_operator(from_op),
-                  lambda started: f"restarted {', '.join(started) or 'nothing (already running)'}; API answers")
-    for d, spec in specs_a.items():
-        after = steps.run(f"check {d} untouched on {from_op}", lambda spec=spec: read_inventory(spec, clouds_file),
-                          lambda inv, d=d: ("nothing deleted on " + from_op) if before[d] <= inv else
-                          f"MISSING on {from_op}: {sorted(map(str, before[d] - inv))[:5]}")
-        if not before[d] <= after:
-            raise YunshangError(f"drill: objects of {d} disappeared on {from_op}")
-    total = sum(s["seconds"] for s in steps.steps)
-    evidence.update({"finished": dt.datetime.now(UTC).isoformat(), "stopped": stopped, "steps": steps.steps,
-                     "total_seconds": round(total, 3),
-                     "rto_seconds": catalog.provider(from_op).sla.rto_minutes * 60,
-                     "within_rto": total <= catalog.provider(from_op).sla.rto_minutes * 60})
     path = evidence_path or f"drill-{from_op}-{to_op}-{now.strftime('%Y%m%dT%H%M%SZ')}.json"
+    failure = None
+    try:
+        _run_drill(steps, dc, procs, from_op, to_op, clouds_file, moves, specs_a, specs_b, before, stopped,
+                   apply_spec, read_inventory, spec_inventory)
+    except Exception as exc:  # noqa: BLE001 - recorded in the evidence, then re-raised
+        failure = exc
+    total = sum(s["seconds"] for s in steps.steps)
+    rto = catalog.provider(from_op).sla.rto_minutes * 60
+    evidence.update({"finished": dt.datetime.now(UTC).isoformat(), "stopped": stopped, "steps": steps.steps,
+                     "total_seconds": round(total, 3), "rto_seconds": rto, "within_rto": total <= rto,
+                     "ok": failure is None, "error": str(failure).splitlines()[0][:300] if failure else ""})
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(evidence, fh, indent=2, ensure_ascii=False, default=str)
     with open_store(db_url) as store:
         store.record_event(actor, "takeover-drill", f"operator:{from_op}",
                            {"to": to_op, "evidence": os.path.abspath(path), "total_seconds": evidence["total_seconds"],
-                            "departments": [m.department for m in moves]}, reason="drill")
+                            "ok": failure is None, "departments": [m.department for m in moves]},
+                           reason="drill" if failure is None else f"drill failed: {evidence['error']}")
+    if failure is not None:
+        if isinstance(failure, YunshangError):
+            raise failure
+        raise YunshangError(f"drill failed ({type(failure).__name__}: {evidence['error']}); evidence: {path}")
     if output == "json":
         echo_json(evidence)
     else:

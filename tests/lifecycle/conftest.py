@@ -131,6 +131,12 @@ def _openmetrics() -> str:
         while t < PROBE_END:
             lines.append(f"{name} {probe_value(key, t)} {int(t.timestamp())}")
             t += PROBE_STEP
+    # quota usage: health has no server on unicom for the five days; tourism runs 2 there
+    lines.append("# TYPE yunshang_quota_in_use gauge")
+    for dept, n in (("health", 0), ("tourism", 2)):
+        for t in sample_times():
+            lines.append(f'yunshang_quota_in_use{{operator="unicom",department="{dept}",service="compute",'
+                         f'resource="instances"}} {n} {int(t.timestamp())}')
     # health's primary contract breached its SLA at the end of September and of October
     lines.append("# TYPE yunshang_sla_breached gauge")
     for end in (_dt.datetime(2026, 10, 1, tzinfo=UTC), _dt.datetime(2026, 11, 1, tzinfo=UTC)):
