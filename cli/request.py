@@ -186,7 +186,8 @@ def review(ctx, request_id, catalog_dir, clouds_file, on, actor, output):
         live = _live_usage(catalog, clouds_file, notes)
         usage = lc.merge_usage(usage, live)
         notes.append(f"live usage read from {len(live)} zones via {clouds_file}")
-    plan = place(lc.catalog_for_review(catalog, doc), day, usage=usage)
+    committed = lc.committed_cost_cny(store.list_requests(department=doc.department), doc.department, rec.id)
+    plan = place(lc.catalog_for_review(catalog, doc, committed), day, usage=usage)
     unplaced = [u for u in plan.unplaced if u.department == doc.department]
     if unplaced:
         raise YunshangError("request cannot be placed: " + "; ".join(
@@ -200,8 +201,8 @@ def review(ctx, request_id, catalog_dir, clouds_file, on, actor, output):
     for c in dept.contracts:
         cost = sum(r.monthly_cost_cny for r in rows if r.contract == c.id)
         if cost:
-            notes.append(f"contract {c.id} ({c.provider}, {c.role}): +{cost:,.2f} CNY/month "
-                         f"against a ceiling of {c.ceiling_cny_per_month:,.0f}")
+            notes.append(f"contract {c.id} ({c.provider}, {c.role}): +{cost:,.2f} CNY/month on top of "
+                         f"{committed.get(c.id, 0.0):,.2f} already held, ceiling {c.ceiling_cny_per_month:,.0f}")
     rec = store.review(request_id, actor, rows, caps, notes)
     _show(rec, output, f"reviewed request {rec.id}; next: approve or reject")
     if output != "json":

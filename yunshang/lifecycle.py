@@ -220,12 +220,33 @@ def validate_against_catalog(doc: RequestDocument, catalog, file: str = "request
 
 
 # --------------------------------------------------------------------------- review helpers (pure)
-def catalog_for_review(catalog, doc: RequestDocument):
-    """The catalog narrowed to the requesting department, its requests replaced by the document's."""
+def catalog_for_review(catalog, doc: RequestDocument, committed_cny: Mapping[str, float] | None = None):
+    """The catalog narrowed to the requesting department, its requests replaced by the document's.
+
+    ``committed_cny[contract]`` = monthly cost already held under that contract by the department's
+    other approved/configured requests: it is taken off the contract's ceiling, so the placement's
+    ceiling check sees what is really left.
+    """
     import dataclasses
 
-    dept = dataclasses.replace(catalog.department(doc.department), requests=doc.requests)
+    committed_cny = committed_cny or {}
+    dept = catalog.department(doc.department)
+    contracts = tuple(dataclasses.replace(c, ceiling_cny_per_month=max(0.0, c.ceiling_cny_per_month
+                                                                       - committed_cny.get(c.id, 0.0)))
+                      for c in dept.contracts)
+    dept = dataclasses.replace(dept, requests=doc.requests, contracts=contracts)
     return dataclasses.replace(catalog, departments=(dept,))
+
+
+def committed_cost_cny(records, department: str, exclude_id: int | None = None) -> dict[str, float]:
+    """Monthly cost per contract of the department's requests that hold capacity (approved or later)."""
+    out: dict[str, float] = {}
+    for r in records:
+        if r.department != department or r.id == exclude_id or r.state not in HOLDING_STATES:
+            continue
+        for p in r.placements:
+            out[p.contract] = out.get(p.contract, 0.0) + p.monthly_cost_cny
+    return out
 
 
 def placement_rows(plan, department: str) -> list:

@@ -78,3 +78,22 @@ def test_no_code_path_rewrites_the_audit_table():
                              r"|DROP\s+(TABLE|TRIGGER)\s+(IF\s+EXISTS\s+)?audit)", text, re.I):
             offenders.append(f"{path.relative_to(root)}: {m.group(0)}")
     assert offenders == []
+
+
+def test_review_catalog_takes_committed_cost_off_the_ceiling():
+    import os
+
+    from yunshang.catalog import load_catalog
+    from yunshang.store import PlacementRow, RequestRecord
+
+    cat = load_catalog(os.path.join(os.path.dirname(__file__), "..", "..", "examples", "prefecture"))
+    doc = lc.parse_request_document({"department": "health", "requests": [
+        {"name": "x", "template": "web-standard", "size": "small", "count": 1}]}, "f")
+    rec = lambda i, state, cost: RequestRecord(i, "health", "", state, {}, "", "", None, None, placements=(
+        PlacementRow("a", "primary", "unicom", "WJ-2025-01", "az1", 1, 1, 1, 1, 0, cost),))
+    committed = lc.committed_cost_cny([rec(1, lc.CONFIGURED, 100000.0), rec(2, lc.REJECTED, 5.0),
+                                       rec(3, lc.APPROVED, 15000.0), rec(4, lc.APPROVED, 7.0)], "health", 4)
+    assert committed == {"WJ-2025-01": 115000.0}
+    c2 = lc.catalog_for_review(cat, doc, committed)
+    assert c2.department("health").contract("WJ-2025-01").ceiling_cny_per_month == 5000.0
+    assert [d.name for d in c2.departments] == ["health"] and c2.department("health").requests == doc.requests
