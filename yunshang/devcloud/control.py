@@ -492,10 +492,10 @@ class Devcloud:
         port = op.port(svc)
         argv = [self.bin("gunicorn"), "--no-control-socket", "--chdir", str(self.dir / "wsgi"),
                 "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4", "--worker-class", "gthread",
-                "--timeout", "300", "--keep-alive", "120", "--name", f"{op.name}-{svc}", f"{svc}_app:application"]
+                "--timeout", "300", "--keep-alive", "120", "--name", f"{op.name}-{svc}" + (f"+{self.port_offset}" if self.port_offset else ""), f"{svc}_app:application"]
         self._start(f"{op.name}/{svc}", argv, env=env, port=port)
 
-    def wait_http(self, op: L.OperatorSpec, svc: str, timeout: float = 180) -> None:
+    def wait_http(self, op: L.OperatorSpec, svc: str, timeout: float = 300) -> None:
         url = f"http://127.0.0.1:{op.port(svc)}/" + ("v3" if svc == "keystone" else "")
         self._wait(f"{op.name}/{svc}", lambda: procs.http_ok(url), timeout,
                    f"{op.name} {svc} on 127.0.0.1:{op.port(svc)}")
@@ -646,7 +646,8 @@ class Devcloud:
             self.wait_rabbit()
             for op in ops:
                 p(f"{op.name}: databases and vhost")
-                self.ensure_operator_db_and_vhost(op)
+                # stamped with the operator's passwords: skipped on a restart, redone when they change
+                self._once(op, "db-and-vhost", self._key(op, "db"), lambda o=op: self.ensure_operator_db_and_vhost(o))
             want = lock_hash()
             p("database schemas (db sync)")
             with cf.ThreadPoolExecutor(max_workers=3) as pool:
@@ -660,7 +661,7 @@ class Devcloud:
                     self.start_keystone(op)
                     self.wait_http(op, "keystone")
                     p(f"{op.name}: service catalog")
-                    self.register_catalog(op)
+                    self._once(op, "catalog", self._key(op, "catalog"), lambda o=op: self.register_catalog(o))
                 for f in others:
                     f.result()
             for op in ops:
@@ -683,6 +684,11 @@ class Devcloud:
             self._write_state(timings)
             p("ready")
         return timings
+
+    def _key(self, op: L.OperatorSpec, what: str) -> str:
+        """A digest of what a step depends on (passwords, ports): the step reruns when it changes."""
+        data = json.dumps([what, self.secrets[op.name].__dict__, op.ports, self.mariadb_port, self.rabbit_port])
+        return hashlib.sha256(data.encode()).hexdigest()[:16]
 
     def _once(self, op: L.OperatorSpec, what: str, want: str, fn: Callable[[], None]) -> None:
         stamp = self.state(op) / f"dbsync-{what}.done"
