@@ -290,9 +290,14 @@ def quota_fields(spec: TenantSpec) -> dict[str, list[str]]:
 
 
 # --------------------------------------------------------------------------- preflight + admission
+# Changing calls (router gateways, floating IPs, volume attachments) can take long on a loaded
+# cloud; a timeout mid-create would leave an object the journal does not know (markers still do).
+CHANGE_TIMEOUT_SECONDS = 120
+
+
 def open_operator(spec: TenantSpec, clouds_file: str | None):
     """Connect to the spec's operator (explicit cloud), or CloudUnavailable in one line."""
-    return connect(spec.cloud, clouds_file)
+    return connect(spec.cloud, clouds_file, timeout_seconds=CHANGE_TIMEOUT_SECONDS)
 
 
 def preflight(conn, spec: TenantSpec) -> dict:
@@ -680,7 +685,7 @@ def destroy_tenant(cloud: str, operator: str, department: str, clouds_file: str 
     too (a project holding foreign objects is not deleted)."""
     from yunshang.capacity import project_name
 
-    conn = connect(cloud, clouds_file)
+    conn = connect(cloud, clouds_file, timeout_seconds=CHANGE_TIMEOUT_SECONDS)
     pname = project_name(department)
     journal = Journal(operator, department, (state / "journal") if state else None)
     recorded = {(e["kind"], e["name"]) for e in journal.read().get("created", [])}
