@@ -358,6 +358,39 @@ def reclaim_plan(ctx, catalog_dir, idle_days, prometheus, on, mark, actor, outpu
     click.echo("marked reclaim-planned" if mark else "plan only: re-run with --mark --by NAME to record it")
 
 
+@request.command()
+@click.argument("request_id", type=int)
+@click.option("--prometheus", required=True, metavar="URL", envvar="YUNSHANG_PROMETHEUS",
+              help="Prometheus scraping the exporters: the request's probes must have data there.")
+@click.option("--within-days", type=click.IntRange(1), default=1, show_default=True,
+              help="A probe counts as monitored when it has a sample this recent.")
+@by_option()
+@output_option
+@click.pass_context
+def monitor(ctx, request_id, prometheus, within_days, actor, output):
+    """Mark published request ID monitored, once every one of its probe targets has data in Prometheus."""
+    from yunshang.promread import PrometheusClient
+
+    store = _store(ctx)
+    rec = store.get(request_id)
+    lc.transition(rec.state, "monitor", actor)
+    log = store.audit_log(subject=f"request:{request_id}")
+    probes = next((e.after.get("probes", []) for e in reversed(log) if e.action == "publish"), [])
+    if not probes:
+        raise YunshangError(f"request {request_id} was published without probe targets: nothing to monitor")
+    client = PrometheusClient(prometheus)
+    seen, missing = [], []
+    for p in probes:
+        q = (f'last_over_time(yunshang_probe_success{{department="{rec.department}",probe="{p["name"]}"}}'
+             f'[{within_days}d])')
+        (seen if client.query(q) else missing).append(p["name"])
+    if missing:
+        raise YunshangError(f"request {request_id}: no probe data in {prometheus} within {within_days} day(s) for "
+                            f"{', '.join(missing)} (is the exporter probing them?)")
+    r = store.monitor(request_id, actor)
+    _show(r, output, f"request {r.id} is monitored: probe data present for {', '.join(seen)}")
+
+
 IDLE_SERIES = 'yunshang_quota_in_use{service="compute",resource="instances"}'
 
 

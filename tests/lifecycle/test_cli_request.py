@@ -77,7 +77,7 @@ def test_bad_request_file_and_unknown_things(tmp_path):
 def test_the_tool_offers_no_way_to_edit_the_log():
     r = CliRunner().invoke(cli, ["request", "--help"])
     commands = {line.split()[0] for line in r.output.split("Commands:")[1].splitlines() if line.strip()}
-    assert commands == {"approve", "capacity", "configure", "keep", "list", "log", "publish", "reclaim",
+    assert commands == {"approve", "capacity", "configure", "keep", "list", "log", "monitor", "publish", "reclaim",
                         "reclaim-confirm", "reject", "review", "show", "submit"}
     r = CliRunner().invoke(cli, ["request", "log", "--help"])
     assert "--verify" in r.output and "--delete" not in r.output and "--edit" not in r.output

@@ -37,6 +37,23 @@ def _configured(s, dept, name, provider, contract):
     return r.id
 
 
+def test_monitor_needs_probe_data_in_prometheus(tmp_path, prometheus_month):
+    db = "sqlite:///" + str(tmp_path / "m.db")
+    with open_store(db) as s:
+        doc = lc.parse_request_document({"department": "health", "requests": [
+            {"name": "health-portal", "template": "web-standard", "size": "small", "count": 1}],
+            "probes": [{"name": "health-portal", "kind": "http", "target": "http://127.0.0.1:18111/"}]}, "f")
+        rid = s.submit(doc, "dept").id
+        s.set_capacity([CapacityRow("unicom", "az1", 100, 100, 1000)], "ops")
+        s.review(rid, "li", [PlacementRow("health-portal", "primary", "unicom", "WJ-2025-01", "az1", 1, 2, 4, 50, 1, 1.0)])
+        s.approve(rid, "wang", "ok")
+        s.configure(rid, "li", "sdk")
+    run(db, "publish", str(rid), "--by", "li")
+    out = json.loads(run(db, "monitor", str(rid), "--by", "li", "--prometheus", prometheus_month,
+                         "--within-days", "30", "-o", "json").stdout)
+    assert out["state"] == "monitored"
+
+
 def test_idle_needs_zero_use_over_the_whole_window(prometheus_month):
     assert idle_tenants(prometheus_month, 3, PROBE_END) == {("health", "unicom"): 3.0}
     assert idle_tenants(prometheus_month, 7, PROBE_END) == {}        # data covers only 5 days
@@ -52,6 +69,9 @@ def test_reclaim_plan_mark_confirm_and_keep(tmp_path, prometheus_month):
     assert pub["state"] == "published"
     log = json.loads(run(db, "log", "--request", str(health), "-o", "json").stdout)
     assert {p["name"] for p in log[-1]["after"]["probes"]} == {"his"}
+    # the backfilled data has no "his" probe of health: monitoring is refused, state unchanged
+    r = run(db, "monitor", str(health), "--by", "li", "--prometheus", prometheus_month, "--within-days", "30", code=1)
+    assert "no probe data" in r.output and "his" in r.output
     # plan only: nothing changes
     out = json.loads(run(db, "reclaim", "--idle-days", "3", "--prometheus", prometheus_month,
                          "--date", "2026-11-15", "-o", "json").stdout)
