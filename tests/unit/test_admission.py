@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import tenant_fixtures as fx  # noqa: E402
+import test_tenant_fixtures as fx  # noqa: E402
 
 from yunshang.admission import ReservationLedger, admit, shortfalls  # noqa: E402
 from yunshang.capacity import OperatorSnapshot, QuotaUsage, ZoneCapacity  # noqa: E402

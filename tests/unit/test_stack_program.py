@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import tenant_fixtures as fx  # noqa: E402
+import test_tenant_fixtures as fx  # noqa: E402
 
 from stacks.graph import declare, declare_tenant, graph_inventory  # noqa: E402
 from yunshang.tenant import ADMIN_PORTS, normalise_rule, spec_inventory, tenant_spec  # noqa: E402

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import tenant_fixtures as fx  # noqa: E402
+import test_tenant_fixtures as fx  # noqa: E402
 
 from yunshang.openstack.tenant import Observed, plan_changes  # noqa: E402
 from yunshang.tenant import diff_inventories, normalise_rule, rule_label, spec_inventory, tenant_spec  # noqa: E402

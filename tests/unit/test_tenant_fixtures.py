@@ -1,4 +1,4 @@
-"""Small hand-built catalogs and plans for the tenant/stack/admission unit tests (pure data)."""
+"""Small hand-built catalogs and plans for the tenant/stack/admission unit tests (pure data; no tests here)."""
 from __future__ import annotations
 
 import datetime as dt
