@@ -277,7 +277,8 @@ def apply_request(rec, holding, catalog, day, engine: str, clouds_file: str | No
         except ImportError:
             raise ToolMissing("configure --engine pulumi needs stacks/automation.py (up_stack), "
                               "not present in this checkout") from None
-        return {s.operator: up_stack(catalog, plan, s) for s in specs}
+        return {s.operator: up_stack(catalog, plan, s, clouds_file, on_output=lambda m: click.echo(m, err=True))
+                for s in specs}
     if not clouds_file:
         raise click.UsageError("configure --engine sdk needs --clouds FILE (clouds.yaml with the operators)")
     try:
