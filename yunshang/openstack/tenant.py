@@ -42,7 +42,7 @@ from yunshang.tenant import (MANAGED_BY, OPERATOR_ACCESS_ROLE, Drift, Item, Tena
 
 MARK = f"{MANAGED_BY}-managed"
 NEUTRON_TAG = MANAGED_BY
-WAIT_SECONDS = 180
+WAIT_SECONDS = 300
 
 
 class ApplyFailed(YunshangError):
