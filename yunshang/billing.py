@@ -28,10 +28,9 @@ Ceiling use = net / the contract's ``ceiling_cny_per_month``.
 """
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from yunshang import sla

@@ -22,7 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from yunshang import lifecycle as lc
@@ -361,7 +361,7 @@ def open_store(url: str | None = None, clock: Clock = utc_now) -> "Store":
     if url.startswith(("postgresql://", "postgres://")):
         backend: _Backend = _Postgres(url)
     elif url.startswith("sqlite:///"):
-        backend = _Sqlite(url[len("sqlite:///"):] if not url.startswith("sqlite:////") else url[len("sqlite:///"):])
+        backend = _Sqlite(url[len("sqlite:///"):])     # sqlite:///rel/path or sqlite:////abs/path
     elif url.startswith("sqlite://"):
         raise StoreUnavailable(f"store URL {url!r}: expected sqlite:///PATH (three slashes)")
     elif "://" in url:
