@@ -37,6 +37,9 @@ def tenant() -> None:
     Every apply is admitted first (live Placement capacity + the department's quota usage,
     serialised per operator); a refused apply names zone, resource and shortfall.
     """
+    from yunshang.openstack.tenant import quiet_sdk_warnings
+
+    quiet_sdk_warnings()
 
 
 @tenant.command()
@@ -78,10 +81,10 @@ def _print_drift(drift, output, stack):
         click.echo(f"{stack}: no drift")
         return
     rows = [["missing", i[0], i[1], _k(i[2])] for i in drift.missing]
-    rows += [["different", w[0], w[1], f"{_k(h[2])} (want {_k(w[2])})"] for w, h in drift.different]
+    rows += [["different", w[0], w[1], f"found {_k(h[2])}; want {_k(w[2])}"] for w, h in drift.different]
     rows += [["extra", i[0], i[1], _k(i[2])] for i in drift.extra]
     click.echo(f"{stack}: drift")
-    click.echo(table(["DRIFT", "KIND", "NAME", "FOUND"], rows))
+    click.echo(table(["DRIFT", "KIND", "NAME", "KEY INPUTS"], rows))
 
 
 def _k(key) -> str:

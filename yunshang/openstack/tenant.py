@@ -45,6 +45,17 @@ NEUTRON_TAG = MANAGED_BY
 WAIT_SECONDS = 300
 
 
+def quiet_sdk_warnings() -> None:
+    """openstacksdk's own deprecation notices (about its API, not the user's input) are noise on
+    an engineer's terminal: silence them for CLI runs."""
+    import warnings
+
+    from openstack import warnings as osw
+
+    warnings.simplefilter("ignore", osw.OpenStackDeprecationWarning)
+    warnings.simplefilter("ignore", osw._RemovedInSDKWarning)  # noqa: SLF001 - the base of RemovedInSDK*0Warning
+
+
 class ApplyFailed(YunshangError):
     """An apply stopped part-way; the journal names what it created."""
 
