@@ -759,7 +759,7 @@ class Devcloud:
         """Per shared service and per operator process: up or down (+ pid, port, RSS)."""
         def entry(name: str, port: int | None = None, url: str | None = None) -> dict:
             pid = procs.running_pid(self.dir, name)
-            up = pid is not None and (url is None or procs.http_ok(url, 2.0))
+            up = pid is not None and (url is None or procs.http_ok(url, 5.0) or procs.http_ok(url, 10.0))
             return {"name": name.split("/")[-1], "up": up, "pid": pid, "port": port,
                     "rss_bytes": procs.group_rss_bytes(pid) if pid else 0,
                     "log": str(procs.log_file(self.dir, name))}
