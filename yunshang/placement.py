@@ -82,6 +82,7 @@ class _State:
                 cell[1] += u.ram_gb
                 cell[2] += u.disk_gb
         self.spent: dict[tuple[str, str], float] = {}
+        self.capacity_failures = 0   # tries refused for want of room (then room, not cost, binds)
 
         # 1 / capacity per resource (0 where capacity is 0): utilisation = used x inv
         self.inv = [[tuple((1.0 / c) if c > 0 else 0.0 for c in cap) for cap in zs] for zs in self.cap]
@@ -302,9 +303,16 @@ def _order_key(item: _Item) -> tuple:
     return (item.deferred, len(providers), -regret, -opts[0][0], item.dept.name, item.req.name)
 
 
-def _mark_deferred(items: list[_Item]) -> None:
-    """Where a department's roles on their cheapest contract exceed its ceiling, keep the smallest
-    ones (the most roles fit) and defer the rest to the end of the queue, where they take what is left."""
+def _roles_at_stake(item: _Item, partner: dict[int, _Item]) -> int:
+    """Roles gained by placing ``item``: itself, plus its standby copy when one could follow."""
+    sb = partner.get(id(item))
+    return 2 if item.role == PRIMARY and sb is not None and sb.options else 1
+
+
+def _mark_deferred(items: list[_Item], partner: dict[int, _Item]) -> None:
+    """Where a department's roles on their only contract exceed its ceiling, keep those with the
+    lowest cost per role at stake (the most roles fit) and defer the rest to the end of the queue,
+    where they take what is left."""
     groups: dict[tuple[str, str], list[_Item]] = {}
     for it in items:
         if it.options and len({o[2].id for o in it.options}) == 1:   # no other contract to fall back on
@@ -313,10 +321,57 @@ def _mark_deferred(items: list[_Item]) -> None:
         ceiling = members[0].options[0][2].ceiling_cny_per_month
         if sum(m.options[0][0] for m in members) <= ceiling + EPS:
             continue
-        total = 0.0
-        for m in sorted(members, key=lambda m: (m.options[0][0], m.req.name)):
-            total += m.options[0][0]
-            m.deferred = total > ceiling + EPS
+        members.sort(key=lambda m: (m.options[0][0], m.req.name))
+        keep = _most_roles_under(members, ceiling, partner)
+        for i, m in enumerate(members):
+            m.deferred = i not in keep
+
+
+KNAPSACK_MAX_ROLES = 400
+
+
+def _most_roles_under(members: list[_Item], ceiling: float, partner: dict[int, _Item]) -> set[int]:
+    """Indexes of the members to place first: the most roles at stake whose cost fits under the
+    ceiling, then the lowest cost (0/1 knapsack over small integer values; exact)."""
+    values = [_roles_at_stake(m, partner) for m in members]
+    costs = [m.options[0][0] for m in members]
+    total = sum(values)
+    if total > KNAPSACK_MAX_ROLES:              # very large groups: cheapest per role first
+        keep, spent = set(), 0.0
+        for i in sorted(range(len(members)), key=lambda i: (costs[i] / values[i], i)):
+            if spent + costs[i] <= ceiling + EPS:
+                keep.add(i)
+                spent += costs[i]
+        return keep
+    best = [0.0] + [math.inf] * total           # best[v]: least cost of a set worth v roles
+    take = []
+    for i in range(len(members)):
+        row = [False] * (total + 1)
+        vi, ci = values[i], costs[i]
+        for v in range(total, vi - 1, -1):
+            c = best[v - vi] + ci
+            if c < best[v] - 1e-9:
+                best[v] = c
+                row[v] = True
+        take.append(row)
+    v = max(v for v in range(total + 1) if best[v] <= ceiling + EPS)
+    keep = set()
+    for i in range(len(members) - 1, -1, -1):
+        if take[i][v]:
+            keep.add(i)
+            v -= values[i]
+    return keep
+
+
+def _free_capacity(state: _State, items: list[_Item]) -> list[float]:
+    """Free capacity per resource summed over the operators the roles may use."""
+    used_providers = {o[1] for it in items for o in it.options}
+    free = [0.0, 0.0, 0.0]
+    for pi in used_providers:
+        for cap, used in zip(state.cap[pi], state.used[pi]):
+            for r in range(3):
+                free[r] += max(cap[r] - used[r], 0.0)
+    return free
 
 
 def place(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...] = (), *,
@@ -346,6 +401,25 @@ def place_explained(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...] = 
 
 def _place(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...], excluded: dict[str, str],
            explain: bool) -> tuple[Plan, tuple[Decision, ...]]:
+    run = _run(catalog, date, usage, excluded, small_first=False)
+    state, items, placed, why_not = run
+    # Roles left out for want of room: capacity, not cost, is what binds. A second pass that
+    # takes the smallest roles first usually places more; keep whichever run is better by the
+    # objective (more roles placed, then lower cost).
+    if state.capacity_failures and len(placed) < len(items):
+        other = _run(catalog, date, usage, excluded, small_first=True)
+        if _score(other) > _score(run):
+            state, items, placed, why_not = other
+    return _assemble(catalog, date, state, items, placed, why_not, explain)
+
+
+def _score(run: tuple) -> tuple[int, float]:
+    placed = run[2]
+    return (len(placed), -round(sum(v[3] for v in placed.values()), 2))
+
+
+def _run(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...], excluded: dict[str, str],
+         small_first: bool) -> tuple:
     pindex = {p.name: i for i, p in enumerate(catalog.providers)}
     state = _State(catalog, usage)
 
@@ -382,7 +456,7 @@ def _place(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...], excluded: 
             partner[id(it)] = sb
             partner[id(sb)] = it
             standbys.append(sb)
-    _greedy(state, primaries, placed, why_not, partner)
+    _greedy(state, primaries, placed, why_not, partner, small_first)
     for sb in standbys:
         prim = partner[id(sb)]
         got = placed.get(id(prim))
@@ -427,16 +501,25 @@ def _place(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...], excluded: 
         why_not[id(sb)] = sb.rejected + reasons
     _improve(state, items, placed, partner)
 
-    return _assemble(catalog, date, state, items, placed, why_not, explain)
+    return state, items, placed, why_not
 
 
-def _greedy(state: _State, items: list[_Item], placed: dict, why_not: dict, partner: dict[int, _Item]) -> None:
+def _greedy(state: _State, items: list[_Item], placed: dict, why_not: dict, partner: dict[int, _Item],
+            small_first: bool = False) -> None:
     """Place roles in order (see _order_key). A dr primary is placed together with its standby: the
     first primary option whose operator also leaves room for the standby elsewhere wins; failing
     that, the first option that takes the primary alone."""
-    _mark_deferred(items)
+    _mark_deferred(items, partner)
+    free = _free_capacity(state, items) if small_first else None
     for it in items:
         it.order_key = _order_key(it)
+        if free is not None and it.options:
+            # smallest share of the capacity per role at stake first (places the most when room binds)
+            share = it.req.count * max((it.unit[r] / free[r]) if free[r] > 0 else math.inf for r in range(3))
+            k = it.order_key
+            it.order_key = (k[0], share / _roles_at_stake(it, partner)) + k[1:]
+        else:
+            it.order_key = (it.order_key[0], 0.0) + it.order_key[1:]
     for it in sorted(items, key=lambda i: i.order_key):
         reasons: list[str] = []
         sb = partner.get(id(it))
@@ -490,7 +573,10 @@ def _try(state: _State, it: _Item, pi: int, contract: Contract, cost: float) -> 
         return (f"ceiling: contract {contract.id} ceiling {_cny(contract.ceiling_cny_per_month)} CNY/month: "
                 f"placing would make it {_cny(spent + cost)}")
     counts = _allocate(state, pi, it)
-    return counts if counts is not None else _capacity_reason(state, pi, it)
+    if counts is None:
+        state.capacity_failures += 1
+        return _capacity_reason(state, pi, it)
+    return counts
 
 
 REPAIR_TRIES_PER_ROLE = 40
@@ -597,6 +683,7 @@ def _improve(state: _State, items: list[_Item], placed: dict, partner: dict[int,
             mate = partner.get(id(it))
             mate_pi = placed[id(mate)][0] if mate is not None and id(mate) in placed else -1
             _uncommit(state, pi, counts, it, contract, cost)
+            new = None
             for ocost, opi, ocon in sorted(it.options, key=_option_key):
                 if ocost >= cost - EPS:
                     break
@@ -604,12 +691,14 @@ def _improve(state: _State, items: list[_Item], placed: dict, partner: dict[int,
                     continue
                 got = _try(state, it, opi, ocon, ocost)
                 if not isinstance(got, str):
-                    _commit(state, opi, got, it, ocon, ocost)
-                    placed[id(it)] = (opi, ocon, got, ocost)
-                    moved = True
+                    new = (opi, ocon, got, ocost)
                     break
-            else:
+            if new is None:                  # no cheaper option has room: put it back as it was
                 _commit(state, pi, counts, it, contract, cost)
+                continue
+            _commit(state, new[0], new[2], it, new[1], new[3])
+            placed[id(it)] = new
+            moved = True
         if not moved:
             break
 

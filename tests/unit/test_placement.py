@@ -260,3 +260,16 @@ def test_a_primary_placed_by_the_repair_gets_its_standby():
     plan = _one(cat)
     assert sorted((p.department, p.role, p.provider) for p in plan.placements) == [
         ("dp", "primary", "unicom"), ("dq", "primary", "telecom"), ("dq", "standby", "unicom")]
+
+
+def test_improvement_pass_puts_back_what_it_cannot_move():
+    # the second role lands on the dearer unicom because telecom is full; the improvement pass
+    # tries telecom again, fails, and must leave the books exactly as they were.
+    tel = provider("telecom", zones=(("az1", 2, 400, 10000),))
+    uni = provider("unicom", zones=(("az1", 4, 400, 10000),), prices=(60, 20, 1, 50))
+    cat = catalog([tel, uni], [department("d", [contract("A", "telecom"), contract("B", "unicom")],
+                                          [request("p"), request("q")])])
+    plan = _one(cat)
+    assert sorted(p.provider for p in plan.placements) == ["telecom", "unicom"]
+    util = {(u.provider, u.zone): u.vcpu_ratio for u in plan.utilization}
+    assert util == {("telecom", "az1"): 1.0, ("unicom", "az1"): 0.5}

@@ -103,6 +103,14 @@ def check_plan(cat, day, usage, plan):
             placed = cell[i] - base[i]
             if placed > 0 and cell[i] > z.capacity(res) + 1e-6:
                 bad.append(f"{pn}/{zn}: {res} {cell[i]} > {z.capacity(res)}")
+    reported = {(u.provider, u.zone): (u.vcpu_ratio, u.ram_gb_ratio, u.disk_gb_ratio) for u in plan.utilization}
+    for (pn, zn), cell in used.items():
+        z = provs[pn].zone(zn)
+        for i, res in enumerate(("vcpu", "ram_gb", "disk_gb")):
+            cap = z.capacity(res)
+            want = cell[i] / cap if cap > 0 else (1.0 if cell[i] > 0 else 0.0)
+            if abs(reported[(pn, zn)][i] - want) > 1e-3:
+                bad.append(f"{pn}/{zn}: reported {res} ratio {reported[(pn, zn)][i]} != {want:.4f} from placements")
     for (dn, cid), total in spent.items():
         if total > cat.department(dn).contract(cid).ceiling_cny_per_month + 1e-6:
             bad.append(f"{dn}/{cid}: spend {total} over ceiling")
