@@ -104,7 +104,7 @@ def hand_made_project(admin):
     port = pc.network.create_port(network_id=net.id, name="gis-01-port", security_group_ids=[sg.id])
     srv = pc.compute.create_server(name="gis-01", flavor_id=flavor.id, image_id=image.id,
                                    networks=[{"port": port.id}], availability_zone="az1")
-    pc.compute.wait_for_server(srv, wait=120)
+    pc.compute.wait_for_server(srv, wait=300)
     yield p
     _delete_project(admin, p)
 
@@ -112,7 +112,7 @@ def hand_made_project(admin):
 def _delete_project(admin, p):
     for s in admin.compute.servers(all_projects=True, project_id=p.id):
         admin.compute.delete_server(s)
-        admin.compute.wait_for_delete(s, wait=120)
+        admin.compute.wait_for_delete(s, wait=300)
     for port in admin.network.ports(project_id=p.id):
         if port.device_owner in ("", None) or port.device_owner.startswith("compute:"):
             admin.network.delete_port(port)

@@ -113,7 +113,7 @@ def test_hand_made_server_is_extra_and_kept(devcloud, ytest_spec, state, admin):
     (net,) = list(admin.network.networks(project_id=p.id, name="dept-ytest-net"))
     srv = pc.compute.create_server(name="hand-made", flavor_id=flavor.id, image_id=image.id,
                                    networks=[{"uuid": net.id}], availability_zone="az1")
-    pc.compute.wait_for_server(srv, wait=120)
+    pc.compute.wait_for_server(srv, wait=300)
     try:
         drift = verify_tenant(ytest_spec, devcloud.clouds_file)
         assert ("server", "hand-made") in {(i[0], i[1]) for i in drift.extra}
@@ -126,7 +126,7 @@ def test_hand_made_server_is_extra_and_kept(devcloud, ytest_spec, state, admin):
         assert "project" not in {c.kind for c in plan}
     finally:
         pc.compute.delete_server(srv)
-        pc.compute.wait_for_delete(srv, wait=120)
+        pc.compute.wait_for_delete(srv, wait=300)
 
 
 def test_destroy_cleans_up(devcloud, state, admin):
