@@ -14,8 +14,9 @@ PROJECT = os.path.join(ROOT, "playbooks", "project")
 
 def test_ansible_lint_production_profile():
     lint = os.path.join(os.path.dirname(sys.executable), "ansible-lint")
-    r = subprocess.run([lint, "--profile", "production", "--offline", "--nocolor", "project"],
-                       cwd=os.path.join(ROOT, "playbooks"), capture_output=True, text=True, timeout=600)
+    # from the project directory, so its ansible.cfg (roles_path, collections_path) applies, as in AWX
+    r = subprocess.run([lint, "--profile", "production", "--offline", "--nocolor"],
+                       cwd=PROJECT, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Profile 'production' was required, and it passed" in r.stdout + r.stderr
 

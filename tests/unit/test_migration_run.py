@@ -96,13 +96,13 @@ def test_rollback_resets_and_unknown_inputs(tmp_path):
     store = StateStore(str(tmp_path))
     orch = Orchestrator(plan, store, Script())
     orch.run([1])
-    orch.rollback("a", lambda h: StepOutcome("successful", 0), lambda: True)
+    orch.rollback(["a"], lambda hs: (StepOutcome("successful", 0), set(hs), {}))
     assert store.load().host("a").status == "rolled-back"
-    with pytest.raises(MigrationFailed, match="did not finish"):
-        orch.rollback("b", lambda h: StepOutcome("failed", 2), lambda: False)
-    assert store.load().host("b").status == "migrated"
+    with pytest.raises(MigrationFailed, match="rollback did not finish for b .*b: cloud down"):
+        orch.rollback(["a", "b"], lambda hs: (StepOutcome("failed", 2), {"a"}, {"b": "cloud down"}))
+    assert store.load().host("b").status == "migrated" and store.load().host("a").status == "rolled-back"
     with pytest.raises(NotFound):
-        orch.rollback("zz", lambda h: StepOutcome("successful", 0), lambda: True)
+        orch.rollback(["zz"], lambda hs: (StepOutcome("successful", 0), set(hs), {}))
     with pytest.raises(NotFound):
         orch.run([3])
 

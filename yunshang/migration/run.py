@@ -119,15 +119,23 @@ class Orchestrator:
         self._save()
         self.on_event(host, step, "done" if ok else "failed", reason)
 
-    def rollback(self, host: str, run_rollback: Callable[[str], StepOutcome], done: Callable[[], bool]) -> None:
-        """Run the rollback for ``host``; on success every step is pending again."""
-        if host not in self.state.hosts:
-            raise NotFound(f"host {host!r} is not in the plan")
-        outcome = run_rollback(host)
-        if not done():
-            raise MigrationFailed(f"rollback of {host} did not finish (playbook {outcome.status}, rc {outcome.rc})")
-        self.state = reset_host(self.state, host, self.clock())
+    def rollback(self, hosts: list[str] | tuple[str, ...],
+                 run_rollback: Callable[[tuple[str, ...]], tuple[StepOutcome, set[str], dict[str, str]]]) -> None:
+        """Roll ``hosts`` back in one run; ``run_rollback`` returns (outcome, hosts done, reasons of the others).
+        Hosts rolled back have every step pending again; the others are named in the error."""
+        for h in hosts:
+            if h not in self.state.hosts:
+                raise NotFound(f"host {h!r} is not in the plan")
+        outcome, done, failures = run_rollback(tuple(hosts))
+        for h in hosts:
+            if h in done:
+                self.state = reset_host(self.state, h, self.clock())
+                self.on_event(h, "rollback", "done", "")
         self._save()
+        bad = [h for h in hosts if h not in done]
+        if bad:
+            raise MigrationFailed(f"rollback did not finish for {', '.join(bad)} (playbook {outcome.status}, "
+                                  f"rc {outcome.rc}): " + "; ".join(f"{h}: {failures.get(h, '?')}" for h in bad))
 
 
 class _StepReporter:

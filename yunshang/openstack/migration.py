@@ -29,6 +29,7 @@ import openstack
 import openstack.config
 import openstack.connection
 import openstack.exceptions
+from keystoneauth1 import exceptions as ks_exc
 
 from yunshang.errors import YunshangError
 from yunshang.migration.fit import (Flavor, QuotaNeed, SecurityGroup, SecurityRule, choose_security_groups,
@@ -108,7 +109,7 @@ def precheck(plan: MigrationPlan, hosts: list[str], records: str,
         except YunshangError as exc:          # CloudUnavailable from the shared connect()
             all_fail(str(exc))
             continue
-        except openstack.exceptions.SDKException as exc:
+        except (openstack.exceptions.SDKException, ks_exc.ClientException) as exc:
             all_fail(f"operator {operator!r} unreachable: {type(exc).__name__}")
             continue
         if project is None:
@@ -118,7 +119,7 @@ def precheck(plan: MigrationPlan, hosts: list[str], records: str,
         try:
             pconn = as_project(conn, project)
             pconn.authorize()
-        except openstack.exceptions.SDKException:
+        except (openstack.exceptions.SDKException, ks_exc.ClientException):
             all_fail(f"the migration account has no role on {project_name} at {operator}")
             continue
         flavors = [Flavor(f.name, f.vcpus, f.ram, f.disk) for f in conn.compute.flavors(details=True)
@@ -165,7 +166,7 @@ def precheck(plan: MigrationPlan, hosts: list[str], records: str,
         try:
             cq = conn.compute.get_quota_set(project.id, usage=True)
             vq = conn.block_storage.get_quota_set(project.id, usage=True)
-        except openstack.exceptions.SDKException as exc:
+        except (openstack.exceptions.SDKException, ks_exc.ClientException) as exc:
             all_fail(f"cannot read quotas of {project_name} at {operator}: {type(exc).__name__}")
             continue
         needs = [QuotaNeed(r, need[r], int(getattr(cq, r)), int((cq.usage or {}).get(r, 0)))
@@ -178,7 +179,7 @@ def precheck(plan: MigrationPlan, hosts: list[str], records: str,
         # free capacity of the operator's compute (Placement), for the whole wave
         try:
             free = _placement_free(conn)
-        except openstack.exceptions.SDKException as exc:
+        except (openstack.exceptions.SDKException, ks_exc.ClientException) as exc:
             report["problems"].append(f"cannot read Placement of {operator}: {type(exc).__name__}")
             free = {}
         for rc, amount in (("VCPU", need["cores"]), ("MEMORY_MB", need["ram"])):
@@ -330,7 +331,9 @@ def leftovers(conn, project_name: str, host: str | None = None) -> dict[str, lis
         v = (meta or {}).get(MARK)
         return v is not None and (host is None or v == host)
 
-    servers = [s.name for s in pconn.compute.servers() if mine(s.metadata)]
+    # Nova reports a deleted server as status DELETED until nova-compute has finished tearing it
+    # down (ports, attachments) and drops it from the list; by the API it is gone already.
+    servers = [s.name for s in pconn.compute.servers() if mine(s.metadata) and s.status != "DELETED"]
     volumes = [v.name for v in pconn.block_storage.volumes() if mine(v.metadata)]
     images = [i.name for i in pconn.image.images(owner=project.id)
               if mine(i.properties) or (i.name == image_name(host) if host else i.name.startswith("migrated-"))]
@@ -345,7 +348,7 @@ def cleanup_host(conn, project_name: str, host: str) -> dict[str, Any]:
     pconn = as_project(conn, project)
     deleted: dict[str, list[str]] = {"servers": [], "volumes": [], "images": []}
     for s in list(pconn.compute.servers(name=f"^{host}$")):
-        if (s.metadata or {}).get(MARK) != host:
+        if (s.metadata or {}).get(MARK) != host or s.status == "DELETED":
             continue
         pconn.compute.delete_server(s)
         pconn.compute.wait_for_delete(s, interval=1, wait=300)
@@ -414,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc), EXIT_NOFIT)
     except YunshangError as exc:
         return _fail(str(exc), EXIT_CLOUD)
-    except openstack.exceptions.SDKException as exc:
+    except (openstack.exceptions.SDKException, ks_exc.ClientException) as exc:
         # exception text carries URLs and resource names, never credentials
         return _fail(f"{type(exc).__name__}: {exc}", EXIT_CLOUD)
     print(json.dumps(out, sort_keys=True))
