@@ -69,7 +69,9 @@ def show(catalog_dir: str, clouds_file: str | None, operators: tuple[str, ...], 
                        f"(known: {', '.join(sorted(p.name for p in catalog.providers))})")
     n = len([p for p in catalog.providers if not operators or p.name in operators or p.cloud in operators])
     with click.progressbar(length=1, label=f"reading {n} operator(s)", file=click.get_text_stream("stderr")) as bar:
-        snaps = read_all(catalog, clouds_file, operators or None)
+        # quotas of the catalog's departments only (not every tagged project a cloud happens to hold)
+        snaps = read_all(catalog, clouds_file, operators or None,
+                         departments=tuple(d.name for d in catalog.departments))
         bar.update(1)
     if output == "json":
         echo_json({"operators": [_snapshot_json(s) for s in snaps]})

@@ -169,3 +169,13 @@ def test_recycled_pid_is_not_ours(tmp_path):
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_service_that_dies_fails_up_naming_its_log(tmp_path):
+    dc = Devcloud(tmp_path, venv=tmp_path / "v", operators=())
+    dc._start("telecom/keystone", [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"])
+    with pytest.raises(DevcloudFailed) as e:
+        dc._wait("telecom/keystone", lambda: False, 30, "telecom keystone on 127.0.0.1:17000")
+    log = procs.log_file(dc.dir, "telecom/keystone")
+    assert str(log) in str(e.value) and "exited" in str(e.value)
+    assert "boom" in log.read_text()

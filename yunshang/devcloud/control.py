@@ -362,12 +362,26 @@ class Devcloud:
                 f"start; stop it or use another machine/dir (`ss -ltnp 'sport = :{port}'` shows who)")
 
     def _start(self, name: str, argv: list[str], env: dict | None = None, port: int | None = None) -> bool:
-        """Start ``name`` unless it is already running (ours). Returns True when started now."""
+        """Start ``name`` unless it is already running (ours) with the same command line.
+
+        A running process whose command line changed (e.g. a new gunicorn option) is restarted;
+        one started before command lines were recorded is adopted as it is. Returns True when
+        started now.
+        """
+        digest = hashlib.sha256(json.dumps([argv, sorted((env or {}).items())]).encode()).hexdigest()[:16]
+        argv_f = Path(str(procs.pid_file(self.dir, name)) + ".argv")
         if procs.running_pid(self.dir, name):
-            return False
+            if not argv_f.exists():
+                argv_f.write_text(digest + "\n")
+                return False
+            if argv_f.read_text().strip() == digest:
+                return False
+            self.progress(f"restarting {name} (command line changed)")
+            procs.stop(self.dir, name)
         if port is not None:
             self._ensure_port_free(port, name)
         procs.start(self.dir, name, argv, env)
+        argv_f.write_text(digest + "\n")
         self.started_names.add(name)
         return True
 
@@ -491,8 +505,10 @@ class Devcloud:
     def _gunicorn(self, op: L.OperatorSpec, svc: str, env: dict[str, str]) -> None:
         port = op.port(svc)
         argv = [self.bin("gunicorn"), "--no-control-socket", "--chdir", str(self.dir / "wsgi"),
-                "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4", "--worker-class", "gthread",
-                "--timeout", "300", "--keep-alive", "120", "--name", f"{op.name}-{svc}" + (f"+{self.port_offset}" if self.port_offset else ""), f"{svc}_app:application"]
+                "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "8", "--worker-class", "gthread",
+                "--timeout", "300", "--keep-alive", "120",
+                # nova lists ports of many servers in one GET: the URL outgrows gunicorn's 4094-byte default
+                "--limit-request-line", "0", "--limit-request-field_size", "0", "--name", f"{op.name}-{svc}" + (f"+{self.port_offset}" if self.port_offset else ""), f"{svc}_app:application"]
         self._start(f"{op.name}/{svc}", argv, env=env, port=port)
 
     def wait_http(self, op: L.OperatorSpec, svc: str, timeout: float = 300) -> None:
@@ -711,7 +727,7 @@ class Devcloud:
         names = []
         if pids.exists():
             for f in sorted(pids.rglob("*")):
-                if f.is_file() and not f.name.endswith((".start", ".conf")):
+                if f.is_file() and not f.name.endswith((".start", ".conf", ".argv")):
                     names.append(str(f.relative_to(pids)))
         order = {n: i for i, n in enumerate(["nova-compute", "cinder-volume", "cinder-scheduler", "nova-scheduler",
                                              "nova-conductor", "cinder_api", "neutron", "glance", "nova_api",
