@@ -7,6 +7,7 @@ reason in the output, and nothing placed on it.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,14 @@ def _plan(clouds_file: str) -> dict:
 
 
 def test_live_plan_uses_only_readable_operators(devcloud):
-    data = _plan(devcloud.clouds_file)
-    excluded = data["live"]["excluded"]
+    # The devcloud is shared: another test may be restarting one of its services (e.g. the capacity
+    # tests stop nova-api on purpose). Retry a few times before calling a running operator unreadable.
+    for _ in range(4):
+        data = _plan(devcloud.clouds_file)
+        excluded = data["live"]["excluded"]
+        if not set(excluded) & set(devcloud.operators):
+            break
+        time.sleep(15)
     for name in ("telecom", "unicom", "govcloud"):
         if name in devcloud.operators:
             assert name not in excluded, excluded
