@@ -88,3 +88,11 @@ def dest_tenant(admin_conn):
                                                  protocol="tcp", port_range_min=22, port_range_max=22,
                                                  remote_ip_prefix="10.250.0.0/24")
     yield project
+    # whatever a failed test left behind (a passing run has rolled everything back already)
+    from yunshang.openstack.migration import MARK, cleanup_host
+
+    hosts = {(s.metadata or {}).get(MARK) for s in pconn.compute.servers()} | {
+        (v.metadata or {}).get(MARK) for v in pconn.block_storage.volumes()} | {
+        i.name.removeprefix("migrated-") for i in pconn.image.images(owner=project.id) if i.name.startswith("migrated-")}
+    for h in sorted(h for h in hosts if h):
+        cleanup_host(conn, PROJECT, h)
