@@ -66,6 +66,9 @@ def kill_tree(proc: subprocess.Popen) -> None:
     proc.wait(timeout=30)
     for sock in glob.glob("/tmp/ys-cp-*/*"):   # ControlPersist masters of the killed run
         subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "x"], capture_output=True, timeout=10)
+    for d in glob.glob("/tmp/ys-cp-*"):
+        if not os.listdir(d):
+            os.rmdir(d)
 
 
 def tree_sha256(root: str) -> dict[str, str]:
