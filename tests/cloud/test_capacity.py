@@ -85,7 +85,7 @@ def test_department_quotas_and_instances(devcloud, catalog, tmp_path):
         scoped = _connect_scoped(devcloud, op, project.id, tmp_path)
         server = scoped.compute.create_server(name=f"s-{dept}", flavor_id=flavor.id, image_id=image.id,
                                               networks=[{"uuid": net.id}], availability_zone="az2")
-        scoped.compute.wait_for_server(server, status="ACTIVE", wait=240, interval=2)
+        scoped.compute.wait_for_server(server, status="ACTIVE", wait=480, interval=2)
 
         snap = read_operator_snapshot(_provider(catalog, op), devcloud.clouds_file, departments=(dept,))
         assert snap.ok, snap.error

@@ -18,7 +18,7 @@ from yunshang.openstack import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATORS = ("telecom", "unicom")
-WAIT_SECONDS = 240
+WAIT_SECONDS = 480   # generous: the shared devcloud may be building many servers for other sessions
 
 
 def _wait(what: str, fn, timeout: float = WAIT_SECONDS, every: float = 1.0):
