@@ -72,3 +72,17 @@ def compute_quota(clouds_file: str, cloud: str, project_id: str) -> dict:
     q = conn.compute.get_quota_set(project_id, usage=True)
     return {"cores": (q.cores, q.usage.get("cores")), "instances": (q.instances, q.usage.get("instances")),
             "ram": (q.ram, q.usage.get("ram"))}
+
+
+def remove_project(clouds_file: str, cloud: str, department: str) -> None:
+    """Delete the seeded project's servers, then the project: the tests leave the cloud as they found it."""
+    conn = connect(clouds_file, cloud)
+    proj = conn.identity.find_project(project_name(department), domain_id="default")
+    if proj is None:
+        return
+    servers = list(conn.compute.servers(all_projects=True, project_id=proj.id))
+    for s in servers:
+        conn.compute.delete_server(s, ignore_missing=True)
+    for s in servers:
+        conn.compute.wait_for_delete(s, interval=1, wait=300)
+    conn.identity.delete_project(proj, ignore_missing=True)

@@ -26,7 +26,7 @@ import pytest
 
 from exporter_harness import (CATALOG, RULES, AlertmanagerProc, ExporterProc, PrometheusProc, Webhook,
                                       broken_clouds, need, wait_until)
-from exporter_seed import compute_quota, ensure_servers, placement_totals
+from exporter_seed import compute_quota, ensure_servers, placement_totals, remove_project
 
 pytestmark = pytest.mark.cloud
 
@@ -80,7 +80,9 @@ def seeded(devcloud):
     out = {}
     for dept, (op, contract, mlps, zones) in SEED.items():
         out[dept] = ensure_servers(devcloud.clouds_file, op, dept, contract, mlps, zones)
-    return out
+    yield out
+    for dept, (op, _contract, _mlps, _zones) in SEED.items():
+        remove_project(devcloud.clouds_file, op, dept)
 
 
 @pytest.fixture(scope="module")
