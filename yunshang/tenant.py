@@ -43,6 +43,10 @@ MAX_CIDR_INDEX = 2047              # 2048 /20 blocks in 10.0.0.0/9; 10.128.0.0/9
 DEFAULT_MANAGEMENT_CIDR = "10.250.0.0/24"   # the center's bastion hosts (sample catalog)
 WORLD = "0.0.0.0/0"
 MANAGED_BY = "yunshang"            # value of managed-by markers (description prefix, metadata)
+# `ha` spreads a request's instances over zones (a hard placement constraint); within a zone
+# the spread over hosts is best effort: hard anti-affinity would need as many compute hosts as
+# instances in the zone and fail the whole build (NoValidHost) where an operator has fewer.
+HA_SERVER_GROUP_POLICY = "soft-anti-affinity"
 OPERATOR_ACCESS_ROLE = "admin"     # role the engine's own account gets on the project to act inside it
 
 
@@ -174,7 +178,7 @@ class FlavorSpec:
 @dataclass(frozen=True)
 class ServerGroupSpec:
     name: str
-    policy: str                  # anti-affinity
+    policy: str                  # soft-anti-affinity (see HA_SERVER_GROUP_POLICY)
 
 
 @dataclass(frozen=True)
@@ -448,7 +452,7 @@ def tenant_spec(catalog: Catalog, plan: Plan, department: str, operator: str, *,
         group = None
         if req.ha and sum(n for _, n in p.zones) >= 2:
             group = f"{base}-aa"
-            server_groups.append(ServerGroupSpec(group, "anti-affinity"))
+            server_groups.append(ServerGroupSpec(group, HA_SERVER_GROUP_POLICY))
         i = 0
         for zone, n in sorted(p.zones):
             for _ in range(n):

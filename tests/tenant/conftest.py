@@ -1,7 +1,7 @@
 """Fixtures for the tenant tests against the devcloud (real Keystone/Nova/Neutron/Cinder/Placement).
 
 The test catalog (tests/tenant/catalog) is tiny: department `ytest` gets 3 one-vCPU servers on
-`telecom` (2 in an anti-affinity group over az1/az2, with a floating IP and a 1 GB volume each).
+`telecom` (2 in a soft-anti-affinity group over az1/az2, with a floating IP and a 1 GB volume each).
 Operators are separate control planes per cloud (see docs/devcloud.md): `telecom`, `unicom`.
 """
 from __future__ import annotations

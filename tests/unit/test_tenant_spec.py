@@ -60,7 +60,7 @@ def test_standby_copies_on_backup_operator(cat):
 
 
 def test_ha_gets_anti_affinity_group_non_ha_none(spec):
-    assert [(g.name, g.policy) for g in spec.server_groups] == [("health-portal-aa", "anti-affinity")]
+    assert [(g.name, g.policy) for g in spec.server_groups] == [("health-portal-aa", "soft-anti-affinity")]
     by = {s.name: s.server_group for s in spec.servers}
     assert by["health-portal-01"] == by["health-portal-02"] == "health-portal-aa"
     assert by["health-db-01"] is None
