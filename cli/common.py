@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, Callable, Iterable, Sequence
 
 import click
 
-from yunshang.errors import YunshangError
 
 
 def catalog_option(f: Callable) -> Callable:
@@ -59,17 +57,3 @@ def _w(s: str) -> int:
     import unicodedata
 
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)
-
-
-def fail(message: str, code: int = 1) -> None:
-    raise YunshangError(message) if code == 1 else _Coded(message, code)
-
-
-class _Coded(YunshangError):
-    def __init__(self, message: str, code: int):
-        super().__init__(message)
-        self.exit_code = code
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0", "false", "no")
