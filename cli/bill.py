@@ -15,12 +15,6 @@ from yunshang.errors import NotFound
 PROBE_QUERY = 'yunshang_probe_success{department!=""}'
 
 
-def held_from_store(store) -> list[b.HeldResource]:
-    """The store's holdings (configure .. reclaim of each placement row) as billing input."""
-    return [b.HeldResource(h.department, h.provider, h.contract, h.request_name, h.role, h.zone, h.vcpu, h.ram_gb,
-                           h.disk_gb, h.floating_ips, h.start, h.end, h.request_id) for h in store.holdings()]
-
-
 def evidence_from_prometheus(prometheus_url: str, catalog, month: str, now: dt.datetime | None = None) -> dict[str, b.SlaEvidence]:
     """Per contract: the month's probe samples read back from Prometheus (``yunshang_probe_success``).
 
@@ -88,7 +82,7 @@ def bill(month, department, output, out_path, catalog_dir, db_url, prometheus):
         except KeyError:
             raise NotFound(f"unknown department {department!r} in catalog {catalog_dir}") from None
     with open_store(db_url) as store:
-        held = held_from_store(store)
+        held = store.holdings()
     evidence = evidence_from_prometheus(prometheus, catalog, month) if prometheus else {}
     bills = b.bills(catalog, held, month, evidence=evidence, department=department)
     if output == "html":

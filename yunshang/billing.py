@@ -3,7 +3,7 @@
 Metering
 --------
 What a contract held comes from the lifecycle store: each configured request's
-placement rows, held from ``configure`` until ``reclaim-confirm`` (``Holding``).
+placement rows, held from ``configure`` until ``reclaim-confirm`` (``HeldResource``, read by ``Store.holdings``).
 Each holding is clipped to the calendar month (UTC) and charged at the
 operator's procured unit prices, prorated to the second::
 
