@@ -91,3 +91,9 @@ class ToolMissing(YunshangError):
     """An external binary (e.g. the pulumi CLI) is not installed."""
 
     exit_code = 6
+
+
+class DevcloudFailed(YunshangError):
+    """The devcloud could not be installed, started or stopped (the message names the log file)."""
+
+    exit_code = 7

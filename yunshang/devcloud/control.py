@@ -32,7 +32,7 @@ import yaml
 
 from yunshang.devcloud import layout as L
 from yunshang.devcloud import procs
-from yunshang.errors import YunshangError
+from yunshang.errors import DevcloudFailed  # also imported from here by callers
 
 HERE = Path(__file__).resolve().parent
 APT_PACKAGES = ("mariadb-server", "rabbitmq-server", "qemu-utils")
@@ -40,12 +40,6 @@ RABBIT_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 
 ProgressFn = Callable[[str], None]
-
-
-class DevcloudFailed(YunshangError):
-    """The devcloud could not be installed, started or stopped (the message names the log file)."""
-
-    exit_code = 7
 
 
 # ------------------------------------------------------------------ helpers
@@ -543,13 +537,13 @@ class Devcloud:
         for z in op.zones:
             name = f"{op.name}/nova-compute-{z.name}"
             conf = self.etc(op) / f"nova-compute/{z.name}.conf"
-            digest = hashlib.sha256(conf.read_bytes()).hexdigest()
+            digest = hashlib.sha256(conf.read_bytes() + lock_hash().encode()).hexdigest()   # + the driver code
             hash_f = Path(str(procs.pid_file(self.dir, name)) + ".conf")
             if procs.running_pid(self.dir, name):
                 if hash_f.exists() and hash_f.read_text().strip() == digest:
                     continue
-                # its config changed (e.g. the catalog's zone figures): restart it to report the new inventory
-                self.progress(f"{op.name}: restarting nova-compute {z.name} (config changed)")
+                # its config or driver changed (e.g. the catalog's zone figures): restart it to report the new inventory
+                self.progress(f"{op.name}: restarting nova-compute {z.name} (config or driver changed)")
                 procs.stop(self.dir, name)
             now = self.query("select utc_timestamp()")
             procs.pid_file(self.dir, name).parent.mkdir(parents=True, exist_ok=True)
