@@ -111,6 +111,16 @@ def grow(clouds: str, cloud: str, n_projects: int, n_servers: int, timeout: floa
         if time.monotonic() - t0 > timeout:
             break
     log(f"projects: {len(projects)} (in {time.monotonic() - t0:.0f}s)")
+    failed = [s.id for s in conn.compute.servers(details=False, all_projects=True, name="^bench-", status="ERROR",
+                                                 limit=1000)]
+    if failed:   # e.g. builds cut short by a compute restart: replace them
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda i: conn.compute.delete_server(i, ignore_missing=True), failed))
+        while _count(conn, "ERROR") and time.monotonic() - t0 < timeout:
+            time.sleep(5)
+        log(f"deleted {len(failed)} bench servers in ERROR")
     flavor = conn.compute.find_flavor("m1.tiny", ignore_missing=False)
     image = conn.image.find_image("cirros", ignore_missing=False)
     count = sum(1 for s in conn.compute.servers(all_projects=True, name="^bench-"))
@@ -139,13 +149,21 @@ def grow(clouds: str, cloud: str, n_projects: int, n_servers: int, timeout: floa
             log(f"servers requested: {count}")
     # wait (bounded) until nova has them ACTIVE
     deadline = t0 + timeout
+    # (counts by status with the summary list: the detailed list of 1,000 servers costs nova and
+    # neutron ~25 s of the same 2 cores the builds need)
     while True:
-        states = [s.status for s in conn.compute.servers(all_projects=True, name="^bench-")]
-        active = states.count("ACTIVE")
-        if active >= min(count, n_servers) or time.monotonic() > deadline or "BUILD" not in states:
+        building = _count(conn, "BUILD")
+        active = _count(conn, "ACTIVE")
+        if active >= min(count, n_servers) or time.monotonic() > deadline or not building:
             break
-        time.sleep(5)
+        log(f"servers ACTIVE: {active}, building: {building}")
+        time.sleep(30)
     return len(projects), active, time.monotonic() - t0
+
+
+def _count(conn, status: str) -> int:
+    return sum(1 for _ in conn.compute.servers(details=False, all_projects=True, name="^bench-", status=status,
+                                               limit=1000))
 
 
 def _bench_servers(conn):
@@ -222,14 +240,29 @@ def sample(text: str, name: str) -> float | None:
     return None
 
 
-def scrape_latency(url: str, n: int) -> tuple[float, float]:
-    lat = []
-    for _ in range(n):
+def scrape_latency(url: str, n: int) -> tuple[float, float, int]:
+    """(p50, p99 of the answered scrapes, scrapes not answered). A scrape fails after 10 s; after three
+    failures in a row the exporter is taken as hung and the rest of the n count as failed."""
+    lat, failed, in_a_row = [], 0, 0
+    for i in range(n):
         t0 = time.perf_counter()
-        get(url)
-        lat.append(time.perf_counter() - t0)
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                r.read()
+            lat.append(time.perf_counter() - t0)
+            in_a_row = 0
+        except OSError as exc:
+            failed += 1
+            in_a_row += 1
+            log(f"scrape {i + 1} of {url} failed: {type(exc).__name__}: {exc}")
+            if in_a_row == 3:
+                log(f"{url} stopped answering after {len(lat)} scrapes")
+                failed += n - i - 1
+                break
+    if not lat:
+        return float("nan"), float("nan"), failed
     lat.sort()
-    return statistics.median(lat), lat[max(0, int(len(lat) * 0.99) - 1)]
+    return statistics.median(lat), lat[max(0, int(len(lat) * 0.99) - 1)], failed
 
 
 def start(argv, env, log_path, cwd=None):
@@ -279,10 +312,10 @@ def run_ours(tmp, clouds, operator, catalog, scrapes):
             time.sleep(0.5)
         if not durations:
             raise SystemExit(f"bench: our exporter never refreshed; see {tmp / 'ours.log'}")
-        p50, p99 = scrape_latency(url, scrapes)
+        p50, p99, failed = scrape_latency(url, scrapes)
         text = get(url).decode()
         return {"refresh_s": statistics.median(durations), "p50_ms": p50 * 1e3, "p99_ms": p99 * 1e3,
-                "families": families(text), "bytes": len(text)}
+                "failed": failed, "families": families(text), "bytes": len(text)}
     finally:
         stop(p)
 
@@ -328,9 +361,9 @@ def run_peer(tmp, clouds, operator, scrapes):
             return {"error": f"peer produced no cache (see {tmp / 'peer.log'}): ...{tail[-600:]}"}
         text = wait_for(lambda: get(url).decode(), 60, "peer /metrics")
         refresh = sample(text, "openstack_exporter_cache_refresh_duration_seconds")
-        p50, p99 = scrape_latency(url, scrapes)
-        return {"refresh_s": refresh, "p50_ms": p50 * 1e3, "p99_ms": p99 * 1e3, "families": families(text),
-                "bytes": len(text)}
+        p50, p99, failed = scrape_latency(url, scrapes)
+        return {"refresh_s": refresh, "p50_ms": p50 * 1e3, "p99_ms": p99 * 1e3, "failed": failed,
+                "families": families(text), "bytes": len(text)}
     finally:
         stop(p)
 
@@ -379,7 +412,7 @@ def main() -> int:
     if a.skip_grow:
         conn = connect(clouds, a.operator)
         n_proj = sum(1 for p in conn.identity.projects() if p.name.startswith("dept-bench-"))
-        n_srv = sum(1 for s in conn.compute.servers(all_projects=True, name="^bench-") if s.status == "ACTIVE")
+        n_srv = _count(conn, "ACTIVE")
         grow_s = 0.0
     else:
         n_proj, n_srv, grow_s = grow(clouds, a.operator, a.projects, a.servers, a.grow_timeout)
@@ -399,6 +432,7 @@ def main() -> int:
             o, pv = ours[key], peer[key]
             ratio = f"{pv / o:.2f}x" if o and pv is not None else "n/a"
             print(f"| {label} | {o:.3f} | {pv if pv is None else f'{pv:.3f}'} | {ratio} |")
+        print(f"| failed scrapes (of {a.scrapes}) | {ours['failed']} | {peer['failed']} | |")
         print(f"| metric families | {len(ours['families'])} | {len(peer['families'])} | |")
         print(f"| page size (bytes) | {ours['bytes']} | {peer['bytes']} | |")
         missing = [f for f in peer["families"] if PEER_TO_OURS.get(f) not in ours["families"]]
