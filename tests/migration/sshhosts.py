@@ -134,3 +134,16 @@ def survey_rows(hosts: list[SshHost], deps: dict[str, list[str]], department: st
         row.update((extra or {}).get(h.name, {}))
         rows.append(row)
     return rows
+
+
+def tree_sha256(root: str) -> dict[str, str]:
+    """{path relative to root: sha256} of every file below root."""
+    import hashlib
+
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            p = os.path.join(dirpath, f)
+            with open(p, "rb") as fh:
+                out[os.path.relpath(p, root)] = hashlib.sha256(fh.read()).hexdigest()
+    return out

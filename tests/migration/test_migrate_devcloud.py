@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 import sshhosts
-from sshhosts import OPERATOR, PROJECT
+from sshhosts import OPERATOR, PROJECT, tree_sha256
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = pytest.mark.cloud
@@ -69,16 +69,6 @@ def kill_tree(proc: subprocess.Popen) -> None:
     for d in glob.glob("/tmp/ys-cp-*"):
         if not os.listdir(d):
             os.rmdir(d)
-
-
-def tree_sha256(root: str) -> dict[str, str]:
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for f in files:
-            p = os.path.join(dirpath, f)
-            with open(p, "rb") as fh:
-                out[os.path.relpath(p, root)] = hashlib.sha256(fh.read()).hexdigest()
-    return out
 
 
 def load_state(state_dir: str) -> dict:
