@@ -30,31 +30,13 @@ from yunshang.store import CapacityRow, PlacementRow, open_store  # noqa: E402
 
 @contextlib.contextmanager
 def postgres():
-    import shutil
-    import subprocess
+    from tests.lifecycle.pgcluster import PostgresMissing, throwaway_cluster
 
-    from tests.lifecycle.conftest import _as_pg_user, _free_port, _pg_bindir
-
-    bindir = _pg_bindir()
-    if bindir is None:
-        sys.exit("PostgreSQL binaries missing: bash tools/system-deps.sh")
-    base = tempfile.mkdtemp(prefix="yunshang-pgbench-")
-    os.chmod(base, 0o755)
-    data, sock = os.path.join(base, "data"), os.path.join(base, "sock")
-    os.makedirs(sock)
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres"); shutil.chown(sock, "postgres")
-    port = _free_port()
-    subprocess.run(_as_pg_user([f"{bindir}/initdb", "-D", data, "-U", "yunshang", "--auth=trust", "-E", "UTF8",
-                                "--locale=C.UTF-8"]), check=True, capture_output=True)
-    subprocess.run(_as_pg_user([f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(base, "log"), "-w", "-o",
-                                f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start"]),
-                   check=True, capture_output=True)
     try:
-        yield f"postgresql://yunshang@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(_as_pg_user([f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"]), capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+        with throwaway_cluster() as url:
+            yield url
+    except PostgresMissing as exc:
+        sys.exit(str(exc))
 
 
 def fresh(url_base: str, kind: str, tag: str) -> str:

@@ -2,61 +2,25 @@
 binaries, our own cluster in a temp dir on a free port) and a SQLite file."""
 from __future__ import annotations
 
-import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
 import pytest
 
-
-def _pg_bindir() -> str | None:
-    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if os.path.exists(os.path.join(d, "initdb")):
-            return d
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _as_pg_user(cmd: list[str]) -> list[str]:
-    # initdb/postgres refuse to run as root: run them as the Debian `postgres` user.
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+from tests.lifecycle.pgcluster import PostgresMissing, free_port, throwaway_cluster
 
 
 @pytest.fixture(scope="session")
 def postgres_url():
     """postgresql:// URL of a throw-away cluster; stopped (by its own pg_ctl) at session end."""
-    bindir = _pg_bindir()
-    if bindir is None:
-        pytest.fail("PostgreSQL server binaries missing: run `bash tools/system-deps.sh` (Debian package postgresql)")
-    base = tempfile.mkdtemp(prefix="yunshang-pg-")
-    os.chmod(base, 0o755)
-    data, sock = os.path.join(base, "data"), os.path.join(base, "sock")
-    os.makedirs(sock)
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres"); shutil.chown(sock, "postgres")
-    port = _free_port()
-    subprocess.run(_as_pg_user([f"{bindir}/initdb", "-D", data, "-U", "yunshang", "--auth=trust",
-                                "-E", "UTF8", "--locale=C.UTF-8"]), check=True, capture_output=True)
-    log = os.path.join(base, "server.log")
-    subprocess.run(_as_pg_user([f"{bindir}/pg_ctl", "-D", data, "-l", log, "-w", "-t", "60", "-o",
-                                f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off "
-                                f"-c max_connections=50", "start"]), check=True, capture_output=True)
-    url = f"postgresql://yunshang@127.0.0.1:{port}/postgres"
     try:
-        yield url
-    finally:
-        subprocess.run(_as_pg_user([f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"]),
-                       capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+        with throwaway_cluster("fsync=off", "max_connections=50") as url:
+            yield url
+    except PostgresMissing as exc:
+        pytest.fail(str(exc))
 
 
 _db_counter = [0]
@@ -164,7 +128,7 @@ def prometheus_month():
     cfg = os.path.join(base, "prometheus.yml")
     with open(cfg, "w") as fh:
         fh.write("global: {scrape_interval: 15s}\nscrape_configs: []\n")
-    port = _free_port()
+    port = free_port()
     log = open(os.path.join(base, "prometheus.log"), "w")
     p = subprocess.Popen([prom, f"--config.file={cfg}", f"--storage.tsdb.path={data}",
                           f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=3650d"],
