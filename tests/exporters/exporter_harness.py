@@ -212,17 +212,3 @@ def procs():
     yield started
     for p in reversed(started):
         p.stop() if hasattr(p, "stop") else p.close()
-
-
-def broken_clouds(clouds_file: str, tmp: pathlib.Path, down: list[str]) -> str:
-    """A copy of clouds.yaml in which the ``down`` operators' Keystone is a closed port on 127.0.0.1."""
-    doc = yaml.safe_load(pathlib.Path(clouds_file).read_text())
-    for op in down:
-        port = free_port()      # bound and released: nothing listens there
-        auth = doc["clouds"][op]["auth"]
-        u = urllib.parse.urlsplit(auth["auth_url"])
-        auth["auth_url"] = urllib.parse.urlunsplit(u._replace(netloc=f"127.0.0.1:{port}"))
-    out = tmp / "clouds-broken.yaml"
-    out.write_text(yaml.safe_dump(doc))
-    out.chmod(0o600)
-    return str(out)

@@ -6,9 +6,10 @@ on telecom (JT-2026-01), servers booted in both zones. The transport department'
 services are served by this test (HTTP + TCP on the catalog's ports), the health department's are
 not: its probes fail, so its contract burns budget for real.
 
-"Operator API down" is made with a copy of clouds.yaml whose telecom Keystone is a closed port on
-127.0.0.1 (the devcloud has no restart helper to stop and bring back one operator's API safely;
-its processes are never touched here).
+"Operator API down" is real: the last test stops telecom's Keystone and Nova API processes (by the
+PIDs the devcloud recorded), checks the exporter and the alert path, and restores them
+(``Devcloud.restore_operator``) whatever happens. It is last in this module so no other test here
+sees telecom down.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import urllib.request
 import pytest
 
 from exporter_harness import (CATALOG, RULES, AlertmanagerProc, ExporterProc, PrometheusProc, Webhook,
-                                      broken_clouds, need, wait_until)
+                                      need, wait_until)
 from exporter_seed import compute_quota, ensure_servers, placement_totals, remove_project
 
 pytestmark = pytest.mark.cloud
@@ -98,19 +99,6 @@ def exporter(devcloud, seeded, services, tmp_path_factory):
     try:
         wait_until(lambda: e.value("yunshang_operator_up", operator="telecom") == 1
                    and e.value("yunshang_operator_up", operator="unicom") == 1, 120, f"both operators up\n{e.tail()}")
-        yield e
-    finally:
-        e.stop()
-
-
-@pytest.fixture(scope="module")
-def broken_exporter(devcloud, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("broken")
-    e = ExporterProc(tmp, broken_clouds(devcloud.clouds_file, tmp, ["telecom"]), ["telecom", "unicom"], name="broken")
-    try:
-        wait_until(lambda: e.value("yunshang_operator_up", operator="unicom") == 1
-                   and (e.value("yunshang_collection_errors_total", operator="telecom") or 0) >= 1, 120,
-                   f"unicom up, telecom failed once\n{e.tail()}")
         yield e
     finally:
         e.stop()
@@ -235,23 +223,6 @@ def test_probe_history_survives_restart(devcloud, services, tmp_path):
         e2.stop()
 
 
-# ----------------------------------------------------------------------------- one operator down
-def test_operator_down_others_keep_values(broken_exporter):
-    e = broken_exporter
-    assert e.value("yunshang_operator_up", operator="telecom") == 0
-    assert e.value("yunshang_operator_up", operator="unicom") == 1
-    assert e.value("yunshang_zone_vcpus", operator="telecom", zone="az1") is None
-    assert e.value("yunshang_zone_vcpus", operator="unicom", zone="az1") > 0
-    assert e.value("yunshang_quota_in_use", operator="unicom", department="health", service="compute",
-                   resource="instances") >= 3
-    assert e.value("yunshang_last_refresh_timestamp_seconds", operator="telecom") is None
-    assert e.value("yunshang_last_refresh_timestamp_seconds", operator="unicom") > time.time() - 120
-    wait_until(lambda: e.value("yunshang_probe_success", operator="telecom", probe="api-identity") == 0, 30,
-               "telecom's Keystone probe fails")
-    text = e.metrics()
-    assert "password" not in text.lower() and "auth_url" not in text
-
-
 # ----------------------------------------------------------------------------- exposition lint
 def test_promtool_check_metrics_clean(exporter):
     promtool = need("promtool", "prometheus")
@@ -326,28 +297,6 @@ def test_every_dashboard_query_returns_series(prometheus):
     assert not failures, "\n".join(failures)
 
 
-# ----------------------------------------------------------------------------- Alertmanager
-def test_alertmanager_receives_operator_down(broken_exporter, tmp_path):
-    """A real condition (telecom's Keystone unreachable) -> rule fires -> Prometheus -> Alertmanager -> webhook."""
-    rules = tmp_path / "fast.rules.yml"
-    src = RULES.read_text()
-    assert "for: 5m\n        labels: {severity: page}" in src
-    rules.write_text(src.replace("expr: yunshang_operator_up == 0\n        for: 5m", "expr: yunshang_operator_up == 0\n        for: 2s"))
-    hook = Webhook()
-    am = AlertmanagerProc(tmp_path, hook.url)
-    prom = PrometheusProc(tmp_path, [f"127.0.0.1:{broken_exporter.port}"], [rules], alertmanager=am.addr)
-    try:
-        wait_until(lambda: any(a["labels"].get("alertname") == "YunshangOperatorDown" for a in hook.alerts()), 90,
-                   f"webhook got YunshangOperatorDown\n{prom.tail()}\n{am.tail()}")
-        got = [a for a in hook.alerts() if a["labels"].get("alertname") == "YunshangOperatorDown"]
-        assert {a["labels"]["operator"] for a in got} == {"telecom"}
-        assert got[0]["status"] == "firing" and got[0]["labels"]["severity"] == "page"
-    finally:
-        prom.stop()
-        am.stop()
-        hook.close()
-
-
 # ----------------------------------------------------------------------------- load
 def test_fifty_concurrent_scrapers_for_30s(exporter):
     """50 scrapers on loopback for 30 s: zero errors, RSS flat (< 25 MiB growth after warm-up)."""
@@ -404,3 +353,60 @@ def test_gzip_for_prometheus(exporter):
         text = gzip.decompress(r.read()).decode()
     assert "yunshang_operator_up{operator=\"telecom\"} 1.0" in text
     assert len(text) > 1000
+
+
+# ----------------------------------------------------------------------------- one operator down (last: it
+# stops telecom's API for real; every other test of this module has run with both operators up)
+def test_operator_down_for_real_others_keep_values_and_alertmanager_gets_it(devcloud, exporter, tmp_path):
+    from yunshang.devcloud import Devcloud, procs
+
+    e = exporter
+    assert e.value("yunshang_operator_up", operator="telecom") == 1
+    dc = Devcloud(devcloud.dir)
+    stopped = []
+    try:
+        for svc in ("keystone", "nova_api"):
+            if procs.stop(dc.dir, f"telecom/{svc}"):
+                stopped.append(svc)
+        assert stopped == ["keystone", "nova_api"], f"telecom's API processes were not running: {stopped}"
+        wait_until(lambda: e.value("yunshang_operator_up", operator="telecom") == 0, 120,
+                   f"telecom up -> 0 after its Keystone and Nova API stopped\n{e.tail()}")
+        # the scrape still succeeds, unicom keeps its values, telecom's capacity series are gone
+        assert e.value("yunshang_operator_up", operator="unicom") == 1
+        assert e.value("yunshang_zone_vcpus", operator="telecom", zone="az1") is None
+        assert e.value("yunshang_zone_vcpus", operator="unicom", zone="az1") > 0
+        assert e.value("yunshang_quota_in_use", operator="unicom", department="health", service="compute",
+                       resource="instances") >= 3
+        assert e.value("yunshang_last_refresh_timestamp_seconds", operator="unicom") > time.time() - 120
+        assert (e.value("yunshang_collection_errors_total", operator="telecom") or 0) >= 1
+        wait_until(lambda: e.value("yunshang_probe_success", operator="telecom", probe="api-identity") == 0, 60,
+                   "telecom's Keystone probe fails")
+        text = e.metrics()
+        assert "password" not in text.lower() and "auth_url" not in text
+        _alertmanager_gets_operator_down(e, tmp_path)
+    finally:
+        started = dc.restore_operator("telecom")
+        print(f"\nrestored telecom: {', '.join(started) or 'nothing to start'}")
+    wait_until(lambda: e.value("yunshang_operator_up", operator="telecom") == 1, 120,
+               f"telecom up -> 1 again after the restore\n{e.tail()}")
+
+
+def _alertmanager_gets_operator_down(exporter, tmp_path):
+    """A real condition (telecom's API stopped) -> rule fires -> Prometheus -> Alertmanager -> webhook."""
+    rules = tmp_path / "fast.rules.yml"
+    src = RULES.read_text()
+    assert "for: 5m\n        labels: {severity: page}" in src
+    rules.write_text(src.replace("expr: yunshang_operator_up == 0\n        for: 5m", "expr: yunshang_operator_up == 0\n        for: 2s"))
+    hook = Webhook()
+    am = AlertmanagerProc(tmp_path, hook.url)
+    prom = PrometheusProc(tmp_path, [f"127.0.0.1:{exporter.port}"], [rules], alertmanager=am.addr)
+    try:
+        wait_until(lambda: any(a["labels"].get("alertname") == "YunshangOperatorDown" for a in hook.alerts()), 90,
+                   f"webhook got YunshangOperatorDown\n{prom.tail()}\n{am.tail()}")
+        got = [a for a in hook.alerts() if a["labels"].get("alertname") == "YunshangOperatorDown"]
+        assert {a["labels"]["operator"] for a in got} == {"telecom"}
+        assert got[0]["status"] == "firing" and got[0]["labels"]["severity"] == "page"
+    finally:
+        prom.stop()
+        am.stop()
+        hook.close()
