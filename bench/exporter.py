@@ -111,19 +111,15 @@ def grow(clouds: str, cloud: str, n_projects: int, n_servers: int, timeout: floa
         if time.monotonic() - t0 > timeout:
             break
     log(f"projects: {len(projects)} (in {time.monotonic() - t0:.0f}s)")
-    failed = [s.id for s in conn.compute.servers(details=False, all_projects=True, name="^bench-", status="ERROR",
-                                                 limit=1000)]
+    failed = [s.id for s in _bench_servers(conn, "ERROR")]
     if failed:   # e.g. builds cut short by a compute restart: replace them
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(lambda i: conn.compute.delete_server(i, ignore_missing=True), failed))
+        _delete_servers(conn, failed)
         while _count(conn, "ERROR") and time.monotonic() - t0 < timeout:
             time.sleep(5)
         log(f"deleted {len(failed)} bench servers in ERROR")
     flavor = conn.compute.find_flavor("m1.tiny", ignore_missing=False)
     image = conn.image.find_image("cirros", ignore_missing=False)
-    count = sum(1 for s in conn.compute.servers(all_projects=True, name="^bench-"))
+    count = len(_bench_servers(conn))
     # few large multi-create requests (min_count) are what makes 1,000 fake servers affordable
     batch = 25
     per_project = max(batch, -(-n_servers // max(1, len(projects))))
@@ -149,8 +145,6 @@ def grow(clouds: str, cloud: str, n_projects: int, n_servers: int, timeout: floa
             log(f"servers requested: {count}")
     # wait (bounded) until nova has them ACTIVE
     deadline = t0 + timeout
-    # (counts by status with the summary list: the detailed list of 1,000 servers costs nova and
-    # neutron ~25 s of the same 2 cores the builds need)
     while True:
         building = _count(conn, "BUILD")
         active = _count(conn, "ACTIVE")
@@ -161,32 +155,38 @@ def grow(clouds: str, cloud: str, n_projects: int, n_servers: int, timeout: floa
     return len(projects), active, time.monotonic() - t0
 
 
+def _bench_servers(conn, status: str | None = None) -> list:
+    """The bench servers (optionally in one status) from the summary list: ids and names only.
+    The detailed list of 1,000 servers costs nova and neutron ~25 s of the cores the builds need."""
+    return list(conn.compute.servers(details=False, all_projects=True, name="^bench-", limit=1000,
+                                     **({"status": status} if status else {})))
+
+
 def _count(conn, status: str) -> int:
-    return sum(1 for _ in conn.compute.servers(details=False, all_projects=True, name="^bench-", status=status,
-                                               limit=1000))
+    return len(_bench_servers(conn, status))
 
 
-def _bench_servers(conn):
-    # details=False: at ~1,000 servers the detailed list asks Neutron for every server's security
-    # groups in one GET and the devcloud's neutron (gunicorn, 4 KiB request line) answers 414
-    return list(conn.compute.servers(details=False, all_projects=True, name="^bench-", limit=100))
+def _delete_servers(conn, ids) -> set[str]:
+    """Ask nova to delete these servers, 4 at a time; returns the ids it accepted (others are logged)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def delete(sid: str) -> str | None:
+        try:
+            conn.compute.delete_server(sid, ignore_missing=True)
+            return sid
+        except Exception as exc:  # noqa: BLE001 - the caller retries on its next pass
+            log(f"delete {sid}: {type(exc).__name__}")
+            return None
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return {sid for sid in pool.map(delete, ids) if sid}
 
 
 def cleanup(clouds: str, cloud: str, timeout: float) -> tuple[int, int]:
     """Delete the bench servers and projects (the devcloud is shared)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     conn = connect(clouds, cloud)
     t0 = time.monotonic()
     deleted: set[str] = set()
-
-    def delete(srv) -> None:
-        try:
-            conn.compute.delete_server(srv.id, ignore_missing=True)
-            deleted.add(srv.id)
-        except Exception as exc:  # noqa: BLE001 - retried on the next pass
-            log(f"delete {srv.id}: {type(exc).__name__}")
-
     left = -1
     while time.monotonic() - t0 < timeout:
         try:
@@ -198,17 +198,15 @@ def cleanup(clouds: str, cloud: str, timeout: float) -> tuple[int, int]:
         left = len(servers)
         if not servers:
             break
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(delete, [s for s in servers if s.id not in deleted or s.status not in (None, "DELETED")]))
+        deleted |= _delete_servers(conn, [s.id for s in servers if s.id not in deleted])
         time.sleep(10)
-    servers = deleted
     projects = [p for p in conn.identity.projects(domain_id="default") if p.name.startswith("dept-bench-")]
     if left == 0:
         for p in projects:
             conn.identity.delete_project(p, ignore_missing=True)
     else:
         log(f"{left} bench servers still deleting after {timeout:.0f}s; projects kept")
-    return len(servers), len(projects) if left == 0 else 0
+    return len(deleted), len(projects) if left == 0 else 0
 
 
 def bench_catalog(dest: pathlib.Path, operator: str, n_projects: int) -> pathlib.Path:

@@ -140,22 +140,24 @@ def main() -> None:
             data_bytes = sum(os.path.getsize(p) for p in glob.glob(os.path.join(big.root, "app", "**", "*"),
                                                                   recursive=True) if os.path.isfile(p))
             plain, plain_gcm, by_hand, rsync_cmd, rsync_task, step = [], [], [], [], [], []
+
+            def baselines(big=big) -> None:
+                copy = os.path.join(work, "plain")
+                plain_gcm.append(plain_rsync_seconds(big, key, copy, GCM))
+                plain.append(plain_rsync_seconds(big, key, copy))
+                by_hand.append(plain[-1] + checksum_both_seconds(big, key, copy))
+
             for i in range(args.rounds):
                 r = make_runner(work, [big], key, f"tp{k}-{i}")     # fresh staging each round: a full copy
                 run_step(r, "discover_hosts.yml", "discover_hosts", (big.name,))
-                first_plain = i % 2 == 0                            # alternate the order against drift
-                if first_plain:
-                    plain_gcm.append(plain_rsync_seconds(big, key, os.path.join(work, "plain"), GCM))
-                    plain.append(plain_rsync_seconds(big, key, os.path.join(work, "plain")))
-                    by_hand.append(plain[-1] + checksum_both_seconds(big, key, os.path.join(work, "plain")))
+                if i % 2 == 0:                                      # alternate the order against drift
+                    baselines()
                 wall, _, per_task, per_cmd = run_step(r, "sync_data.yml", "sync_data", (big.name,))
                 rsync_task.append(per_task[RSYNC_TASK])
                 rsync_cmd.append(per_cmd[RSYNC_TASK])
                 step.append(wall)
-                if not first_plain:
-                    plain_gcm.append(plain_rsync_seconds(big, key, os.path.join(work, "plain"), GCM))
-                    plain.append(plain_rsync_seconds(big, key, os.path.join(work, "plain")))
-                    by_hand.append(plain[-1] + checksum_both_seconds(big, key, os.path.join(work, "plain")))
+                if i % 2 == 1:
+                    baselines()
                 shutil.rmtree(r.state_dir, ignore_errors=True)
             mib = data_bytes / 2**20
             med = {n: statistics.median(v) for n, v in (("plain", plain), ("gcm", plain_gcm), ("hand", by_hand), ("cmd", rsync_cmd),
