@@ -16,7 +16,11 @@ from keystoneauth1 import exceptions as ks_exc
 
 from yunshang.errors import CloudUnavailable
 
-__all__ = ["connect", "cloud_names", "CloudUnavailable"]
+__all__ = ["connect", "cloud_names", "CloudUnavailable", "CLOUD_ERRORS"]
+
+# What a failing OpenStack call raises: openstacksdk's errors, and keystoneauth's (auth, connection,
+# timeout) where the SDK lets them through unwrapped.
+CLOUD_ERRORS = (ks_exc.ClientException, openstack.exceptions.SDKException)
 
 # Connect/read timeout (seconds) for every API call: a dead operator must not hang a report, a busy one
 # (servers/detail of all projects on a loaded 2-core devcloud can take >20 s) must still answer.
@@ -59,7 +63,7 @@ def connect(cloud: str, clouds_file: str | None = None, *, check: bool = True,
         auth_url = (region.config.get("auth") or {}).get("auth_url", "?")
         try:
             conn.authorize()
-        except (ks_exc.ClientException, openstack.exceptions.SDKException) as exc:
+        except CLOUD_ERRORS as exc:
             # openstacksdk wraps keystoneauth's error in SDKException; the original is the context
             root = exc.__context__ if isinstance(exc, openstack.exceptions.SDKException) and exc.__context__ else exc
             if isinstance(root, ks_exc.Unauthorized) or "(HTTP 401)" in str(exc):

@@ -25,12 +25,11 @@ import datetime as dt
 import time
 from typing import Iterable
 
-import openstack.exceptions
 from keystoneauth1 import exceptions as ks_exc
 
 from yunshang.capacity import (DEPARTMENT_TAG_PREFIX, PROJECT_TAG, OperatorSnapshot, QuotaUsage, ZoneCapacity)
 from yunshang.errors import CloudUnavailable
-from yunshang.openstack import connect
+from yunshang.openstack import CLOUD_ERRORS, connect
 
 DEFAULT_ZONE = "nova"          # where nova puts hosts that are in no availability-zone aggregate
 MAX_PARALLEL_OPERATORS = 8
@@ -55,7 +54,7 @@ def _get(adapter, path: str, what: str, **params) -> dict:
         raise _ApiError(f"{what}: cannot connect ({type(exc).__name__})") from None
     except ks_exc.EndpointNotFound:
         raise _ApiError(f"{what}: no endpoint in the service catalog") from None
-    except (ks_exc.ClientException, openstack.exceptions.SDKException) as exc:
+    except CLOUD_ERRORS as exc:
         raise _ApiError(f"{what}: {type(exc).__name__}") from None
     if resp.status_code == 404:
         raise _Gone(f"{what}: HTTP 404")
@@ -172,7 +171,7 @@ def read_operator_snapshot(provider, clouds_file: str | None,
         error = str(exc)
     except _ApiError as exc:
         error = f"cloud {provider.cloud!r}: {exc}"
-    except (ks_exc.ClientException, openstack.exceptions.SDKException) as exc:
+    except CLOUD_ERRORS as exc:
         error = f"cloud {provider.cloud!r}: {step}: {type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
     except Exception as exc:  # noqa: BLE001 - a snapshot never raises; the error is reported instead
         error = f"cloud {provider.cloud!r}: {step}: unexpected {type(exc).__name__}"

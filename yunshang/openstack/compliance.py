@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-import openstack.exceptions
-from keystoneauth1 import exceptions as ks_exc
 
 from yunshang.capacity import project_name
 from yunshang.compliance import PortView, RuleView, ServerView, TenantView, VolumeView
 from yunshang.errors import CloudUnavailable
-from yunshang.openstack import connect
+from yunshang.openstack import CLOUD_ERRORS, connect
 
 
 def read_tenant_view(conn, department: str, operator: str) -> TenantView | None:
@@ -64,7 +62,7 @@ def read_department(catalog, department: str, clouds_file: str | None,
         conn = connect(prov.cloud, clouds_file)
         try:
             out[op] = read_tenant_view(conn, department, op)
-        except (openstack.exceptions.SDKException, ks_exc.ClientException) as exc:
+        except CLOUD_ERRORS as exc:
             first = str(exc).splitlines()[0][:200] if str(exc) else ""
             raise CloudUnavailable(f"operator {op} (cloud {prov.cloud}): reading {department}'s tenant failed: "
                                    f"{type(exc).__name__}: {first}") from None

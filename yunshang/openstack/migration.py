@@ -25,16 +25,13 @@ import sys
 import time
 from typing import Any, Callable
 
-import openstack
-import openstack.config
 import openstack.connection
-import openstack.exceptions
-from keystoneauth1 import exceptions as ks_exc
 
 from yunshang.errors import YunshangError
 from yunshang.migration.fit import (Flavor, QuotaNeed, SecurityGroup, SecurityRule, choose_security_groups,
                                     fit_flavor, quota_shortfalls, volume_gb_for)
 from yunshang.migration.plan import MigrationPlan, plan_from_dict
+from yunshang.openstack import CLOUD_ERRORS, connect  # admin connection: explicit cloud, explicit clouds.yaml
 
 MARK = "yunshang_migrated_host"
 EXIT_NOFIT = 3
@@ -47,18 +44,6 @@ def image_name(host: str) -> str:
 
 def volume_name(host: str) -> str:
     return f"{host}-data"
-
-
-def connect(cloud: str, clouds_file: str | None) -> openstack.connection.Connection:
-    """Admin connection to one operator: always an explicit cloud name from an explicit clouds.yaml."""
-    try:
-        from yunshang.openstack import connect as project_connect  # the project's shared helper, if present
-    except ImportError:
-        project_connect = None
-    if project_connect is not None:
-        return project_connect(cloud, clouds_file)
-    config = openstack.config.OpenStackConfig(config_files=[clouds_file] if clouds_file else None)
-    return openstack.connection.Connection(config=config.get_one(cloud=cloud))
 
 
 def as_project(conn: openstack.connection.Connection, project: Any) -> openstack.connection.Connection:
@@ -109,7 +94,7 @@ def precheck(plan: MigrationPlan, hosts: list[str], records: str,
         except YunshangError as exc:          # CloudUnavailable from the shared connect()
             all_fail(str(exc))
             continue
-        except (openstack.exceptions.SDKException, ks_exc.ClientException) as exc:
+        except CLOUD_ERRORS as exc:
             all_fail(f"operator {operator!r} unreachable: {type(exc).__name__}")
             continue
         if project is None:
@@ -119,7 +104,7 @@ def precheck(plan: MigrationPlan, hosts: list[str], records: str,
         try:
             pconn = as_project(conn, project)
             pconn.authorize()
-        except (openstack.exceptions.SDKException, ks_exc.ClientException):
+        except CLOUD_ERRORS:
             all_fail(f"the migration account has no role on {project_name} at {operator}")
             continue
         flavors = [Flavor(f.name, f.vcpus, f.ram, f.disk) for f in conn.compute.flavors(details=True)
@@ -166,7 +151,7 @@ def precheck(plan: MigrationPlan, hosts: list[str], records: str,
         try:
             cq = conn.compute.get_quota_set(project.id, usage=True)
             vq = conn.block_storage.get_quota_set(project.id, usage=True)
-        except (openstack.exceptions.SDKException, ks_exc.ClientException) as exc:
+        except CLOUD_ERRORS as exc:
             all_fail(f"cannot read quotas of {project_name} at {operator}: {type(exc).__name__}")
             continue
         needs = [QuotaNeed(r, need[r], int(getattr(cq, r)), int((cq.usage or {}).get(r, 0)))
@@ -179,7 +164,7 @@ def precheck(plan: MigrationPlan, hosts: list[str], records: str,
         # free capacity of the operator's compute (Placement), for the whole wave
         try:
             free = _placement_free(conn)
-        except (openstack.exceptions.SDKException, ks_exc.ClientException) as exc:
+        except CLOUD_ERRORS as exc:
             report["problems"].append(f"cannot read Placement of {operator}: {type(exc).__name__}")
             free = {}
         for rc, amount in (("VCPU", need["cores"]), ("MEMORY_MB", need["ram"])):
@@ -417,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc), EXIT_NOFIT)
     except YunshangError as exc:
         return _fail(str(exc), EXIT_CLOUD)
-    except (openstack.exceptions.SDKException, ks_exc.ClientException) as exc:
+    except CLOUD_ERRORS as exc:
         # exception text carries URLs and resource names, never credentials
         return _fail(f"{type(exc).__name__}: {exc}", EXIT_CLOUD)
     print(json.dumps(out, sort_keys=True))

@@ -31,12 +31,11 @@ from types import SimpleNamespace
 from typing import Callable, Iterable
 
 import openstack.exceptions
-from keystoneauth1 import exceptions as ks_exc
 
 from yunshang.admission import ReservationLedger, admit, state_dir
 from yunshang.capacity import DEPARTMENT_TAG_PREFIX, CONTRACT_TAG_PREFIX, MLPS_TAG_PREFIX, PROJECT_TAG
 from yunshang.errors import CloudUnavailable, NotFound, YunshangError
-from yunshang.openstack import connect
+from yunshang.openstack import CLOUD_ERRORS, connect
 from yunshang.tenant import (MANAGED_BY, OPERATOR_ACCESS_ROLE, Drift, Item, TenantSpec, diff_inventories,
                              normalise_rule, rule_label, spec_inventory)
 
@@ -657,7 +656,7 @@ def apply_tenant(spec: TenantSpec, clouds_file: str | None, *, dry_run: bool = F
     journal.start()
     try:
         _Converger(conn, spec, obs, pre, journal, say).run(changes)
-    except (openstack.exceptions.SDKException, ks_exc.ClientException, KeyError) as exc:
+    except (*CLOUD_ERRORS, KeyError) as exc:
         msg = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
         journal.finish("failed", msg)
         raise ApplyFailed(f"apply of {spec.stack_name} stopped: {msg}; what it created is recorded in "
@@ -762,7 +761,7 @@ def destroy_tenant(cloud: str, operator: str, department: str, clouds_file: str 
                 conn.identity.delete_project(ident)
         except openstack.exceptions.NotFoundException:
             pass
-        except (openstack.exceptions.SDKException, ks_exc.ClientException) as exc:
+        except CLOUD_ERRORS as exc:
             errors.append(f"{c.kind} {c.name}: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}")
             continue
         say(f"  deleted {c.kind} {c.name}")
