@@ -5,7 +5,6 @@ import datetime as dt
 import os
 
 import click
-import yaml
 
 from cli.common import catalog_option, clouds_option, echo_json, load_catalog, output_option, table
 from yunshang import lifecycle as lc
@@ -88,23 +87,15 @@ def _show(r, output: str, message: str = "") -> None:
         click.echo(f"monthly cost: {sum(p.monthly_cost_cny for p in r.placements):,.2f} CNY")
 
 
-def _read_document(path: str, catalog=None) -> lc.RequestDocument:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except OSError as exc:
-        raise InputInvalid([Problem(path, "", f"cannot read: {exc.strerror}")]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputInvalid([Problem(path, "", f"YAML syntax: {getattr(exc, 'problem', exc)}",
-                                    line=mark.line + 1 if mark else None)]) from None
-    default_level = None
-    if catalog is not None and isinstance(data, dict):
+def _read_document(path: str, catalog) -> lc.RequestDocument:
+    from yunshang.catalog import read_request_document
+
+    def level(name: str):
         try:
-            default_level = catalog.department(str(data.get("department"))).mlps_level
+            return catalog.department(name).mlps_level
         except KeyError:
-            pass
-    return lc.parse_request_document(data, path, default_mlps=default_level)
+            return None
+    return read_request_document(path, level)
 
 
 @request.command()

@@ -26,8 +26,9 @@ import yaml
 
 from yunshang.errors import CatalogInvalid, Problem
 from yunshang.model import (
-    Catalog, Contract, Department, MaintenanceWindow, Overcommit, Prices, Probe, Provider, ProviderSla,
-    Request, Rule, SlaCredit, Size, Template, User, VolumeSpec, Zone, frozen_mapping,
+    CENTER_ROLES, DEPARTMENT_ROLES, PERSON_ROLES, ApprovalPolicy, Catalog, Contract, Department,
+    MaintenanceWindow, Overcommit, Person, Prices, Probe, Provider, ProviderSla, Request, RequestDocument, Rule,
+    SlaCredit, Size, Template, User, VolumeSpec, Zone, frozen_mapping,
 )
 
 NAME_RE = re.compile(r"^[a-z0-9-]+$")
@@ -468,6 +469,69 @@ def _build_probe(doc, path, p):
 _probe = c_record({"name": c_name, "kind": c_choice(*PROBE_KINDS), "target": c_text},
                   {"contract": c_contract_id}, _build_probe)
 
+def _build_request(r: dict, department_level: int) -> Request:
+    """A checked request entry -> Request (``mlps_level`` defaults to the department's level)."""
+    return Request(name=r["name"], template=r["template"], size=r["size"], count=r["count"],
+                   mlps_level=_opt(r, "mlps_level", department_level), ha=_opt(r, "ha", False),
+                   dr=_opt(r, "dr", False), secret=_opt(r, "secret", False))
+
+
+# The request document (``request submit FILE``, the API's POST /requests): the catalog's own
+# request entries plus the department's name, a title, a contact and probes. The one schema.
+_request_document = c_record({"department": c_name, "requests": c_list(_request)},
+                             {"title": c_any_text, "contact": c_any_text, "probes": c_list(_probe)})
+
+
+def request_document(raw: Any, file: str, department_level: Callable[[str], int | None] | None = None,
+                     _doc: _Doc | None = None) -> RequestDocument:
+    """Check a parsed request document; raise InputInvalid with every problem at once.
+
+    ``department_level(name)`` gives the department's MLPS level, the default of entries that
+    name none (None: the department is unknown, and such entries are a problem).
+    """
+    from yunshang.errors import InputInvalid
+
+    problems: list[Problem] = _doc.problems if _doc is not None else []
+    doc = _doc or _Doc(file, problems)
+    if raw is None:
+        doc.err((), "empty; expected a mapping with department and requests")
+        raise InputInvalid(problems)
+    checked = _request_document(doc, (), raw)
+    entries = raw.get("requests") if isinstance(raw, dict) else None
+    if isinstance(entries, list):
+        if not entries:
+            doc.err(("requests",), "expected a non-empty list of request entries")
+        _dups(doc, ("requests",), [(i, e.get("name")) for i, e in enumerate(entries) if isinstance(e, dict)],
+              "request name")
+    if problems or checked is _BAD:
+        raise InputInvalid(problems)
+    level = department_level(checked["department"]) if department_level else None
+    reqs = []
+    for i, r in enumerate(checked["requests"]):
+        if level is None and r["mlps_level"] is _MISSING:
+            doc.err(("requests", i, "mlps_level"), f"missing, and the level of department "
+                                                   f"'{checked['department']}' (its default) is not known")
+            continue
+        reqs.append(_build_request(r, level if level is not None else 0))
+    if problems:
+        raise InputInvalid(problems)
+    return RequestDocument(department=checked["department"], title=_opt(checked, "title", ""),
+                           requests=tuple(reqs), probes=tuple(_opt(checked, "probes", [])),
+                           contact=_opt(checked, "contact", ""))
+
+
+def read_request_document(path: str | Path, department_level: Callable[[str], int | None] | None = None
+                          ) -> RequestDocument:
+    """Read a request document file (YAML), problems with their line numbers."""
+    from yunshang.errors import InputInvalid
+
+    problems: list[Problem] = []
+    raw, doc, _ = _read_yaml(Path(path), problems)
+    if doc is None:
+        raise InputInvalid(problems)
+    return request_document(raw, str(path), department_level, doc)
+
+
 _department_file = c_record(
     {"name": c_name, "mlps_level": c_int(1, 4, " (MLPS level)"), "contracts": c_list(_contract)},
     {"display_name": c_text, "requests": c_list(_request), "users": c_list(_user), "probes": c_list(_probe)})
@@ -697,11 +761,7 @@ def load_catalog(path: str | Path) -> Catalog:
         if not dept_ok:
             continue
         level = checked["mlps_level"]
-        requests = tuple(
-            Request(name=r["name"], template=r["template"], size=r["size"], count=r["count"],
-                    mlps_level=_opt(r, "mlps_level", level), ha=_opt(r, "ha", False), dr=_opt(r, "dr", False),
-                    secret=_opt(r, "secret", False))
-            for r in _opt(checked, "requests", []))
+        requests = tuple(_build_request(r, level) for r in _opt(checked, "requests", []))
         departments.append(Department(
             name=checked["name"], display_name=_opt(checked, "display_name", checked["name"]), mlps_level=level,
             contracts=tuple(checked["contracts"]), requests=requests, users=tuple(_opt(checked, "users", [])),

@@ -13,12 +13,12 @@ reclaim also need a reason. ``transition()`` decides; the store records it
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from yunshang.errors import InputInvalid, Problem, YunshangError
-from yunshang.model import Probe, Request
+from yunshang import model as _model
+from yunshang.errors import Problem, YunshangError
+from yunshang.model import Request
 
 SUBMITTED = "submitted"
 REVIEWED = "reviewed"
@@ -94,91 +94,25 @@ def transition(state: str, action: str, actor: str, reason: str = "") -> str:
 
 
 # --------------------------------------------------------------------------- the request document
-@dataclass(frozen=True)
-class RequestDocument:
-    """A department's templated capacity request (the file given to ``request submit``)."""
-
-    department: str
-    title: str
-    requests: tuple[Request, ...]
-    probes: tuple[Probe, ...] = ()
-    contact: str = ""
+RequestDocument = _model.RequestDocument
 
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+def parse_request_document(data: Any, file: str, default_mlps: int | None = None, catalog=None) -> RequestDocument:
+    """Validate a parsed request document (every problem at once, InputInvalid).
 
+    The one schema is ``yunshang.catalog.request_document``; an entry's ``mlps_level`` defaults
+    to its department's level, taken from ``catalog`` (or given as ``default_mlps``).
+    """
+    from yunshang.catalog import request_document
 
-def parse_request_document(data: Any, file: str, default_mlps: int | None = None) -> RequestDocument:
-    """Validate a parsed YAML request document; every problem reported at once (InputInvalid)."""
-    problems: list[Problem] = []
-    if not isinstance(data, Mapping):
-        raise InputInvalid([Problem(file, "", "expected a mapping with department and requests")])
-    dept = data.get("department")
-    if not isinstance(dept, str) or not _NAME.match(dept):
-        problems.append(Problem(file, "department", "expected a department name ([a-z0-9-]+)"))
-    title = data.get("title", "")
-    if not isinstance(title, str):
-        problems.append(Problem(file, "title", "expected text"))
-        title = ""
-    entries = data.get("requests")
-    reqs: list[Request] = []
-    if not isinstance(entries, list) or not entries:
-        problems.append(Problem(file, "requests", "expected a non-empty list of request entries"))
-        entries = []
-    seen: set[str] = set()
-    for i, e in enumerate(entries):
-        where = f"requests[{i}]"
-        if not isinstance(e, Mapping):
-            problems.append(Problem(file, where, "expected a mapping (name, template, size, count, ...)"))
-            continue
-        unknown = set(e) - {"name", "template", "size", "count", "mlps_level", "ha", "dr", "secret"}
-        for u in sorted(unknown):
-            problems.append(Problem(file, f"{where}.{u}", "unknown field"))
-        name, template, size, count = e.get("name"), e.get("template"), e.get("size"), e.get("count", 1)
-        ok = True
-        if not isinstance(name, str) or not _NAME.match(name):
-            problems.append(Problem(file, f"{where}.name", "expected a name ([a-z0-9-]+)"))
-            ok = False
-        elif name in seen:
-            problems.append(Problem(file, f"{where}.name", f"duplicate request name {name!r}"))
-            ok = False
-        else:
-            seen.add(name)
-        for fld, val in (("template", template), ("size", size)):
-            if not isinstance(val, str) or not val:
-                problems.append(Problem(file, f"{where}.{fld}", "expected a name"))
-                ok = False
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-            problems.append(Problem(file, f"{where}.count", "expected an integer >= 1"))
-            ok = False
-        level = e.get("mlps_level", default_mlps if default_mlps is not None else 2)
-        if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 4:
-            problems.append(Problem(file, f"{where}.mlps_level", "expected an integer 1..4"))
-            ok = False
-        flags = {}
-        for fld in ("ha", "dr", "secret"):
-            v = e.get(fld, False)
-            if not isinstance(v, bool):
-                problems.append(Problem(file, f"{where}.{fld}", "expected true or false"))
-                ok = False
-            flags[fld] = v
-        if ok:
-            reqs.append(Request(name=name, template=template, size=size, count=count, mlps_level=level, **flags))
-    probes: list[Probe] = []
-    for i, p in enumerate(data.get("probes") or []):
-        where = f"probes[{i}]"
-        if not isinstance(p, Mapping) or not isinstance(p.get("name"), str) or not isinstance(p.get("target"), str):
-            problems.append(Problem(file, where, "expected {name, kind: http|tcp, target}"))
-            continue
-        kind = p.get("kind", "http")
-        if kind not in ("http", "tcp"):
-            problems.append(Problem(file, f"{where}.kind", "expected http or tcp"))
-            continue
-        probes.append(Probe(name=p["name"], kind=kind, target=p["target"], contract=str(p.get("contract", ""))))
-    if problems:
-        raise InputInvalid(problems)
-    return RequestDocument(department=dept, title=title, requests=tuple(reqs), probes=tuple(probes),
-                           contact=str(data.get("contact", "")))
+    def level(name: str) -> int | None:
+        if catalog is not None:
+            try:
+                return catalog.department(name).mlps_level
+            except KeyError:
+                return None
+        return default_mlps
+    return request_document(data, file, level)
 
 
 def document_to_dict(doc: RequestDocument) -> dict:
@@ -192,7 +126,8 @@ def document_to_dict(doc: RequestDocument) -> dict:
              "mlps_level": r.mlps_level, "ha": r.ha, "dr": r.dr, "secret": r.secret}
             for r in doc.requests
         ],
-        "probes": [{"name": p.name, "kind": p.kind, "target": p.target, "contract": p.contract} for p in doc.probes],
+        "probes": [{"name": p.name, "kind": p.kind, "target": p.target, **({"contract": p.contract} if p.contract else {})}
+                   for p in doc.probes],
     }
 
 

@@ -122,6 +122,47 @@ class Request:
 
 
 @dataclass(frozen=True)
+class RequestDocument:
+    """A department's templated capacity request (``request submit FILE``, ``POST /api/v1/requests``).
+
+    ONE schema for it: ``yunshang.catalog.request_document`` (the entries are the catalog's
+    request entries; ``mlps_level`` defaults to the department's level).
+    """
+
+    department: str
+    title: str
+    requests: tuple[Request, ...]
+    probes: tuple["Probe", ...] = ()
+    contact: str = ""
+
+
+# The roles a person can hold at the center (people.yaml). Department roles act only for
+# their own department; center roles act for every department.
+DEPARTMENT_ROLES = ("requester", "department-head")
+CENTER_ROLES = ("reviewer", "approver", "auditor", "engineer")
+PERSON_ROLES = DEPARTMENT_ROLES + CENTER_ROLES
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone who acts at the center: a Keystone user of the center's identity service."""
+
+    name: str
+    display_name: str
+    roles: tuple[str, ...]
+    department: str = ""         # set exactly when a role is a department role
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    """The approval chain (people.yaml ``approval:``): who must act before a request is approved."""
+
+    department_head_endorses: bool = True
+    two_approvers_above_cny_per_month: float = 100000.0
+
+
+@dataclass(frozen=True)
 class User:
     name: str
     role: str = "member"         # keystone role in the department's projects
@@ -209,6 +250,8 @@ class Catalog:
     providers: tuple[Provider, ...]
     departments: tuple[Department, ...]
     templates: Mapping[str, Template] = field(default_factory=lambda: frozen_mapping({}))
+    people: tuple[Person, ...] = ()
+    approval: ApprovalPolicy = ApprovalPolicy()
 
     def __hash__(self) -> int:
         return hash((self.root, self.providers, self.departments))
@@ -223,6 +266,12 @@ class Catalog:
         for d in self.departments:
             if d.name == name:
                 return d
+        raise KeyError(name)
+
+    def person(self, name: str) -> Person:
+        for p in self.people:
+            if p.name == name:
+                return p
         raise KeyError(name)
 
 

@@ -37,7 +37,7 @@ def _seed(url):
     finance: one held the whole month on telecom."""
     clock = SetClock(dt.datetime(2026, 11, 2, tzinfo=UTC))
     doc = lambda dept, name: lc.parse_request_document(
-        {"department": dept, "requests": [{"name": name, "template": "web-standard", "size": "medium", "count": 2}]}, "f")
+        {"department": dept, "requests": [{"name": name, "template": "web-standard", "size": "medium", "count": 2}]}, "f", default_mlps=3)
     with open_store(url, clock=clock) as s:
         def run(dept, name, rows, conf_at, recl_at=None):
             clock.t = conf_at - dt.timedelta(hours=1)

@@ -28,7 +28,7 @@ def run(db, *args, code=0):
 def _configured(s, dept, name, provider, contract):
     doc = lc.parse_request_document({"department": dept, "requests": [
         {"name": name, "template": "web-standard", "size": "small", "count": 1}],
-        "probes": [{"name": name, "kind": "http", "target": "http://127.0.0.1:18999/"}]}, "f")
+        "probes": [{"name": name, "kind": "http", "target": "http://127.0.0.1:18999/"}]}, "f", default_mlps=3)
     r = s.submit(doc, "dept")
     s.set_capacity([CapacityRow(provider, "az1", 1000, 1000, 100000)], "ops")
     s.review(r.id, "li", [PlacementRow(name, "primary", provider, contract, "az1", 1, 2, 4, 50, 1, 100.0)])
@@ -42,7 +42,7 @@ def test_monitor_needs_probe_data_in_prometheus(tmp_path, prometheus_month):
     with open_store(db) as s:
         doc = lc.parse_request_document({"department": "health", "requests": [
             {"name": "health-portal", "template": "web-standard", "size": "small", "count": 1}],
-            "probes": [{"name": "health-portal", "kind": "http", "target": "http://127.0.0.1:18111/"}]}, "f")
+            "probes": [{"name": "health-portal", "kind": "http", "target": "http://127.0.0.1:18111/"}]}, "f", default_mlps=3)
         rid = s.submit(doc, "dept").id
         s.set_capacity([CapacityRow("unicom", "az1", 100, 100, 1000)], "ops")
         s.review(rid, "li", [PlacementRow("health-portal", "primary", "unicom", "WJ-2025-01", "az1", 1, 2, 4, 50, 1, 1.0)])

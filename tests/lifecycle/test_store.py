@@ -14,7 +14,7 @@ from yunshang.store import CapacityRow, PlacementRow, open_store
 def _doc(dept="health", name="his"):
     return lc.parse_request_document(
         {"department": dept, "title": "hospital info system",
-         "requests": [{"name": name, "template": "web-standard", "size": "medium", "count": 2}]}, "req.yaml")
+         "requests": [{"name": name, "template": "web-standard", "size": "medium", "count": 2}]}, "req.yaml", default_mlps=3)
 
 
 def _rows(name="his", vcpu=8, provider="telecom", zone="az1"):

@@ -88,7 +88,7 @@ def test_review_catalog_takes_committed_cost_off_the_ceiling():
 
     cat = load_catalog(os.path.join(os.path.dirname(__file__), "..", "..", "examples", "prefecture"))
     doc = lc.parse_request_document({"department": "health", "requests": [
-        {"name": "x", "template": "web-standard", "size": "small", "count": 1}]}, "f")
+        {"name": "x", "template": "web-standard", "size": "small", "count": 1}]}, "f", catalog=cat)
     rec = lambda i, state, cost: RequestRecord(i, "health", "", state, {}, "", "", None, None, placements=(
         PlacementRow("a", "primary", "unicom", "WJ-2025-01", "az1", 1, 1, 1, 1, 0, cost),))
     committed = lc.committed_cost_cny([rec(1, lc.CONFIGURED, 100000.0), rec(2, lc.REJECTED, 5.0),
@@ -97,3 +97,23 @@ def test_review_catalog_takes_committed_cost_off_the_ceiling():
     c2 = lc.catalog_for_review(cat, doc, committed)
     assert c2.department("health").contract("WJ-2025-01").ceiling_cny_per_month == 5000.0
     assert [d.name for d in c2.departments] == ["health"] and c2.department("health").requests == doc.requests
+
+
+def test_one_request_schema_for_the_catalog_and_the_request_document():
+    """A request entry means the same in a department file and in a request document: the same
+    fields, the same checks, and mlps_level defaulting to the department's level in both."""
+    import os
+
+    from yunshang.catalog import load_catalog
+
+    cat = load_catalog(os.path.join(os.path.dirname(__file__), "..", "..", "examples", "prefecture"))
+    health = cat.department("health")
+    entry = {"name": "x", "template": "web-standard", "size": "small", "count": 1}
+    doc = lc.parse_request_document({"department": "health", "requests": [entry]}, "f", catalog=cat)
+    assert doc.requests[0].mlps_level == health.mlps_level == 3
+    with pytest.raises(InputInvalid, match="requests.0..mlps_level: missing"):
+        lc.parse_request_document({"department": "health", "requests": [entry]}, "f")
+    with pytest.raises(InputInvalid, match="count: expected an integer >= 1"):
+        lc.parse_request_document({"department": "health", "requests": [{**entry, "count": 0}]}, "f", catalog=cat)
+    with pytest.raises(InputInvalid, match="requests: expected a non-empty list"):
+        lc.parse_request_document({"department": "health", "requests": []}, "f", catalog=cat)
