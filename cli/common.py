@@ -38,7 +38,10 @@ def load_catalog(catalog_dir: str):
 
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False, default=str))
+    """JSON on stdout, with every secret a value may carry masked (``yunshang.redact``)."""
+    from yunshang.redact import redact_obj
+
+    click.echo(json.dumps(redact_obj(data), indent=2, ensure_ascii=False, sort_keys=False, default=str))
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

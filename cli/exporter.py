@@ -10,6 +10,7 @@ import click
 
 from cli.common import catalog_option, clouds_option, load_catalog
 from yunshang.errors import NotFound, YunshangError
+from yunshang.redact import install_log_redaction
 
 DEFAULT_STATE = os.path.join(os.environ.get("XDG_STATE_HOME", os.path.expanduser("~/.local/state")),
                              "yunshang", "exporter-probes.json")
@@ -100,6 +101,7 @@ def serve(listen, catalog_dir, clouds_file, operators, interval, probe_interval,
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction()          # no log line (message, argument or traceback) carries a secret
     host, port = _parse_listen(listen)
     exp = _build(catalog_dir, clouds_file, operators, interval, probe_interval, state_file, max_concurrency)
     try:

@@ -92,6 +92,9 @@ def cli() -> None:
     Every command that prints a table also takes --output json.
     The catalog can also come from $YUNSHANG_CATALOG.
     """
+    from yunshang.redact import install_last_resort
+
+    install_last_resort()         # a library's stray warning (keystoneauth names the URL it contacted) is redacted
 
 
 def main() -> None:

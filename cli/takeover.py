@@ -13,6 +13,7 @@ from cli.common import catalog_option, clouds_option, echo_json, load_catalog, o
 from yunshang import lifecycle as lc
 from yunshang import takeover as tk
 from yunshang.errors import CloudUnavailable, NotFound, YunshangError
+from yunshang.redact import exception_text
 
 UTC = dt.timezone.utc
 
@@ -157,7 +158,7 @@ class _Steps:
             out = fn()
         except BaseException as exc:
             self.steps.append({"step": name, "started": started.isoformat(), "seconds": round(time.monotonic() - t0, 3),
-                               "ok": False, "error": str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__})
+                               "ok": False, "error": exception_text(exc)})
             raise
         rec = {"step": name, "started": started.isoformat(), "seconds": round(time.monotonic() - t0, 3), "ok": True,
                "verified": verify if not callable(verify) else verify(out)}

@@ -27,6 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from yunshang import sla
 from yunshang.capacity import OperatorSnapshot
 from yunshang.model import Catalog, Provider
+from yunshang.redact import exception_text
 
 from exporters.collectors import (CapacityCollector, QuotaCollector, SelfCollector, SlaCollector, SpendCollector,
                                   utc_now)
@@ -112,7 +113,7 @@ class Exporter:
                 snap = self.read_snapshot(prov)
             except Exception as exc:  # noqa: BLE001 - counted and reported as up=0
                 snap = OperatorSnapshot(provider=op, taken_at=self.clock(), duration_seconds=time.monotonic() - t0,
-                                        ok=False, error=f"{type(exc).__name__}: {exc}")
+                                        ok=False, error=f"{type(exc).__name__}: {exception_text(exc)}")
                 log.debug("operator %s refresh raised:\n%s", op, traceback.format_exc())
             if snap.ok:
                 self._maybe_refresh_service_catalog(prov)

@@ -1,12 +1,14 @@
 """One base error, a few subclasses named for what went wrong.
 
-Each error formats its own message. The CLI maps ``exit_code`` to the process
+Each error formats its own message, redacted (``yunshang.redact``) when it is made. The CLI maps ``exit_code`` to the process
 exit status; nothing below the CLI catches a library exception only to re-raise
 a vaguer one.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from yunshang.redact import redact
 
 
 class YunshangError(Exception):
@@ -15,6 +17,7 @@ class YunshangError(Exception):
     exit_code = 1
 
     def __init__(self, message: str):
+        message = redact(message)          # no error carries a password, token or DSN secret
         super().__init__(message)
         self.message = message
 

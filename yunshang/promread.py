@@ -7,6 +7,7 @@ cores (billing, takeover, reclaim) decide. Prometheus caps a range query at
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -14,6 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from yunshang.errors import YunshangError
+from yunshang.redact import redact, redact_url, url_secrets
 
 MAX_POINTS = 10_000
 
@@ -35,25 +37,41 @@ class Series:
 
 class PrometheusClient:
     def __init__(self, base_url: str, timeout_seconds: float = 30.0):
-        self.base_url = base_url.rstrip("/")
+        """``base_url`` may carry ``user:password@`` (sent as HTTP basic auth, never shown: ``self.shown``)."""
+        self._secrets = url_secrets(base_url)
+        self.shown = redact_url(base_url.rstrip("/"))
+        self._headers: dict[str, str] = {}
+        try:
+            p = urllib.parse.urlsplit(base_url.rstrip("/"))
+            if p.username is not None or p.password is not None:
+                import base64
+
+                cred = f"{urllib.parse.unquote(p.username or '')}:{urllib.parse.unquote(p.password or '')}"
+                self._headers["Authorization"] = "Basic " + base64.b64encode(cred.encode()).decode()
+                p = p._replace(netloc=p.netloc.rpartition("@")[2])
+            self.base_url = urllib.parse.urlunsplit(p)
+        except ValueError:
+            raise PrometheusUnavailable(f"Prometheus URL {self.shown!r}: expected http(s)://HOST:PORT") from None
         self.timeout_seconds = timeout_seconds
 
     def _get(self, path: str, params: dict) -> dict:
         url = f"{self.base_url}{path}?{urllib.parse.urlencode(params)}"
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout_seconds) as resp:
+            req = urllib.request.Request(url, headers=self._headers)
+            with urllib.request.urlopen(req, timeout=self.timeout_seconds) as resp:
                 body = json.load(resp)
         except urllib.error.HTTPError as exc:
             try:
                 detail = json.load(exc).get("error", "")
             except Exception:  # noqa: BLE001 - the body is not JSON; keep the status line
                 detail = exc.reason
-            raise PrometheusUnavailable(f"Prometheus {self.base_url}: HTTP {exc.code}: {detail}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise PrometheusUnavailable(f"Prometheus {self.base_url} unreachable: "
-                                        f"{getattr(exc, 'reason', exc)}") from None
+            raise PrometheusUnavailable(f"Prometheus {self.shown}: HTTP {exc.code}: "
+                                        f"{redact(str(detail), self._secrets)[:300]}") from None
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+            why = redact(str(getattr(exc, "reason", exc)), self._secrets)[:300]
+            raise PrometheusUnavailable(f"Prometheus {self.shown} unreachable: {why}") from None
         if body.get("status") != "success":
-            raise PrometheusUnavailable(f"Prometheus {self.base_url}: {body.get('error', body)}")
+            raise PrometheusUnavailable(f"Prometheus {self.shown}: {body.get('error', body)}")
         return body["data"]
 
     def query(self, expr: str, at: dt.datetime | None = None) -> list[Series]:

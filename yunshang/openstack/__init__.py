@@ -15,6 +15,7 @@ import openstack.exceptions
 from keystoneauth1 import exceptions as ks_exc
 
 from yunshang.errors import CloudUnavailable
+from yunshang.redact import exception_text, redact_url
 
 __all__ = ["connect", "cloud_names", "CloudUnavailable", "CLOUD_ERRORS"]
 
@@ -57,10 +58,11 @@ def connect(cloud: str, clouds_file: str | None = None, *, check: bool = True,
             raise CloudUnavailable(f"cloud {cloud!r} is not defined in {where}")
         region = cfg.get_one(cloud=cloud, api_timeout=timeout_seconds)
     except openstack.exceptions.ConfigException as exc:
-        raise CloudUnavailable(f"cloud {cloud!r}: bad configuration in {where}: {_safe(exc)}") from None
+        raise CloudUnavailable(f"cloud {cloud!r}: bad configuration in {where}: {exception_text(exc)}") from None
     conn = openstack.connection.Connection(config=region)
     if check:
-        auth_url = (region.config.get("auth") or {}).get("auth_url", "?")
+        auth = region.config.get("auth") or {}
+        auth_url = redact_url(str(auth.get("auth_url", "?")))
         try:
             conn.authorize()
         except CLOUD_ERRORS as exc:
@@ -75,8 +77,3 @@ def connect(cloud: str, clouds_file: str | None = None, *, check: bool = True,
                                    f"({type(root).__name__})") from None
     return conn
 
-
-def _safe(exc: Exception) -> str:
-    """An exception's text without anything that looks like a password or token."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]

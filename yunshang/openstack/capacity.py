@@ -30,6 +30,7 @@ from keystoneauth1 import exceptions as ks_exc
 from yunshang.capacity import (DEPARTMENT_TAG_PREFIX, PROJECT_TAG, OperatorSnapshot, QuotaUsage, ZoneCapacity)
 from yunshang.errors import CloudUnavailable
 from yunshang.openstack import CLOUD_ERRORS, connect
+from yunshang.redact import exception_text
 
 DEFAULT_ZONE = "nova"          # where nova puts hosts that are in no availability-zone aggregate
 MAX_PARALLEL_OPERATORS = 8
@@ -170,9 +171,9 @@ def read_operator_snapshot(provider, clouds_file: str | None,
     except CloudUnavailable as exc:
         error = str(exc)
     except _ApiError as exc:
-        error = f"cloud {provider.cloud!r}: {exc}"
+        error = f"cloud {provider.cloud!r}: {exception_text(exc)}"
     except CLOUD_ERRORS as exc:
-        error = f"cloud {provider.cloud!r}: {step}: {type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+        error = f"cloud {provider.cloud!r}: {step}: {type(exc).__name__}: {exception_text(exc, limit=160)}"
     except Exception as exc:  # noqa: BLE001 - a snapshot never raises; the error is reported instead
         error = f"cloud {provider.cloud!r}: {step}: unexpected {type(exc).__name__}"
     return OperatorSnapshot(provider=provider.name, taken_at=taken_at, duration_seconds=time.monotonic() - t0,

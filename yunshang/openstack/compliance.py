@@ -12,6 +12,7 @@ from yunshang.capacity import project_name
 from yunshang.compliance import PortView, RuleView, ServerView, TenantView, VolumeView
 from yunshang.errors import CloudUnavailable
 from yunshang.openstack import CLOUD_ERRORS, connect
+from yunshang.redact import exception_text
 
 
 def read_tenant_view(conn, department: str, operator: str) -> TenantView | None:
@@ -63,7 +64,7 @@ def read_department(catalog, department: str, clouds_file: str | None,
         try:
             out[op] = read_tenant_view(conn, department, op)
         except CLOUD_ERRORS as exc:
-            first = str(exc).splitlines()[0][:200] if str(exc) else ""
+            first = exception_text(exc, limit=200)
             raise CloudUnavailable(f"operator {op} (cloud {prov.cloud}): reading {department}'s tenant failed: "
                                    f"{type(exc).__name__}: {first}") from None
         finally:

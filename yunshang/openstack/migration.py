@@ -32,6 +32,7 @@ from yunshang.migration.fit import (Flavor, QuotaNeed, SecurityGroup, SecurityRu
                                     fit_flavor, quota_shortfalls, volume_gb_for)
 from yunshang.migration.plan import MigrationPlan, plan_from_dict
 from yunshang.openstack import CLOUD_ERRORS, connect  # admin connection: explicit cloud, explicit clouds.yaml
+from yunshang.redact import exception_text, redact
 
 MARK = "yunshang_migrated_host"
 EXIT_NOFIT = 3
@@ -65,7 +66,7 @@ def _record(records: str, host: str, step: str) -> dict[str, Any]:
 
 
 def _fail(message: str, code: int) -> int:
-    print(json.dumps({"ok": False, "error": message}))
+    print(json.dumps({"ok": False, "error": redact(message)}))
     return code
 
 
@@ -403,8 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     except YunshangError as exc:
         return _fail(str(exc), EXIT_CLOUD)
     except CLOUD_ERRORS as exc:
-        # exception text carries URLs and resource names, never credentials
-        return _fail(f"{type(exc).__name__}: {exc}", EXIT_CLOUD)
+        return _fail(f"{type(exc).__name__}: {exception_text(exc)}", EXIT_CLOUD)
     print(json.dumps(out, sort_keys=True))
     return 0 if out.get("ok", True) else EXIT_NOFIT
 

@@ -36,6 +36,7 @@ from yunshang.admission import ReservationLedger, admit, state_dir
 from yunshang.capacity import DEPARTMENT_TAG_PREFIX, CONTRACT_TAG_PREFIX, MLPS_TAG_PREFIX, PROJECT_TAG
 from yunshang.errors import CloudUnavailable, NotFound, YunshangError
 from yunshang.openstack import CLOUD_ERRORS, connect
+from yunshang.redact import exception_text, redact_url
 from yunshang.tenant import (MANAGED_BY, OPERATOR_ACCESS_ROLE, Drift, Item, TenantSpec, diff_inventories,
                              normalise_rule, rule_label, spec_inventory)
 
@@ -291,7 +292,7 @@ def read_tenant(conn, project_name: str, department: str | None, quota_fields: d
 
 def _json(resp) -> dict:
     if resp.status_code >= 400:
-        raise CloudUnavailable(f"{resp.request.method} {resp.url}: HTTP {resp.status_code}")
+        raise CloudUnavailable(f"{resp.request.method} {redact_url(resp.url)}: HTTP {resp.status_code}")
     return resp.json()
 
 
@@ -657,7 +658,7 @@ def apply_tenant(spec: TenantSpec, clouds_file: str | None, *, dry_run: bool = F
     try:
         _Converger(conn, spec, obs, pre, journal, say).run(changes)
     except (*CLOUD_ERRORS, KeyError) as exc:
-        msg = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        msg = f"{type(exc).__name__}: {exception_text(exc, limit=200)}"
         journal.finish("failed", msg)
         raise ApplyFailed(f"apply of {spec.stack_name} stopped: {msg}; what it created is recorded in "
                           f"{journal.path}; run apply again to finish, or tenant destroy") from None
@@ -762,7 +763,7 @@ def destroy_tenant(cloud: str, operator: str, department: str, clouds_file: str 
         except openstack.exceptions.NotFoundException:
             pass
         except CLOUD_ERRORS as exc:
-            errors.append(f"{c.kind} {c.name}: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}")
+            errors.append(f"{c.kind} {c.name}: {type(exc).__name__}: {exception_text(exc, limit=120)}")
             continue
         say(f"  deleted {c.kind} {c.name}")
     _wait_gone(conn, waits, "server")

@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Sequence
 from yunshang import lifecycle as lc
 from yunshang.billing import HeldResource
 from yunshang.errors import NotFound, YunshangError
+from yunshang.redact import exception_text, redact, redact_obj, redact_url, url_secrets
 
 Clock = Callable[[], dt.datetime]
 
@@ -45,13 +46,6 @@ def default_url() -> str:
         return env
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return "sqlite:///" + os.path.join(base, "yunshang", "lifecycle.db")
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced, for messages."""
-    import re
-
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
 def utc_now() -> dt.datetime:
@@ -305,7 +299,7 @@ class _Postgres(_Backend):
         try:
             self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            msg = exception_text(exc, known=url_secrets(url))
             raise StoreUnavailable(f"cannot connect to PostgreSQL store {redact_url(url)}: {msg}") from None
 
     def execute(self, q: str, params: Sequence = ()) -> list[tuple]:
@@ -341,7 +335,7 @@ def open_store(url: str | None = None, clock: Clock = utc_now) -> "Store":
     elif url.startswith("sqlite:///"):
         backend = _Sqlite(url[len("sqlite:///"):])     # sqlite:///rel/path or sqlite:////abs/path
     elif url.startswith("sqlite://"):
-        raise StoreUnavailable(f"store URL {url!r}: expected sqlite:///PATH (three slashes)")
+        raise StoreUnavailable(f"store URL {redact_url(url)!r}: expected sqlite:///PATH (three slashes)")
     elif "://" in url:
         raise StoreUnavailable(f"store URL {redact_url(url)!r}: expected sqlite:///PATH or postgresql://...")
     else:
@@ -349,7 +343,8 @@ def open_store(url: str | None = None, clock: Clock = utc_now) -> "Store":
     try:
         backend.create_schema()
     except backend.errors as exc:  # type: ignore[misc]
-        raise StoreUnavailable(f"cannot create the schema in {redact_url(url)}: {exc}") from None
+        raise StoreUnavailable(f"cannot create the schema in {redact_url(url)}: "
+                               f"{exception_text(exc, known=url_secrets(url))}") from None
     return Store(backend, url, clock)
 
 
@@ -398,6 +393,7 @@ class Store:
         last = self._db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1")
         prev = last[0][0] if last else ""
         at_s = _ts(at)
+        before, after, reason = redact_obj(before), redact_obj(after), redact(reason)   # the log is forever
         bj = json.dumps(before, ensure_ascii=False, sort_keys=True, default=str)
         aj = json.dumps(after, ensure_ascii=False, sort_keys=True, default=str)
         h = entry_hash(prev, at_s, actor, action, subject, bj, aj, reason)
@@ -451,7 +447,7 @@ class Store:
         lc.transition("", "submit", by)
         def tx() -> RequestRecord:
             now = self._now()
-            body = lc.document_to_dict(doc)
+            body = redact_obj(lc.document_to_dict(doc))    # a probe target's password is not kept
             rows = self._db.execute(
                 "INSERT INTO requests (department, title, state, document, source_file, submitted_by, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
