@@ -20,6 +20,7 @@ Redaction is idempotent and never raises; text without a trigger is returned as 
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from typing import Any, Iterable
@@ -49,7 +50,7 @@ _COLON = re.compile(rf"(?P<key>(?P<q>['\"]?)(?<![\w.-]){_SECRET_WORD}(?P=q))(?P<
 _AUTH_HEADER = re.compile(r"(?P<key>\bAuthorization\s*[:=]\s*(?:Bearer|Basic|Token|Negotiate)?\s*)"
                           r"(?P<val>[^\s,;'\"]+)", re.IGNORECASE)
 _NOT_SECRET_VALUES = frozenset({"true", "false", "none", "null", "~", "''", '""', MASK})
-_TRIGGERS = ("://", "pass", "pwd", "secret", "token", "key", "credential", "sig", "authorization")
+_TRIGGER = re.compile(r"://|pass|pwd|secret|token|key|credential|sig|authorization", re.IGNORECASE)
 
 
 def _mask_value(val: str) -> str:
@@ -92,10 +93,10 @@ def redact(text: Any, known: Iterable[str] = ()) -> str:
     also masked wherever they appear verbatim, e.g. when a library quotes a piece of its input.
     """
     s = text if isinstance(text, str) else str(text)
-    for k in sorted({k for k in known if isinstance(k, str) and len(k) >= 3}, key=len, reverse=True):
-        s = s.replace(k, MASK)
-    low = s.lower()
-    if not any(t in low for t in _TRIGGERS):
+    if known:
+        for k in sorted({k for k in known if isinstance(k, str) and len(k) >= 3}, key=len, reverse=True):
+            s = s.replace(k, MASK)
+    if (":" not in s and "=" not in s) or not _TRIGGER.search(s):   # every form below needs ':' or '='
         return s
     s = _USERINFO_PW.sub(_userinfo_pw, s)
     s = _USERINFO_TOKEN.sub(_userinfo_token, s)
@@ -141,6 +142,7 @@ def mapping_secrets(data: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(name: str) -> bool:
     """True when a mapping key / parameter name says its value is a secret."""
     return bool(_SECRET_KEY.match(name))
