@@ -62,19 +62,29 @@ def evidence_from_prometheus(prometheus_url: str, catalog, month: str, now: dt.d
               help="Lifecycle store holding what was configured/reclaimed when. Env: YUNSHANG_DB.")
 @click.option("--prometheus", metavar="URL", envvar="YUNSHANG_PROMETHEUS",
               help="Prometheus holding the exporters' probe data (SLA attainment). Without it: no SLA evidence.")
-def bill(month, department, output, out_path, catalog_dir, db_url, prometheus):
+@click.option("--projected", is_flag=True,
+              help="The current month's forecast: what is held now charged to the month's end (marked projected).")
+@click.option("--at", "at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]),
+              metavar="UTC-TIME", help="Take the bill at this time (UTC) instead of now.")
+def bill(month, department, output, out_path, catalog_dir, db_url, prometheus, projected, at):
     """Monthly bill per contract: resources held (prorated to the second), SLA attainment, credit, ceiling use.
+
+    A month that is not over is billed to date: charges up to now (the statement says "to <time>");
+    --projected gives the forecast to the month's end instead, marked "projected": true.
 
     \b
     Example:
       yunshang bill --month 2026-11 --prometheus http://127.0.0.1:9090
       yunshang bill --month 2026-11 --department health -o html --out health-2026-11.html
+      yunshang bill --month 2026-12 --projected -o json
     The operators' totals are printed under the table: they equal the sum of the departments' bills.
     """
     from yunshang.billing_html import statement_html
     from yunshang.store import open_store
 
-    b.parse_month(month)
+    now = at.replace(tzinfo=dt.timezone.utc) if at else dt.datetime.now(dt.timezone.utc)
+    _, month_end, to = b.billing_period(month, now, projected)
+    projection = projected and now < month_end
     catalog = load_catalog(catalog_dir)
     if department:
         try:
@@ -83,10 +93,10 @@ def bill(month, department, output, out_path, catalog_dir, db_url, prometheus):
             raise NotFound(f"unknown department {department!r} in catalog {catalog_dir}") from None
     with open_store(db_url) as store:
         held = store.holdings()
-    evidence = evidence_from_prometheus(prometheus, catalog, month) if prometheus else {}
-    bills = b.bills(catalog, held, month, evidence=evidence, department=department)
+    evidence = evidence_from_prometheus(prometheus, catalog, month, now) if prometheus else {}
+    bills = b.bills(catalog, held, month, evidence=evidence, department=department, now=now, projected=projected)
     if output == "html":
-        issued = dt.datetime.now(dt.timezone.utc)
+        issued = now
         if department:
             _emit(statement_html(bills[0], catalog, issued), out_path)
             return
@@ -99,7 +109,8 @@ def bill(month, department, output, out_path, catalog_dir, db_url, prometheus):
         click.echo(f"wrote {len(bills)} statements to {out_path}", err=True)
         return
     if output == "json":
-        data = {"month": month, "departments": [b.bill_to_dict(x) for x in bills],
+        data = {"month": month, "to": to.isoformat(), "projected": projection,
+                "departments": [b.bill_to_dict(x) for x in bills],
                 "operators": [{"operator": t.operator, "gross_cny": t.gross_fen / 100, "credit_cny": t.credit_fen / 100,
                                "net_cny": t.net_cny, "contracts": t.contracts} for t in b.operator_totals(bills)]}
         if out_path:
@@ -120,10 +131,12 @@ def bill(month, department, output, out_path, catalog_dir, db_url, prometheus):
     for bl in bills:
         for c in bl.contracts:
             rows.append([bl.department, c.contract, c.operator, c.role, f"{c.gross_cny:,.2f}",
-                         f"{c.sla.availability_ratio * 100:.3f}%" if c.sla.has_data else "no data",
+                         f"{c.sla.availability_ratio * 100:.3f}%" if c.sla.availability_ratio is not None else "no data",
                          f"{c.credit_cny:,.2f}", f"{c.net_cny:,.2f}",
                          f"{c.ceiling_used_ratio * 100:.1f}%" + (" OVER" if c.over_ceiling else "")])
-    text = table(["department", "contract", "operator", "role", "charges CNY", "availability", "credit CNY",
+    head = (f"Bill {month}, PROJECTED to month end {to:%Y-%m-%d %H:%M} UTC (forecast)\n\n" if projection
+            else f"Bill {month}, to {to:%Y-%m-%d %H:%M} UTC" + (" (month not over)" if to < month_end else "") + "\n\n")
+    text = head + table(["department", "contract", "operator", "role", "charges CNY", "availability", "credit CNY",
                   "due CNY", "ceiling used"], rows)
     text += "\n\n" + table(["operator", "charges CNY", "credits CNY", "due CNY", "contracts"],
                            [[t.operator, f"{t.gross_fen / 100:,.2f}", f"{t.credit_fen / 100:,.2f}",

@@ -128,14 +128,17 @@ text-align:right}th:first-child,td:first-child,.l{text-align:left}.bad{color:#c5
 
 def statement_html(bill: DepartmentBill, catalog: Catalog, issued: dt.datetime) -> str:
     """One page a department head can read: totals, charts (inline SVG), SLA, credits, details."""
-    from yunshang.billing import parse_month
+    from yunshang.billing import bill_days, parse_month, sla_breached
 
     start, end = parse_month(bill.month)
-    days = []
-    d = start
-    while d < end:
-        days.append(d.date().isoformat())
-        d += dt.timedelta(days=1)
+    days = bill_days(bill)
+    to = bill.to or end
+    if bill.projected:
+        period = f"projected to month end {to.strftime('%Y-%m-%d %H:%M')} UTC (forecast: what is held now, kept)"
+    elif to < end:
+        period = f"to {to.strftime('%Y-%m-%d %H:%M')} UTC (month not over: charges to date)"
+    else:
+        period = "whole month"
     cs = bill.contracts
     gross = sum(c.gross_fen for c in cs)
     credit = sum(c.credit_fen for c in cs)
@@ -144,16 +147,17 @@ def statement_html(bill: DepartmentBill, catalog: Catalog, issued: dt.datetime) 
            f"<title>{_e(bill.display_name)} {_e(bill.month)} 云资源账单 / cloud statement</title>",
            f"<style>{CSS}</style></head><body>",
            f"<h1>{_e(bill.display_name)} ({_e(bill.department)}) — 云资源月度账单 / monthly cloud statement</h1>",
-           f'<div class="muted">Month {_e(bill.month)} (UTC) · issued {_e(issued.strftime("%Y-%m-%d %H:%M UTC"))} '
-           f"· one contract per operator, each billed separately</div>",
-           f'<div class="total">{_cny(bill.net_fen)}</div>',
+           f'<div class="muted">Month {_e(bill.month)} (UTC), {_e(period)} · issued '
+           f'{_e(issued.strftime("%Y-%m-%d %H:%M UTC"))} · one contract per operator, each billed separately</div>',
+           ('<div class="total">' + ("PROJECTED " if bill.projected else "") + f"{_cny(bill.net_fen)}</div>"),
            f'<div class="muted">charges {_cny(gross)} − SLA service credits {_cny(credit)} = amount due '
            f"{_cny(bill.net_fen)}</div>",
            "<h2>By contract</h2><table><tr><th>contract</th><th class=l>operator</th><th class=l>role</th>"
            "<th>charges</th><th>availability</th><th>target</th><th>credit</th><th>due</th><th>ceiling used</th></tr>"]
     for c in cs:
-        avail = (f'<span class="{"bad" if c.sla.availability_ratio < c.sla.target_ratio else "ok"}">'
-                 f"{_pct(c.sla.availability_ratio)}</span>") if c.sla.has_data else '<span class="muted">no probe data</span>'
+        avail = (f'<span class="{"bad" if sla_breached(c.sla) else "ok"}">'
+                 f"{_pct(c.sla.availability_ratio)}</span>") if c.sla.availability_ratio is not None \
+            else '<span class="muted">no probe data</span>'
         out.append(f"<tr><td>{_e(c.contract)}</td><td class=l>{_e(c.operator)}</td><td class=l>{_e(c.role)}</td>"
                    f"<td>{_cny(c.gross_fen)}</td><td>{avail}</td><td>{_pct(c.sla.target_ratio, 2)}</td>"
                    f"<td>{_pct(c.credit_ratio, 0) if c.credit_fen else '—'} {_cny(c.credit_fen) if c.credit_fen else ''}"
