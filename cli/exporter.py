@@ -30,7 +30,9 @@ def exporter() -> None:
       SLA        synthetic HTTP/TCP probes of each operator's API endpoints and each
                  department's published services; availability this calendar month
                  with declared maintenance excluded, target, error budget left
-      self       yunshang_operator_up, refresh duration, last success, errors
+      self       yunshang_operator_up, refresh duration, last success, errors; per
+                 family (capacity, quota limits, compute/network/volume usage) up and
+                 the age of its data; OpenStack API calls, errors and latency per service
 
     \b
     Start here:
@@ -46,7 +48,8 @@ def _parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def _build(catalog_dir, clouds_file, operators, interval, probe_interval, state_file, max_concurrency):
+def _build(catalog_dir, clouds_file, operators, interval, probe_interval, state_file, max_concurrency,
+           quota_limits_every):
     from exporters.service import Exporter, openstack_readers
     from exporters.store import ProbeStore
 
@@ -57,13 +60,17 @@ def _build(catalog_dir, clouds_file, operators, interval, probe_interval, state_
             raise NotFound(f"--operator {op}: no such operator in {catalog_dir}/providers.yaml (known: {', '.join(known)})")
     if clouds_file and not os.path.isfile(clouds_file):
         raise NotFound(f"--clouds {clouds_file}: no such file (expected a clouds.yaml with one cloud per operator)")
-    read_snapshot, read_catalog = openstack_readers(clouds_file, catalog)
+    read_snapshot, read_catalog = openstack_readers(clouds_file, catalog, limits_max_age_seconds=quota_limits_every)
     return Exporter(catalog, list(operators) or known, read_snapshot, ProbeStore(state_file or None),
                     read_service_catalog=read_catalog, clouds_file=clouds_file, interval_seconds=interval,
                     probe_interval_seconds=probe_interval, max_concurrency=max_concurrency)
 
 
 def _common(f):
+    f = click.option("--quota-limits-every", type=click.FloatRange(0, 86400), default=300.0, show_default=True,
+                     metavar="SECONDS",
+                     help="How old a project's cached quota LIMITS may get before they are read again (they change "
+                          "rarely; usage is read on every refresh; new projects are read at once; 0 = every refresh).")(f)
     f = click.option("--max-concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
                      help="How many operators are read at the same time (each operator: one refresh at a time).")(f)
     f = click.option("--state-file", default=DEFAULT_STATE, show_default=True, metavar="FILE",
@@ -84,7 +91,8 @@ def _common(f):
               help="Where /metrics is served.")
 @_common
 @click.option("-v", "--verbose", is_flag=True, help="Log every refresh.")
-def serve(listen, catalog_dir, clouds_file, operators, interval, probe_interval, state_file, max_concurrency, verbose):
+def serve(listen, catalog_dir, clouds_file, operators, interval, probe_interval, state_file, max_concurrency,
+          quota_limits_every, verbose):
     """Collect in the background and serve /metrics from memory until interrupted.
 
     Each operator is refreshed every --interval seconds by its own worker (at most
@@ -103,7 +111,8 @@ def serve(listen, catalog_dir, clouds_file, operators, interval, probe_interval,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_log_redaction()          # no log line (message, argument or traceback) carries a secret
     host, port = _parse_listen(listen)
-    exp = _build(catalog_dir, clouds_file, operators, interval, probe_interval, state_file, max_concurrency)
+    exp = _build(catalog_dir, clouds_file, operators, interval, probe_interval, state_file, max_concurrency,
+                 quota_limits_every)
     try:
         server = make_http_server(exp, host, port)
     except OSError as exc:
@@ -128,7 +137,8 @@ def serve(listen, catalog_dir, clouds_file, operators, interval, probe_interval,
 
 @exporter.command("dump")
 @_common
-def dump(catalog_dir, clouds_file, operators, interval, probe_interval, state_file, max_concurrency):  # noqa: ARG001
+def dump(catalog_dir, clouds_file, operators, interval, probe_interval, state_file, max_concurrency,  # noqa: ARG001
+         quota_limits_every):
     """Refresh every operator and probe every target once, print the exposition to stdout.
 
     \b
@@ -137,7 +147,8 @@ def dump(catalog_dir, clouds_file, operators, interval, probe_interval, state_fi
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    exp = _build(catalog_dir, clouds_file, operators, interval, probe_interval, state_file, max_concurrency)
+    exp = _build(catalog_dir, clouds_file, operators, interval, probe_interval, state_file, max_concurrency,
+                 quota_limits_every)
     with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
         list(pool.map(exp.refresh_operator, exp.operators))
         exp.probe_round(pool)

@@ -13,7 +13,7 @@ import datetime as dt
 from collections import defaultdict
 from typing import Callable, Iterable
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from yunshang import headroom as hr
@@ -21,7 +21,7 @@ from yunshang import sla
 from yunshang.model import Catalog, Contract, Department
 
 from exporters.probes import ProbeTarget
-from exporters.state import ExporterState
+from exporters.state import API_BUCKETS_SECONDS, ExporterState
 from exporters.store import ProbeStore
 
 Clock = Callable[[], dt.datetime]
@@ -339,6 +339,15 @@ class SelfCollector(Collector):
         yunshang_last_refresh_timestamp_seconds{operator="telecom"} 1.7981424e+09
         yunshang_collection_errors_total{operator="unicom"} 3.0
         yunshang_collections_total{operator="unicom"} 7.0
+        yunshang_family_up{family="volume_usage",operator="telecom"} 0.0
+        yunshang_family_last_refresh_timestamp_seconds{family="volume_usage",operator="telecom"} 1.7981421e+09
+        yunshang_openstack_api_calls_total{operator="telecom",service="compute"} 412.0
+        yunshang_openstack_api_errors_total{operator="telecom",service="volume"} 6.0
+        yunshang_openstack_api_call_duration_seconds_bucket{le="0.05",operator="telecom",service="compute"} 380.0
+
+    ``yunshang_operator_up`` is 1 when the refresh reached the operator and read at least one family;
+    ``yunshang_family_up`` says which families it read (a failed family serves its last good values,
+    ``..._last_refresh_timestamp_seconds`` saying how old they are).
     """
 
     def __init__(self, state: ExporterState):
@@ -362,3 +371,39 @@ class SelfCollector(Collector):
         rerr = CounterMetricFamily("yunshang_exporter_render_errors", "Renders of /metrics that failed (the previous page was kept).")
         rerr.add_metric([], self.state.render_errors_total)
         yield from (up, dur, last, errs, runs, rerr)
+        yield from self._families()
+        yield from self._api()
+
+    def _families(self):
+        FL = ["operator", "family"]
+        fup = GaugeMetricFamily("yunshang_family_up",
+                                "1 if the operator's last refresh read this family of facts (capacity, quota_limits, "
+                                "compute_usage, network_usage, volume_usage), else 0: its values are then the last good ones.",
+                                labels=FL)
+        fage = GaugeMetricFamily("yunshang_family_last_refresh_timestamp_seconds",
+                                 "Unix time at which the values of this family were read (alert on its age).", labels=FL)
+        for op, fams in sorted(self.state.families().items()):
+            for f in fams:
+                fup.add_metric([op, f.family], 1.0 if f.ok else 0.0)
+                if f.read_at is not None:
+                    fage.add_metric([op, f.family], f.read_at.timestamp())
+        yield from (fup, fage)
+
+    def _api(self):
+        AL = ["operator", "service"]
+        calls = CounterMetricFamily("yunshang_openstack_api_calls", "HTTP calls the exporter made to OpenStack APIs.",
+                                    labels=AL)
+        errs = CounterMetricFamily("yunshang_openstack_api_errors",
+                                   "OpenStack API calls that failed (connection error or HTTP status >= 400).", labels=AL)
+        lat = HistogramMetricFamily("yunshang_openstack_api_call_duration_seconds",
+                                    "Latency of the exporter's OpenStack API calls.", labels=AL)
+        for (op, svc), st in sorted(self.state.api_stats().items()):
+            calls.add_metric([op, svc], st.calls_total)
+            errs.add_metric([op, svc], st.errors_total)
+            cum, buckets = 0, []
+            counts = st.bucket_counts or [0] * (len(API_BUCKETS_SECONDS) + 1)
+            for bound, n in zip((*map(str, API_BUCKETS_SECONDS), "+Inf"), counts):
+                cum += n
+                buckets.append((bound, cum))
+            lat.add_metric([op, svc], buckets, st.seconds_sum)
+        yield from (calls, errs, lat)

@@ -233,15 +233,24 @@ def make_http_server(exporter: Exporter, host: str, port: int) -> ThreadingHTTPS
     return Server((host, port), Handler)
 
 
-def openstack_readers(clouds_file: str | None, catalog: Catalog) -> tuple[SnapshotReader, ServiceCatalogReader]:
-    """The production data sources: the core's OpenStack adapter (imported lazily)."""
+def openstack_readers(clouds_file: str | None, catalog: Catalog,
+                      limits_max_age_seconds: float = 300.0) -> tuple[SnapshotReader, ServiceCatalogReader]:
+    """The production data sources: the core's OpenStack adapter (imported lazily). One
+    ``OperatorReader`` per operator, kept across refreshes (its connection, its limits cache)."""
     from yunshang.openstack import connect
-    from yunshang.openstack.capacity import read_operator_snapshot
+    from yunshang.openstack.capacity import OperatorReader
 
     names = tuple(d.name for d in catalog.departments)
+    readers: dict[str, OperatorReader] = {}
+    lock = threading.Lock()
 
     def read_snapshot(prov: Provider) -> OperatorSnapshot:
-        return read_operator_snapshot(prov, clouds_file, departments=names)
+        with lock:
+            reader = readers.get(prov.name)
+            if reader is None:
+                reader = readers[prov.name] = OperatorReader(prov, clouds_file, departments=names,
+                                                             limits_max_age_seconds=limits_max_age_seconds)
+        return reader.read()
 
     def read_catalog(prov: Provider) -> list:
         conn = connect(prov.cloud, clouds_file)

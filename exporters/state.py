@@ -8,7 +8,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 
-from yunshang.capacity import OperatorSnapshot
+from yunshang.capacity import FAMILIES, FamilyRead, OperatorSnapshot
+
+# Upper bounds (seconds) of the OpenStack API call latency histogram.
+API_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,19 @@ class OperatorHealth:
     errors_total: int = 0
     refreshes_total: int = 0
     last_error: str = ""          # for logs only; never exported (may name hosts)
+
+
+@dataclass
+class ApiStats:
+    """OpenStack API calls of one (operator, service) since start: a counter pair and a histogram."""
+
+    calls_total: int = 0
+    errors_total: int = 0
+    seconds_sum: float = 0.0
+    bucket_counts: list[int] | None = None     # per API_BUCKETS_SECONDS bound, not cumulative; + one for +Inf
+
+    def copy(self) -> "ApiStats":
+        return ApiStats(self.calls_total, self.errors_total, self.seconds_sum, list(self.bucket_counts or []))
 
 
 @dataclass(frozen=True)
@@ -34,6 +50,8 @@ class ExporterState:
         self._snapshots: dict[str, OperatorSnapshot] = {}
         self._health: dict[str, OperatorHealth] = {op: OperatorHealth() for op in operators}
         self._probes: dict[str, ProbeResult] = {}
+        self._families: dict[str, tuple[FamilyRead, ...]] = {}
+        self._api: dict[tuple[str, str], ApiStats] = {}
         self.render_errors_total = 0
 
     @property
@@ -53,6 +71,23 @@ class ExporterState:
                 h = replace(h, errors_total=h.errors_total + 1, last_error=snap.error)
                 self._snapshots.pop(snap.provider, None)
             self._health[snap.provider] = h
+            if snap.families:
+                self._families[snap.provider] = snap.families
+            else:                 # a reader without families: all read, or all failed
+                at = snap.taken_at if snap.ok else None
+                prev = {f.family: f for f in self._families.get(snap.provider, ())}
+                self._families[snap.provider] = tuple(
+                    FamilyRead(f, snap.ok, snap.error, at if snap.ok else (prev[f].read_at if f in prev else None))
+                    for f in FAMILIES)
+            for call in snap.api_calls:
+                st = self._api.setdefault((snap.provider, call.service), ApiStats())
+                if st.bucket_counts is None:
+                    st.bucket_counts = [0] * (len(API_BUCKETS_SECONDS) + 1)
+                st.calls_total += 1
+                st.errors_total += 0 if call.ok else 1
+                st.seconds_sum += call.seconds
+                i = next((k for k, b in enumerate(API_BUCKETS_SECONDS) if call.seconds <= b), len(API_BUCKETS_SECONDS))
+                st.bucket_counts[i] += 1
 
     def snapshots(self) -> dict[str, OperatorSnapshot]:
         """Latest successful snapshot of each operator that is up."""
@@ -62,6 +97,16 @@ class ExporterState:
     def health(self) -> dict[str, OperatorHealth]:
         with self._lock:
             return dict(self._health)
+
+    def families(self) -> dict[str, tuple[FamilyRead, ...]]:
+        """Per operator, how each family fared in its latest refresh and when its data was read."""
+        with self._lock:
+            return dict(self._families)
+
+    def api_stats(self) -> dict[tuple[str, str], ApiStats]:
+        """(operator, service) -> API call counters since start (copies)."""
+        with self._lock:
+            return {k: v.copy() for k, v in self._api.items()}
 
     def set_probe(self, key: str, result: ProbeResult) -> None:
         with self._lock:

@@ -62,9 +62,38 @@ class QuotaUsage:
     in_use: int
 
 
+# The families of facts one refresh reads; each succeeds or fails on its own, so one failing API
+# leaves the others' numbers current (``FamilyRead``).
+FAMILIES = ("capacity", "quota_limits", "compute_usage", "network_usage", "volume_usage")
+
+
+@dataclass(frozen=True)
+class FamilyRead:
+    """How one family of an operator's facts fared in a refresh. ``ok`` False: ``error`` says why
+    (no secrets; the API and the HTTP status or exception class only)."""
+
+    family: str                  # one of FAMILIES
+    ok: bool
+    error: str = ""
+    read_at: dt.datetime | None = None   # when this family's records were read (None: never yet)
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One HTTP call a refresh made: which service, how long, whether it failed."""
+
+    service: str                 # compute | network | volume | placement | identity
+    seconds: float
+    ok: bool
+
+
 @dataclass(frozen=True)
 class OperatorSnapshot:
-    """Everything read from one operator in one refresh. ``ok`` False: ``error`` says why."""
+    """Everything read from one operator in one refresh. ``ok`` False: ``error`` says why.
+
+    ``families`` says, per family, whether this refresh read it; a snapshot with ``ok`` True may
+    still have failed families, whose records are then the last good ones (``read_at`` says when).
+    An empty ``families`` means every family was read in this refresh."""
 
     provider: str
     taken_at: dt.datetime
@@ -74,6 +103,14 @@ class OperatorSnapshot:
     zones: tuple[ZoneCapacity, ...] = ()
     instances: tuple[tuple[str, int], ...] = ()      # (zone, servers in it)
     quotas: tuple[QuotaUsage, ...] = ()
+    families: tuple[FamilyRead, ...] = ()
+    api_calls: tuple[ApiCall, ...] = ()
+
+    def family_ok(self, family: str) -> bool:
+        """Whether this refresh read ``family`` (all families, when none is listed)."""
+        if not self.ok:
+            return False
+        return all(f.ok for f in self.families if f.family == family)
 
 
 def to_usage(zones: tuple[ZoneCapacity, ...] | list[ZoneCapacity]) -> tuple[Usage, ...]:

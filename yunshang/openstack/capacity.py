@@ -1,33 +1,39 @@
 """Read live capacity, usage and department quotas from each operator's cloud.
 
-Per operator, in order:
-  1. Nova: aggregates (list) -> host -> availability zone; hypervisors (list) ->
-     compute node name -> host.
-  2. Placement: resource providers (list); for each compute node provider its
-     inventories and usages. Placement has no call returning inventories or usages
-     of all providers at once, so these two are per provider (2 calls per node).
-  3. Instances per zone: the hypervisors' ``running_vms`` (compute API 2.1, the same
-     list call as in 1), summed per zone. Not a list of all servers: with ~800 servers
-     on a loaded 2-core devcloud ``servers/detail?all_tenants`` took 52 s against ~1 s,
-     and servers that never reached a host (ERROR) hold no zone capacity anyway.
-  4. Keystone: projects tagged ``yunshang`` (one list); per department project the
-     compute, network and volume quota limits with usage. Nova and Cinder have no
-     list call for quota sets, and Neutron's quota list holds only projects with
-     non-default limits and no usage, so these are per project (3 calls each).
+Two ways to read the same facts, equal to what OpenStack says:
 
-``read_operator_snapshot`` never raises: an unreachable or broken operator gives
-``ok=False`` with an error text (no secrets), so the other operators still report.
+* ``read_operator_snapshot`` (one shot: ``capacity show``, ``plan --live``, admission before an
+  apply): per department project the compute, network and volume quota sets with usage (3 calls a
+  project). Exact and cheap for a few departments.
+* ``OperatorReader`` (the exporter, one per operator, kept across refreshes): usage from a few bulk
+  all-projects listings (servers, server groups; networks, subnets, ports, routers, floating IPs,
+  security groups and rules with ``fields=project_id``; volumes, snapshots, backups), counted per
+  project the way each service counts its quota usage; quota LIMITS, which change rarely, from a
+  per-project cache refreshed on a slower cycle (``limits_max_age_seconds``, at most a tenth of the
+  projects per refresh once warm; a new project is read at once). Neutron's limits come in one call.
+  So a refresh costs O(pages), not O(projects x services).
+
+Both read capacity the same way: Nova aggregates (host -> zone) and hypervisors (node -> host,
+``running_vms`` per zone), Placement resource providers and, per compute node, its inventories and
+usages (Placement has no bulk call for these; nodes are few).
+
+Families (``yunshang.capacity.FAMILIES``) fail on their own: one failing API leaves the others
+current; the failed family keeps its last good records and says since when. Nothing here raises:
+an unreachable operator gives ``ok=False`` with an error text (no secrets).
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
 import datetime as dt
+import math
+import threading
 import time
-from typing import Iterable
+from typing import Callable, Iterable
 
 from keystoneauth1 import exceptions as ks_exc
 
-from yunshang.capacity import (DEPARTMENT_TAG_PREFIX, PROJECT_TAG, OperatorSnapshot, QuotaUsage, ZoneCapacity)
+from yunshang.capacity import (DEPARTMENT_TAG_PREFIX, FAMILIES, PROJECT_TAG, ApiCall, FamilyRead, OperatorSnapshot,
+                               QuotaUsage, ZoneCapacity)
 from yunshang.errors import CloudUnavailable
 from yunshang.openstack import CLOUD_ERRORS, connect
 from yunshang.redact import exception_text
@@ -38,6 +44,14 @@ PROJECT_READERS = 4            # concurrent per-project quota reads within one o
 COMPUTE_QUOTAS = ("cores", "ram", "instances", "key_pairs", "server_groups")
 NETWORK_QUOTAS = ("network", "subnet", "port", "router", "floatingip", "security_group", "security_group_rule")
 VOLUME_QUOTAS = ("volumes", "gigabytes", "snapshots", "backups", "backup_gigabytes")
+PAGE = 1000                    # nova's and cinder's default max_limit / osapi_max_limit
+SERVICE_OF_FAMILY = {"compute_usage": "compute", "network_usage": "network", "volume_usage": "volume"}
+# neutron collection -> quota resource it counts
+NEUTRON_COUNTED = (("networks", "network"), ("subnets", "subnet"), ("ports", "port"), ("routers", "router"),
+                   ("floatingips", "floatingip"), ("security-groups", "security_group"),
+                   ("security-group-rules", "security_group_rule"))
+SERVICE_NAME = {"compute": "compute", "network": "network", "block_storage": "volume", "placement": "placement",
+                "identity": "identity"}
 
 
 class _ApiError(Exception):
@@ -48,48 +62,85 @@ class _Gone(_ApiError):
     """404: the thing vanished between the list and the read (another client deleted it)."""
 
 
-def _get(adapter, path: str, what: str, **params) -> dict:
-    try:
-        resp = adapter.get(path, params=params or None, raise_exc=False)
-    except (ks_exc.ConnectFailure, ks_exc.ConnectTimeout) as exc:
-        raise _ApiError(f"{what}: cannot connect ({type(exc).__name__})") from None
-    except ks_exc.EndpointNotFound:
-        raise _ApiError(f"{what}: no endpoint in the service catalog") from None
-    except CLOUD_ERRORS as exc:
-        raise _ApiError(f"{what}: {type(exc).__name__}") from None
-    if resp.status_code == 404:
-        raise _Gone(f"{what}: HTTP 404")
-    if resp.status_code >= 400:
-        raise _ApiError(f"{what}: HTTP {resp.status_code}")
-    return resp.json()
+class _Meter:
+    """Collects every call of one refresh (thread-safe: list.append)."""
+
+    def __init__(self) -> None:
+        self.calls: list[ApiCall] = []
+
+    def get(self, conn, service: str, path: str, what: str, microversion: str | None = None, **params) -> dict:
+        t0 = time.monotonic()
+        ok = False
+        try:
+            adapter = getattr(conn, service)       # may fail itself: the SDK discovers the endpoint here
+            kw = {"microversion": microversion} if microversion else {}
+            resp = adapter.get(path, params=params or None, raise_exc=False, **kw)
+        except (ks_exc.ConnectFailure, ks_exc.ConnectTimeout) as exc:
+            raise _ApiError(f"{what}: cannot connect ({type(exc).__name__})") from None
+        except ks_exc.EndpointNotFound:
+            raise _ApiError(f"{what}: no endpoint in the service catalog") from None
+        except CLOUD_ERRORS as exc:
+            raise _ApiError(f"{what}: {type(exc).__name__}") from None
+        else:
+            if resp.status_code == 404:
+                raise _Gone(f"{what}: HTTP 404")
+            if resp.status_code >= 400:
+                raise _ApiError(f"{what}: HTTP {resp.status_code}")
+            ok = True
+            return resp.json()
+        finally:
+            self.calls.append(ApiCall(SERVICE_NAME.get(service, service), time.monotonic() - t0, ok))
+
+    def pages(self, conn, service: str, path: str, key: str, what: str, microversion: str | None = None,
+              **params) -> list[dict]:
+        """Every item of a marker-paginated all-projects listing (nova, cinder)."""
+        out: list[dict] = []
+        marker = None
+        while True:
+            q = dict(params, limit=PAGE)
+            if marker:
+                q["marker"] = marker
+            items = self.get(conn, service, path, what, microversion, **q)[key]
+            out.extend(items)
+            if len(items) < PAGE:
+                return out
+            marker = items[-1]["id"]
 
 
-def _zone_capacity(conn, provider_name: str) -> tuple[tuple[ZoneCapacity, ...], tuple[tuple[str, int], ...]]:
-    aggs = _get(conn.compute, "/os-aggregates", "nova aggregates")["aggregates"]
+def _zone_capacity(conn, provider_name: str, m: _Meter) -> tuple[tuple[ZoneCapacity, ...], tuple[tuple[str, int], ...]]:
+    aggs = m.get(conn, "compute", "/os-aggregates", "nova aggregates")["aggregates"]
     host_zone: dict[str, str] = {}
     for a in aggs:
         az = (a.get("metadata") or {}).get("availability_zone") or a.get("availability_zone")
         if az:
             for h in a.get("hosts") or []:
                 host_zone[h] = az
-    hyps = _get(conn.compute, "/os-hypervisors/detail", "nova hypervisors")["hypervisors"]
+    hyps = m.get(conn, "compute", "/os-hypervisors/detail", "nova hypervisors")["hypervisors"]
     node_host = {h["hypervisor_hostname"]: (h.get("service") or {}).get("host", h["hypervisor_hostname"])
                  for h in hyps}
     instances: dict[str, int] = {}
     for h in hyps:
         zone = host_zone.get(node_host[h["hypervisor_hostname"]], DEFAULT_ZONE)
         instances[zone] = instances.get(zone, 0) + int(h.get("running_vms") or 0)
-    rps = _get(conn.placement, "/resource_providers", "placement resource providers")["resource_providers"]
+    rps = m.get(conn, "placement", "/resource_providers", "placement resource providers")["resource_providers"]
+    nodes = [rp for rp in rps if rp["name"] in node_host]     # not sharing providers and the like
+
+    def read_node(rp):
+        # per provider: Placement has no bulk inventories/usages call
+        inv = m.get(conn, "placement", f"/resource_providers/{rp['uuid']}/inventories",
+                    "placement inventories")["inventories"]
+        used = m.get(conn, "placement", f"/resource_providers/{rp['uuid']}/usages", "placement usages")["usages"]
+        return rp, inv, used
+
+    if len(nodes) > 1:
+        with cf.ThreadPoolExecutor(max_workers=min(PROJECT_READERS, len(nodes))) as pool:
+            read = list(pool.map(read_node, nodes))
+    else:
+        read = [read_node(rp) for rp in nodes]
     # (zone, rc) -> [total, reserved, weighted capacity, used]
     acc: dict[tuple[str, str], list[float]] = {}
-    for rp in rps:
-        if rp["name"] not in node_host:
-            continue                       # not a compute node (e.g. a sharing provider)
+    for rp, inv, used in read:
         zone = host_zone.get(node_host[rp["name"]], DEFAULT_ZONE)
-        # per provider: Placement has no bulk inventories/usages call
-        inv = _get(conn.placement, f"/resource_providers/{rp['uuid']}/inventories",
-                   "placement inventories")["inventories"]
-        used = _get(conn.placement, f"/resource_providers/{rp['uuid']}/usages", "placement usages")["usages"]
         for rc, i in inv.items():
             a = acc.setdefault((zone, rc), [0, 0, 0.0, 0])
             a[0] += i["total"]
@@ -97,17 +148,17 @@ def _zone_capacity(conn, provider_name: str) -> tuple[tuple[ZoneCapacity, ...], 
             a[2] += (i["total"] - i["reserved"]) * i["allocation_ratio"]
             a[3] += used.get(rc, 0)
     out = []
-    for (zone, rc), (total, reserved, cap, used) in sorted(acc.items()):
+    for (zone, rc), (total, reserved, cap, used_n) in sorted(acc.items()):
         usable = total - reserved
         ratio = cap / usable if usable > 0 else 1.0
         out.append(ZoneCapacity(provider=provider_name, zone=zone, resource_class=rc, total=int(total),
-                                reserved=int(reserved), allocation_ratio=round(ratio, 6), used=int(used)))
+                                reserved=int(reserved), allocation_ratio=round(ratio, 6), used=int(used_n)))
     return tuple(out), tuple(sorted(instances.items()))
 
 
-def _department_projects(conn, departments: tuple[str, ...] | None) -> list[tuple[str, str]]:
+def _department_projects(conn, departments: tuple[str, ...] | None, m: _Meter) -> list[tuple[str, str]]:
     out = []
-    data = _get(conn.identity, "/projects", "keystone projects", tags=PROJECT_TAG)["projects"]
+    data = m.get(conn, "identity", "/projects", "keystone projects", tags=PROJECT_TAG)["projects"]
     for p in data:
         dept = next((t[len(DEPARTMENT_TAG_PREFIX):] for t in p.get("tags") or [] if t.startswith(DEPARTMENT_TAG_PREFIX)),
                     None)
@@ -117,67 +168,73 @@ def _department_projects(conn, departments: tuple[str, ...] | None) -> list[tupl
     return sorted(out)
 
 
-def _quotas(conn, provider_name: str, departments: tuple[str, ...] | None) -> tuple[QuotaUsage, ...]:
-    projects = _department_projects(conn, departments)
+# ----------------------------------------------------------------------------- one shot: per project
+def _quotas(conn, provider_name: str, departments: tuple[str, ...] | None, m: _Meter) -> tuple[QuotaUsage, ...]:
+    projects = _department_projects(conn, departments, m)
     if not projects:
         return ()
     with cf.ThreadPoolExecutor(max_workers=min(PROJECT_READERS, len(projects))) as pool:
-        per_project = list(pool.map(lambda dp: _project_quotas_or_none(conn, provider_name, *dp), projects))
+        per_project = list(pool.map(lambda dp: _project_quotas_or_none(conn, provider_name, *dp, m), projects))
     return tuple(q for qs in per_project for q in qs)
 
 
-def _project_quotas_or_none(conn, provider_name: str, dept: str, pid: str) -> list[QuotaUsage]:
+def _project_quotas_or_none(conn, provider_name: str, dept: str, pid: str, m: _Meter) -> list[QuotaUsage]:
     try:
-        return _project_quotas(conn, provider_name, dept, pid)
+        return _project_quotas(conn, provider_name, dept, pid, m)
     except _Gone:
         return []              # project deleted while we read: it has no quotas to report
 
 
-def _project_quotas(conn, provider_name: str, dept: str, pid: str) -> list[QuotaUsage]:
+def _project_quotas(conn, provider_name: str, dept: str, pid: str, m: _Meter) -> list[QuotaUsage]:
+    comp, net, vol = _project_quota_sets(conn, pid, m)
     out: list[QuotaUsage] = []
-    # Per project: nova/cinder have no list call for quota sets; neutron's list lacks usage.
-    comp = _get(conn.compute, f"/os-quota-sets/{pid}/detail", "nova quotas")["quota_set"]
-    for r in COMPUTE_QUOTAS:
-        if isinstance(comp.get(r), dict):
-            out.append(QuotaUsage(provider_name, dept, pid, "compute", r, int(comp[r]["limit"]),
-                                  int(comp[r]["in_use"])))
-    net = _get(conn.network, f"/quotas/{pid}/details", "neutron quotas")["quota"]
-    for r in NETWORK_QUOTAS:
-        if isinstance(net.get(r), dict):
-            out.append(QuotaUsage(provider_name, dept, pid, "network", r, int(net[r]["limit"]),
-                                  int(net[r]["used"])))
-    vol = _get(conn.block_storage, f"/os-quota-sets/{pid}", "cinder quotas", usage="True")["quota_set"]
-    for r in VOLUME_QUOTAS:
-        if isinstance(vol.get(r), dict):
-            out.append(QuotaUsage(provider_name, dept, pid, "volume", r, int(vol[r]["limit"]),
-                                  int(vol[r]["in_use"])))
+    for service, names, qs, used_key in (("compute", COMPUTE_QUOTAS, comp, "in_use"),
+                                         ("network", NETWORK_QUOTAS, net, "used"),
+                                         ("volume", VOLUME_QUOTAS, vol, "in_use")):
+        for r in names:
+            if isinstance(qs.get(r), dict):
+                out.append(QuotaUsage(provider_name, dept, pid, service, r, int(qs[r]["limit"]), int(qs[r][used_key])))
     return out
+
+
+def _project_quota_sets(conn, pid: str, m: _Meter) -> tuple[dict, dict, dict]:
+    # Per project: nova/cinder have no list call for quota sets; neutron's list lacks usage.
+    comp = m.get(conn, "compute", f"/os-quota-sets/{pid}/detail", "nova quotas")["quota_set"]
+    net = m.get(conn, "network", f"/quotas/{pid}/details", "neutron quotas")["quota"]
+    vol = m.get(conn, "block_storage", f"/os-quota-sets/{pid}", "cinder quotas", usage="True")["quota_set"]
+    return comp, net, vol
+
+
+def _one_line(exc: BaseException, cloud: str, step: str) -> str:
+    if isinstance(exc, CloudUnavailable):
+        return str(exc)
+    if isinstance(exc, _ApiError):
+        return f"cloud {cloud!r}: {exception_text(exc)}"
+    if isinstance(exc, CLOUD_ERRORS):
+        return f"cloud {cloud!r}: {step}: {type(exc).__name__}: {exception_text(exc, limit=160)}"
+    return f"cloud {cloud!r}: {step}: unexpected {type(exc).__name__}"
 
 
 def read_operator_snapshot(provider, clouds_file: str | None,
                            departments: tuple[str, ...] | None = None) -> OperatorSnapshot:
-    """Everything live about one operator (``provider``: ``yunshang.model.Provider``). Never raises."""
+    """Everything live about one operator (``provider``: ``yunshang.model.Provider``), read now,
+    quotas per department project (exact; 3 calls a project). Never raises."""
     taken_at = dt.datetime.now(dt.timezone.utc)
     t0 = time.monotonic()
+    m = _Meter()
     step = "connect"
     try:
         conn = connect(provider.cloud, clouds_file)
         step = "capacity"
-        zones, instances = _zone_capacity(conn, provider.name)
+        zones, instances = _zone_capacity(conn, provider.name, m)
         step = "quotas"
-        quotas = _quotas(conn, provider.name, departments)
+        quotas = _quotas(conn, provider.name, departments, m)
         return OperatorSnapshot(provider=provider.name, taken_at=taken_at, duration_seconds=time.monotonic() - t0,
-                                ok=True, zones=zones, instances=instances, quotas=quotas)
-    except CloudUnavailable as exc:
-        error = str(exc)
-    except _ApiError as exc:
-        error = f"cloud {provider.cloud!r}: {exception_text(exc)}"
-    except CLOUD_ERRORS as exc:
-        error = f"cloud {provider.cloud!r}: {step}: {type(exc).__name__}: {exception_text(exc, limit=160)}"
+                                ok=True, zones=zones, instances=instances, quotas=quotas, api_calls=tuple(m.calls))
     except Exception as exc:  # noqa: BLE001 - a snapshot never raises; the error is reported instead
-        error = f"cloud {provider.cloud!r}: {step}: unexpected {type(exc).__name__}"
+        error = _one_line(exc, provider.cloud, step)
     return OperatorSnapshot(provider=provider.name, taken_at=taken_at, duration_seconds=time.monotonic() - t0,
-                            ok=False, error=error)
+                            ok=False, error=error, api_calls=tuple(m.calls))
 
 
 def read_all(catalog, clouds_file: str | None, operators: Iterable[str] | None = None,
@@ -189,3 +246,239 @@ def read_all(catalog, clouds_file: str | None, operators: Iterable[str] | None =
         return ()
     with cf.ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_OPERATORS, len(providers))) as pool:
         return tuple(pool.map(lambda p: read_operator_snapshot(p, clouds_file, departments), providers))
+
+
+# ----------------------------------------------------------------------------- the exporter: bulk
+def count_compute_usage(servers: Iterable[dict], server_groups: Iterable[dict]) -> dict[str, dict[str, int]]:
+    """Per project the compute quota usage nova counts: instances and their flavors' vcpus and RAM
+    (every server not deleted nor soft-deleted, whatever its state), and server groups."""
+    out: dict[str, dict[str, int]] = {}
+    for s in servers:
+        if s.get("status") == "SOFT_DELETED":
+            continue
+        u = out.setdefault(s["tenant_id"], {"instances": 0, "cores": 0, "ram": 0, "server_groups": 0})
+        f = s.get("flavor") or {}
+        u["instances"] += 1
+        u["cores"] += int(f.get("vcpus") or 0)
+        u["ram"] += int(f.get("ram") or 0)
+    for g in server_groups:
+        u = out.setdefault(g["project_id"], {"instances": 0, "cores": 0, "ram": 0, "server_groups": 0})
+        u["server_groups"] += 1
+    return out
+
+
+def count_network_usage(listed: dict[str, Iterable[dict]]) -> dict[str, dict[str, int]]:
+    """Per project the count of each neutron resource (``listed``: quota resource -> items with a
+    ``project_id``), which is what neutron's quota ``used`` counts."""
+    out: dict[str, dict[str, int]] = {}
+    for resource, items in listed.items():
+        for it in items:
+            u = out.setdefault(it["project_id"], {})
+            u[resource] = u.get(resource, 0) + 1
+    return out
+
+
+def count_volume_usage(volumes: Iterable[dict], snapshots: Iterable[dict],
+                       backups: Iterable[dict]) -> dict[str, dict[str, int]]:
+    """Per project cinder's quota usage: volumes and gigabytes (volume sizes plus snapshot sizes, as
+    cinder counts snapshots against ``gigabytes``), snapshots, backups and backup gigabytes."""
+    out: dict[str, dict[str, int]] = {}
+
+    def u(pid):
+        return out.setdefault(pid, {"volumes": 0, "gigabytes": 0, "snapshots": 0, "backups": 0,
+                                    "backup_gigabytes": 0})
+
+    for v in volumes:
+        x = u(v["os-vol-tenant-attr:tenant_id"])
+        x["volumes"] += 1
+        x["gigabytes"] += int(v.get("size") or 0)
+    for s in snapshots:
+        x = u(s["os-extended-snapshot-attributes:project_id"])
+        x["snapshots"] += 1
+        x["gigabytes"] += int(s.get("size") or 0)
+    for b in backups:
+        x = u(b["os-backup-project-attr:project_id"])
+        x["backups"] += 1
+        x["backup_gigabytes"] += int(b.get("size") or 0)
+    return out
+
+
+class _Limits:
+    """Quota limits of one project (and nova's key-pair usage, which is per user and only nova
+    reports), read at ``read_at`` (monotonic)."""
+
+    __slots__ = ("compute", "network", "volume", "key_pairs_in_use", "read_at")
+
+    def __init__(self, compute: dict[str, int], network: dict[str, int], volume: dict[str, int],
+                 key_pairs_in_use: int, read_at: float):
+        self.compute, self.network, self.volume = compute, network, volume
+        self.key_pairs_in_use, self.read_at = key_pairs_in_use, read_at
+
+
+class OperatorReader:
+    """Reads one operator again and again (the exporter keeps one per operator): one connection,
+    a per-project cache of quota limits, usage from bulk listings, families failing on their own.
+
+    ``read()`` never raises. ``limits_max_age_seconds``: how old a project's cached limits may get
+    before it is read again (new projects are read at once); once the cache is warm at most
+    ``ceil(projects / 10)`` projects are re-read per refresh, so no refresh carries them all."""
+
+    def __init__(self, provider, clouds_file: str | None, departments: tuple[str, ...] | None = None,
+                 limits_max_age_seconds: float = 300.0, connect_fn: Callable = connect,
+                 monotonic: Callable[[], float] = time.monotonic):
+        self.provider = provider
+        self.clouds_file = clouds_file
+        self.departments = departments
+        self.limits_max_age_seconds = limits_max_age_seconds
+        self._connect = connect_fn
+        self._now = monotonic
+        self._conn = None
+        self._limits: dict[str, _Limits] = {}
+        self._neutron_default: dict[str, int] | None = None
+        # last good records per family, and when they were read
+        self._last: dict[str, object] = {}
+        self._read_at: dict[str, dt.datetime] = {}
+        self._lock = threading.Lock()       # one read at a time per operator
+
+    # -- families
+    def _capacity(self, conn, m):
+        return _zone_capacity(conn, self.provider.name, m)
+
+    def _compute_usage(self, conn, m):
+        servers = m.pages(conn, "compute", "/servers/detail", "servers", "nova servers", "2.47", all_tenants="1")
+        groups = self._offset_pages(conn, m)
+        return count_compute_usage(servers, groups)
+
+    def _offset_pages(self, conn, m) -> list[dict]:
+        out: list[dict] = []
+        while True:
+            items = m.get(conn, "compute", "/os-server-groups", "nova server groups", "2.13", all_projects="True",
+                          limit=PAGE, offset=len(out))["server_groups"]
+            out.extend(items)
+            if len(items) < PAGE:
+                return out
+
+    def _network_usage(self, conn, m):
+        def one(pair):
+            coll, resource = pair
+            key = coll.replace("-", "_")
+            return resource, m.get(conn, "network", f"/{coll}", f"neutron {coll}", fields="project_id")[key]
+
+        with cf.ThreadPoolExecutor(max_workers=PROJECT_READERS) as pool:
+            return count_network_usage(dict(pool.map(one, NEUTRON_COUNTED)))
+
+    def _volume_usage(self, conn, m):
+        vols = m.pages(conn, "block_storage", "/volumes/detail", "volumes", "cinder volumes", all_tenants="1")
+        snaps = m.pages(conn, "block_storage", "/snapshots/detail", "snapshots", "cinder snapshots", all_tenants="1")
+        backups = m.pages(conn, "block_storage", "/backups/detail", "backups", "cinder backups", "3.18",
+                          all_tenants="1")
+        return count_volume_usage(vols, snaps, backups)
+
+    def _quota_limits(self, conn, m, projects: list[tuple[str, str]]):
+        now = self._now()
+        wanted = {pid for _, pid in projects}
+        for pid in list(self._limits):
+            if pid not in wanted:
+                del self._limits[pid]
+        new = [pid for _, pid in projects if pid not in self._limits]
+        stale = sorted((pid for _, pid in projects if pid in self._limits
+                        and now - self._limits[pid].read_at >= self.limits_max_age_seconds),
+                       key=lambda p: self._limits[p].read_at)
+        todo = new + stale[: max(1, math.ceil(len(projects) / 10))]
+        if todo:
+            bulk = m.get(conn, "network", "/quotas", "neutron quotas")["quotas"]
+            net_by_pid = {q["project_id"]: q for q in bulk}
+            if self._neutron_default is None and any(pid not in net_by_pid for pid in todo):
+                self._neutron_default = m.get(conn, "network", f"/quotas/{todo[0]}/default",
+                                              "neutron default quotas")["quota"]
+
+            def one(pid):
+                try:
+                    comp = m.get(conn, "compute", f"/os-quota-sets/{pid}/detail", "nova quotas")["quota_set"]
+                    vol = m.get(conn, "block_storage", f"/os-quota-sets/{pid}", "cinder quotas")["quota_set"]
+                except _Gone:
+                    return pid, None
+                net = net_by_pid.get(pid) or self._neutron_default or {}
+                return pid, _Limits(
+                    {r: int(comp[r]["limit"]) for r in COMPUTE_QUOTAS if isinstance(comp.get(r), dict)},
+                    {r: int(net[r]) for r in NETWORK_QUOTAS if r in net},
+                    {r: int(vol[r]) for r in VOLUME_QUOTAS if r in vol and not isinstance(vol[r], dict)},
+                    int(comp["key_pairs"]["in_use"]) if isinstance(comp.get("key_pairs"), dict) else 0, now)
+
+            with cf.ThreadPoolExecutor(max_workers=min(PROJECT_READERS, len(todo))) as pool:
+                for pid, lim in pool.map(one, todo):
+                    if lim is None:
+                        self._limits.pop(pid, None)
+                    else:
+                        self._limits[pid] = lim
+        return dict(self._limits)
+
+    # -- the refresh
+    def read(self) -> OperatorSnapshot:
+        with self._lock:
+            return self._read()
+
+    def _read(self) -> OperatorSnapshot:
+        taken_at = dt.datetime.now(dt.timezone.utc)
+        t0 = time.monotonic()
+        m = _Meter()
+        prov = self.provider
+        step = "connect"
+        try:
+            if self._conn is None:
+                self._conn = self._connect(prov.cloud, self.clouds_file)
+            conn = self._conn
+            step = "projects"
+            projects = _department_projects(conn, self.departments, m)
+        except Exception as exc:  # noqa: BLE001 - reported as the operator being down
+            self._conn = None     # reconnect (re-authenticate) next time
+            return OperatorSnapshot(provider=prov.name, taken_at=taken_at, duration_seconds=time.monotonic() - t0,
+                                    ok=False, error=_one_line(exc, prov.cloud, step), api_calls=tuple(m.calls))
+        jobs: dict[str, Callable[[], object]] = {
+            "capacity": lambda: self._capacity(conn, m),
+            "quota_limits": lambda: self._quota_limits(conn, m, projects),
+            "compute_usage": lambda: self._compute_usage(conn, m),
+            "network_usage": lambda: self._network_usage(conn, m),
+            "volume_usage": lambda: self._volume_usage(conn, m),
+        }
+        reads: list[FamilyRead] = []
+        with cf.ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            futures = {name: pool.submit(fn) for name, fn in jobs.items()}
+            for name in FAMILIES:
+                try:
+                    self._last[name] = futures[name].result()
+                    self._read_at[name] = taken_at
+                    reads.append(FamilyRead(name, True, "", taken_at))
+                except Exception as exc:  # noqa: BLE001 - one family failing leaves the others current
+                    reads.append(FamilyRead(name, False, _one_line(exc, prov.cloud, name), self._read_at.get(name)))
+        if not any(r.ok for r in reads):
+            self._conn = None
+            return OperatorSnapshot(provider=prov.name, taken_at=taken_at, duration_seconds=time.monotonic() - t0,
+                                    ok=False, error=reads[0].error, families=tuple(reads), api_calls=tuple(m.calls))
+        zones, instances = self._last.get("capacity", ((), ()))  # type: ignore[misc]
+        quotas = self._combine(projects)
+        return OperatorSnapshot(provider=prov.name, taken_at=taken_at, duration_seconds=time.monotonic() - t0,
+                                ok=True, zones=zones, instances=instances, quotas=quotas, families=tuple(reads),
+                                api_calls=tuple(m.calls))
+
+    def _combine(self, projects: list[tuple[str, str]]) -> tuple[QuotaUsage, ...]:
+        limits: dict[str, _Limits] = self._last.get("quota_limits", {})  # type: ignore[assignment]
+        usage = {svc: self._last.get(fam) for fam, svc in SERVICE_OF_FAMILY.items()}
+        out: list[QuotaUsage] = []
+        name = self.provider.name
+        for dept, pid in projects:
+            lim = limits.get(pid)
+            if lim is None:
+                continue            # limits never read yet (their family failed): nothing to pair usage with
+            for service, names, lims in (("compute", COMPUTE_QUOTAS, lim.compute), ("network", NETWORK_QUOTAS, lim.network),
+                                         ("volume", VOLUME_QUOTAS, lim.volume)):
+                used_by_project = usage[service]
+                if used_by_project is None:
+                    continue        # this service's usage never read yet
+                used = used_by_project.get(pid, {})  # type: ignore[union-attr]
+                for r in names:
+                    if r not in lims:
+                        continue
+                    n = lim.key_pairs_in_use if (service, r) == ("compute", "key_pairs") else used.get(r, 0)
+                    out.append(QuotaUsage(name, dept, pid, service, r, lims[r], n))
+        return tuple(out)
