@@ -1,7 +1,7 @@
 """Benchmark: yunshang's exporter vs the canonical prometheus-openstack-exporter, same cloud, same run.
 
     .venv/bin/python bench/exporter.py [--clouds FILE] [--operator telecom] [--projects 200]
-                                       [--servers 1000] [--grow-timeout 900] [--scrapes 500]
+                                       [--servers 1000] [--grow-timeout 900] [--scrapes 500] [--peer]
 
 1. Grows one devcloud operator to --projects department projects (``bench-NNN``, tagged per the
    project convention) and --servers servers (fake virt driver, batches of 25 per request), bounded
@@ -10,7 +10,17 @@
 3. Starts both exporters against that operator and measures, for each: full refresh time (ours:
    ``yunshang_collection_duration_seconds``; the peer's: ``openstack_exporter_cache_refresh_duration_seconds``),
    scrape latency p50/p99 over --scrapes sequential scrapes on loopback, and the metric families.
-4. Prints a table with ratios (peer / ours) and the family coverage.
+   With --peer only; without it the peer's column is n/a.
+4. Measures the FLOOR in the same run: the fewest API calls that return the facts a refresh must
+   read every time (Keystone projects; Nova aggregates, hypervisors, all servers, server groups;
+   Placement providers and each node's inventories and usages; Neutron's seven counted collections
+   with fields=project_id; Cinder volumes, snapshots, backups), made with plain openstacksdk
+   sessions, as concurrently as the exporter makes them, and nothing done with the answers (median
+   of 3). Quota LIMITS are not in the floor: they change rarely and the exporter reads them on a
+   slower cycle (a tenth of the projects per refresh once warm).
+5. Prints a table with ratios (peer / ours, ours / floor) and the family coverage, and ends with
+   one JSON line: {"servers", "projects", "refresh_seconds" (our warm refresh, median),
+   "floor_seconds", "peer_refresh_seconds" (null without --peer), "scrape_p99_ms", "rss_mb"}.
 
 The peer is the Debian package ``prometheus-openstack-exporter`` (0.1.4, Python 2-era code): it
 is started with a sitecustomize shim (urlparse/BaseHTTPServer/SocketServer -> Python 3 modules,
@@ -290,32 +300,115 @@ def wait_for(check, timeout, what):
     raise SystemExit(f"bench: timed out waiting for {what}")
 
 
-def run_ours(tmp, clouds, operator, catalog, scrapes):
+def _rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a process and its children started by it (ours is one process)."""
+    try:
+        for ln in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+            if ln.startswith("VmHWM:"):
+                return int(ln.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0):
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
     p = start([sys.executable, "-m", "cli.main", "exporter", "serve", "--listen", f"127.0.0.1:{port}", "--catalog",
-               str(catalog), "--clouds", clouds, "--operator", operator, "--interval", "5", "--probe-interval", "15",
-               "--state-file", str(tmp / "probes.json")], dict(os.environ), tmp / "ours.log", cwd=ROOT)
+               str(catalog), "--clouds", clouds, "--operator", operator, "--interval", f"{interval:g}",
+               "--probe-interval", "15", "--state-file", str(tmp / "probes.json")], dict(os.environ), tmp / "ours.log",
+              cwd=ROOT)
     try:
         wait_for(lambda: p.poll() is None and get(url), 60, f"our exporter on :{port} (see {tmp / 'ours.log'})")
         durations = []
         last = None
         deadline = time.monotonic() + 900
-        while len(durations) < 3 and time.monotonic() < deadline:
+        while len(durations) < 5 and time.monotonic() < deadline:
             text = get(url).decode() if p.poll() is None else ""
             ts = sample(text, "yunshang_last_refresh_timestamp_seconds")
             if ts and ts != last:
                 last = ts
                 durations.append(sample(text, "yunshang_collection_duration_seconds"))
-            time.sleep(0.5)
-        if not durations:
-            raise SystemExit(f"bench: our exporter never refreshed; see {tmp / 'ours.log'}")
+            time.sleep(0.2)
+        if len(durations) < 2:
+            raise SystemExit(f"bench: our exporter refreshed {len(durations)} time(s); see {tmp / 'ours.log'}")
+        # scrapes while it keeps refreshing every `interval` seconds
         p50, p99, failed = scrape_latency(url, scrapes)
         text = get(url).decode()
-        return {"refresh_s": statistics.median(durations), "p50_ms": p50 * 1e3, "p99_ms": p99 * 1e3,
-                "failed": failed, "families": families(text), "bytes": len(text)}
+        return {"refresh_s": statistics.median(durations[1:]), "cold_refresh_s": durations[0],
+                "refreshes": durations, "p50_ms": p50 * 1e3, "p99_ms": p99 * 1e3, "failed": failed,
+                "families": families(text), "bytes": len(text), "rss_mb": _rss_mb(p.pid),
+                "api_calls_per_refresh": _calls_per_refresh(text, len(durations))}
     finally:
         stop(p)
+
+
+def _calls_per_refresh(text: str, refreshes: int) -> float:
+    total = sum(float(ln.rsplit(" ", 1)[1]) for ln in text.splitlines()
+                if ln.startswith("yunshang_openstack_api_calls_total{"))
+    runs = sample(text, "yunshang_collections_total") or refreshes
+    return total / max(1.0, runs)
+
+
+def measure_floor(clouds: str, operator: str, rounds: int = 3) -> tuple[float, int]:
+    """(median wall seconds, calls) of the fewest API calls returning what a refresh reads every time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    conn = connect(clouds, operator)
+    conn.authorize()
+
+    def paged(adapter, path, key, mv=None, **params):
+        out, marker = [], None
+        while True:
+            q = dict(params, limit=1000, **({"marker": marker} if marker else {}))
+            items = adapter.get(path, params=q, **({"microversion": mv} if mv else {})).json()[key]
+            out.extend(items)
+            if len(items) < 1000:
+                return out
+            marker = items[-1]["id"]
+
+    def one_round() -> tuple[float, int]:
+        t0 = time.perf_counter()
+        calls = [0]
+
+        def get_json(adapter, path, **params):
+            calls[0] += 1
+            return adapter.get(path, params=params or None).json()
+
+        def capacity():
+            get_json(conn.compute, "/os-aggregates")
+            get_json(conn.compute, "/os-hypervisors/detail")
+            rps = get_json(conn.placement, "/resource_providers")["resource_providers"]
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                list(pool.map(lambda rp: (get_json(conn.placement, f"/resource_providers/{rp['uuid']}/inventories"),
+                                          get_json(conn.placement, f"/resource_providers/{rp['uuid']}/usages")), rps))
+
+        def compute():
+            servers = paged(conn.compute, "/servers/detail", "servers", "2.47", all_tenants="1")
+            calls[0] += 1 + len(servers) // 1000
+            get_json(conn.compute, "/os-server-groups", all_projects="True", limit=1000)
+
+        def network():
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                list(pool.map(lambda c: get_json(conn.network, f"/{c}", fields="project_id"),
+                              ("networks", "subnets", "ports", "routers", "floatingips", "security-groups",
+                               "security-group-rules")))
+
+        def volume():
+            for path, key, mv in (("/volumes/detail", "volumes", None), ("/snapshots/detail", "snapshots", None),
+                                  ("/backups/detail", "backups", "3.18")):
+                items = paged(conn.block_storage, path, key, mv, all_tenants="1")
+                calls[0] += 1 + len(items) // 1000
+
+        with ThreadPoolExecutor(max_workers=5) as pool:
+            futs = [pool.submit(f) for f in (capacity, compute, network, volume,
+                                             lambda: get_json(conn.identity, "/projects", tags="yunshang"))]
+            for f in futs:
+                f.result()
+        return time.perf_counter() - t0, calls[0]
+
+    results = [one_round() for _ in range(rounds)]
+    return statistics.median(r[0] for r in results), results[0][1]
 
 
 def run_peer(tmp, clouds, operator, scrapes):
@@ -399,7 +492,8 @@ def main() -> int:
     ap.add_argument("--skip-grow", action="store_true", help="measure what the cloud holds now")
     ap.add_argument("--cleanup-only", action="store_true", help="only delete the bench servers and projects")
     ap.add_argument("--keep", action="store_true", help="keep the bench servers and projects (default: delete them)")
-    ap.add_argument("--json", action="store_true", help="print the result as JSON too")
+    ap.add_argument("--json", action="store_true", help="print the whole result as indented JSON too")
+    ap.add_argument("--peer", action="store_true", help="also measure prometheus-openstack-exporter (Debian package)")
     a = ap.parse_args()
     clouds = find_clouds(a.clouds)
     if a.cleanup_only:
@@ -418,8 +512,12 @@ def main() -> int:
     catalog = bench_catalog(tmp / "catalog", a.operator, n_proj)
     log("measuring yunshang exporter")
     ours = run_ours(tmp, clouds, a.operator, catalog, a.scrapes)
-    log("measuring prometheus-openstack-exporter")
-    peer = run_peer(tmp, clouds, a.operator, a.scrapes)
+    log("measuring the floor (plain openstacksdk calls)")
+    floor_s, floor_calls = measure_floor(clouds, a.operator)
+    peer = None
+    if a.peer:
+        log("measuring prometheus-openstack-exporter")
+        peer = run_peer(tmp, clouds, a.operator, a.scrapes)
 
     print(f"\nexporter benchmark — operator {a.operator}: {n_proj} projects, {n_srv} servers reached "
           f"(goal {a.projects}/{a.servers}); {a.scrapes} sequential scrapes each on loopback\n")
@@ -441,13 +539,23 @@ def main() -> int:
         print(f"| scrape p50 (ms) | {ours['p50_ms']:.3f} | n/a | |")
         print(f"| scrape p99 (ms) | {ours['p99_ms']:.3f} | n/a | |")
         print(f"\npeer not measured: {peer['error'] if peer else 'prometheus-openstack-exporter not installed'}")
+    print(f"\nyunshang refresh: cold {ours['cold_refresh_s']:.3f} s (every project's quota limits), warm "
+          f"{ours['refresh_s']:.3f} s (median of {len(ours['refreshes']) - 1}); "
+          f"{ours['api_calls_per_refresh']:.0f} API calls per refresh on average")
+    print(f"floor: {floor_s:.3f} s for {floor_calls} calls -> ours / floor = {ours['refresh_s'] / floor_s:.2f}x")
+    print(f"exporter peak RSS: {ours['rss_mb']:.0f} MB")
     print(f"\nyunshang families ({len(ours['families'])}): {', '.join(ours['families'])}")
     if a.json:
-        print(json.dumps({"projects": n_proj, "servers": n_srv, "ours": ours, "peer": peer}, indent=2))
+        print(json.dumps({"projects": n_proj, "servers": n_srv, "ours": ours, "peer": peer,
+                          "floor_seconds": floor_s, "floor_calls": floor_calls}, indent=2))
     if not a.keep and not a.skip_grow:
         log("deleting bench servers and projects (--keep to keep them)")
         ns, np_ = cleanup(clouds, a.operator, a.grow_timeout)
         log(f"deleted {ns} servers, {np_} projects")
+    peer_refresh = peer.get("refresh_s") if peer and "error" not in peer else None
+    print(json.dumps({"servers": n_srv, "projects": n_proj, "refresh_seconds": round(ours["refresh_s"], 3),
+                      "floor_seconds": round(floor_s, 3), "peer_refresh_seconds": peer_refresh,
+                      "scrape_p99_ms": round(ours["p99_ms"], 2), "rss_mb": round(ours["rss_mb"], 1)}))
     return 0
 
 
