@@ -15,9 +15,9 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-import yaml
-
+from yunshang.errors import InputInvalid
 from yunshang.model import Catalog, Department, Provider
+from yunshang.yamlload import load_yaml
 
 
 @dataclass(frozen=True)
@@ -97,10 +97,9 @@ def identity_target(provider: Provider, clouds_file: str | None) -> ProbeTarget 
     if not clouds_file:
         return None
     try:
-        with open(clouds_file, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh) or {}
+        doc = load_yaml(clouds_file) or {}
         url = doc["clouds"][provider.cloud]["auth"]["auth_url"]
-    except (OSError, KeyError, TypeError, yaml.YAMLError):
+    except (InputInvalid, KeyError, TypeError):
         return None
     return ProbeTarget(provider.name, "api-identity", "http", api_root(url), max_ok_status=499)
 

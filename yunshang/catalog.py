@@ -18,18 +18,18 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import ipaddress
+import os
 import re
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
-from yunshang.errors import CatalogInvalid, Problem
+from yunshang.errors import CatalogInvalid, InputInvalid, Problem
 from yunshang.model import (
     CENTER_ROLES, DEPARTMENT_ROLES, PERSON_ROLES, ApprovalPolicy, Catalog, Contract, Department,
     MaintenanceWindow, Overcommit, Person, Prices, Probe, Provider, ProviderSla, Request, RequestDocument, Rule,
     SlaCredit, Size, Template, User, VolumeSpec, Zone, frozen_mapping,
 )
+from yunshang.yamlload import YamlDoc, decode_text, parse_yaml, read_bytes, yaml_files
 
 NAME_RE = re.compile(r"^[a-z0-9-]+$")
 NAME_MAX = 63
@@ -43,20 +43,15 @@ _MISSING = object()      # an optional field that is absent
 
 # --------------------------------------------------------------------------- YAML with line numbers
 class _Doc:
-    """One parsed file: plain Python values plus the line of every field path."""
+    """One parsed file (through the one safe loader, ``yunshang.yamlload``): where its fields are."""
 
-    def __init__(self, file: str, problems: list[Problem]):
+    def __init__(self, file: str, problems: list[Problem], ydoc: YamlDoc | None = None):
         self.file = file
         self.problems = problems
-        self.lines: dict[tuple, int] = {}
+        self.ydoc = ydoc
 
     def line(self, path: tuple) -> int | None:
-        p = tuple(path)
-        while p:
-            if p in self.lines:
-                return self.lines[p]
-            p = p[:-1]
-        return self.lines.get((), None)
+        return self.ydoc.line(tuple(path)) if self.ydoc is not None else None
 
     def err(self, path: tuple, message: str) -> None:
         self.problems.append(Problem(self.file, fmt_path(path), message, self.line(path)))
@@ -76,66 +71,12 @@ def _read_yaml(path: Path, problems: list[Problem]) -> tuple[Any, _Doc | None, s
     """Parse one YAML file; on failure record the problem and return (_BAD, None, text)."""
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        problems.append(Problem(file, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
+        text = decode_text(read_bytes(file), file)
+        ydoc = parse_yaml(text, file)
+    except InputInvalid as exc:
+        problems.extend(exc.problems)
         return _BAD, None, ""
-    except OSError as exc:
-        problems.append(Problem(file, "", f"cannot read: {exc.strerror or exc}"))
-        return _BAD, None, ""
-    loader = yaml.SafeLoader(text)
-    doc = _Doc(file, problems)
-    try:
-        node = loader.get_single_node()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        what = " ".join(s for s in (exc.context, exc.problem) if s)
-        problems.append(Problem(file, "", f"YAML syntax error: {what}", mark.line + 1 if mark else None))
-        return _BAD, None, text
-    except yaml.YAMLError as exc:  # pragma: no cover - every parser/scanner error is marked
-        problems.append(Problem(file, "", f"YAML syntax error: {exc}"))
-        return _BAD, None, text
-    finally:
-        loader.dispose()
-    if node is None:
-        return None, doc, text
-    value = _to_py(node, (), doc, yaml.SafeLoader(""))
-    return value, doc, text
-
-
-def _to_py(node: yaml.Node, path: tuple, doc: _Doc, ctor: yaml.SafeLoader) -> Any:
-    doc.lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        try:
-            ctor.flatten_mapping(node)
-        except yaml.MarkedYAMLError as exc:
-            doc.err(path, f"bad merge key: {exc.problem}")
-            return _BAD
-        out: dict = {}
-        for k_node, v_node in node.value:
-            if not isinstance(k_node, yaml.ScalarNode):
-                doc.problems.append(Problem(doc.file, fmt_path(path), "keys must be plain names", k_node.start_mark.line + 1))
-                continue
-            key = ctor.construct_scalar(k_node)
-            kpath = path + (key,)
-            if key in out:
-                doc.problems.append(Problem(doc.file, fmt_path(kpath),
-                                            f"duplicate key '{key}' (first on line {doc.lines[kpath]})",
-                                            k_node.start_mark.line + 1))
-                continue
-            doc.lines[kpath] = k_node.start_mark.line + 1
-            out[key] = _to_py(v_node, kpath, doc, ctor)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_py(item, path + (i,), doc, ctor) for i, item in enumerate(node.value)]
-    try:
-        value = ctor.construct_object(node, deep=True)
-    except (ValueError, yaml.YAMLError) as exc:
-        doc.err(path, f"cannot read value {node.value!r}: {exc}")
-        return _BAD
-    if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
-        doc.lines[path + ("<block>",)] = node.start_mark.line + 2   # first content line
-    return value
+    return ydoc.value, _Doc(file, problems, ydoc), text
 
 
 # --------------------------------------------------------------------------- field checkers
@@ -579,20 +520,25 @@ def _check_jinja(doc: _Doc, path: tuple, source: str) -> None:
     try:
         jinja2.Environment().parse(source)
     except jinja2.TemplateSyntaxError as exc:
-        base = doc.lines.get(path + ("<block>",))
-        if base is not None:
-            line = base + (exc.lineno or 1) - 1
-        else:
-            line = (doc.lines.get(path) or 1) + (exc.lineno or 1) - 1
+        line = (doc.ydoc.content_line(path) if doc.ydoc else None) or 1
+        line += (exc.lineno or 1) - 1
         doc.problems.append(Problem(doc.file, fmt_path(path),
                                     f"Jinja2 syntax error on line {exc.lineno} of user_data: {exc.message}", line))
 
 
 # --------------------------------------------------------------------------- the catalog
-def _yaml_files(folder: Path) -> list[Path]:
+def _yaml_files(folder: Path, problems: list[Problem]) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
+    return yaml_files(folder, problems)
+
+
+def _missing_dir(folder: Path, problems: list[Problem], expected: str) -> None:
+    if os.path.lexists(folder) and not folder.is_dir():
+        what = "a dangling or looping symbolic link" if folder.is_symlink() else "not a directory"
+        problems.append(Problem(str(folder), "", f"expected {expected}; it is {what}"))
+    elif not folder.is_dir():
+        problems.append(Problem(str(folder), "", f"missing: expected {expected}"))
 
 
 def load_catalog(path: str | Path) -> Catalog:
@@ -608,7 +554,7 @@ def load_catalog(path: str | Path) -> Catalog:
     provider_names_written: set[str] = set()   # names as written, even in entries with other problems
     providers_readable = False                  # False: skip provider references (no cascade of problems)
     pfile = root / "providers.yaml"
-    if not pfile.is_file():
+    if not os.path.lexists(pfile):
         problems.append(Problem(str(pfile), "", "missing: expected providers.yaml with a 'providers:' list"))
     else:
         raw, doc, _ = _read_yaml(pfile, problems)
@@ -634,11 +580,10 @@ def load_catalog(path: str | Path) -> Catalog:
     # templates
     templates: dict[str, Template] = {}
     tdir = root / "templates"
-    if not tdir.is_dir():
-        problems.append(Problem(str(tdir), "", "missing: expected a templates/ directory with <name>.yaml files"))
+    _missing_dir(tdir, problems, "a templates/ directory with <name>.yaml files")
     template_sizes_written: dict[str, set[str] | None] = {}
     template_files: dict[str, str] = {}
-    for tf in _yaml_files(tdir):
+    for tf in _yaml_files(tdir, problems):
         raw, doc, text = _read_yaml(tf, problems)
         if doc is None:
             template_sizes_written[tf.stem] = None
@@ -680,11 +625,10 @@ def load_catalog(path: str | Path) -> Catalog:
     # departments
     departments: list[Department] = []
     ddir = root / "departments"
-    if not ddir.is_dir():
-        problems.append(Problem(str(ddir), "", "missing: expected a departments/ directory with <name>.yaml files"))
+    _missing_dir(ddir, problems, "a departments/ directory with <name>.yaml files")
     dept_files: dict[str, str] = {}
     contract_ids: dict[str, str] = {}
-    for df in _yaml_files(ddir):
+    for df in _yaml_files(ddir, problems):
         raw, doc, _ = _read_yaml(df, problems)
         if doc is None:
             continue

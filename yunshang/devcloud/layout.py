@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from yunshang.yamlload import load_yaml
 
 MAX_OPERATORS = 3
 DEFAULT_OPERATORS = 2
@@ -170,7 +170,7 @@ def read_operator_specs(catalog_dir: Path | str | None, count: int) -> tuple[Ope
     if not path.exists():
         return tuple(OperatorSpec(n, i, FALLBACK_ZONES) for i, n in enumerate(FALLBACK_OPERATORS[:count]))
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path) or {}
         ops = []
         for i, p in enumerate((data.get("providers") or [])[:count]):
             zones = []
@@ -183,7 +183,7 @@ def read_operator_specs(catalog_dir: Path | str | None, count: int) -> tuple[Ope
             ops.append(OperatorSpec(name=str(p.get("cloud") or p["name"]), index=i,
                                     zones=tuple(zones) or FALLBACK_ZONES,
                                     external_network=str(p.get("external_network") or "public")))
-    except (KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CatalogInvalid([Problem(str(path), "providers", f"cannot read operators for the devcloud: {exc}")])
     if len(ops) < count:
         raise CatalogInvalid([Problem(str(path), "providers",

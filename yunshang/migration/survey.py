@@ -41,10 +41,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-from yunshang.errors import Problem, SurveyInvalid
+from yunshang.errors import InputInvalid, Problem, SurveyInvalid
 from yunshang.migration.windows import WeeklyWindow, parse_window
+from yunshang.yamlload import decode_text, parse_yaml, read_bytes
 
 FIELDS = (
     "hostname", "address", "ssh_user", "ssh_port", "os", "vcpu", "ram_gb", "disk_gb",
@@ -128,10 +127,9 @@ class Survey:
 def load_survey(path: str) -> Survey:
     """Read and validate a survey file (``.csv``, ``.yaml`` or ``.yml``)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise SurveyInvalid([Problem(path, "", f"cannot read: {exc.strerror}")]) from None
+        text = decode_text(read_bytes(path, what="survey file"), path)
+    except InputInvalid as exc:
+        raise SurveyInvalid(exc.problems) from None
     return parse_survey(text, path)
 
 
@@ -190,19 +188,16 @@ def _csv_service(item: str) -> Any:
 
 def _yaml_rows(text: str, file: str) -> list[tuple[int, dict[str, Any]]]:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise SurveyInvalid([Problem(file, "", f"not valid YAML: {getattr(exc, 'problem', exc)}",
-                                     mark.line + 1 if mark else None)]) from None
+        doc = parse_yaml(text, file)
+    except InputInvalid as exc:
+        raise SurveyInvalid(exc.problems) from None
+    data = doc.value
     if not isinstance(data, dict) or not isinstance(data.get("hosts"), list):
         raise SurveyInvalid([Problem(file, "hosts", "expected a top-level mapping with a `hosts:` list")])
-    hosts_node = next(v for k, v in node.value if k.value == "hosts")
     rows = []
     problems = []
-    for item_node, item in zip(hosts_node.value, data["hosts"]):
-        line = item_node.start_mark.line + 1
+    for i, item in enumerate(data["hosts"]):
+        line = doc.line(("hosts", i))
         if not isinstance(item, dict):
             problems.append(Problem(file, "", "expected a mapping (one host)", line))
             continue

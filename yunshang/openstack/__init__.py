@@ -16,6 +16,7 @@ from keystoneauth1 import exceptions as ks_exc
 
 from yunshang.errors import CloudUnavailable
 from yunshang.redact import exception_text, redact_url
+from yunshang.yamlload import read_yaml
 
 __all__ = ["connect", "cloud_names", "CloudUnavailable", "CLOUD_ERRORS"]
 
@@ -32,6 +33,7 @@ def _config(clouds_file: str | None) -> openstack.config.OpenStackConfig:
     if clouds_file is not None:
         if not os.path.exists(clouds_file):
             raise CloudUnavailable(f"clouds file {clouds_file} does not exist")
+        read_yaml(clouds_file)   # the one safe loader first: bombs, duplicate keys, size (InputInvalid, exit 2)
         return openstack.config.OpenStackConfig(config_files=[clouds_file], vendor_files=[],
                                                 secure_files=[], load_envvars=False)
     return openstack.config.OpenStackConfig(load_envvars=False)
