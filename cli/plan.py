@@ -27,7 +27,11 @@ def plan(catalog_dir: str, date_: dt.datetime | None, output: str, live: bool, c
       2. operator MLPS level >= the request's; secret: true -> dedicated operators;
       3. per zone and resource: placed (+ live usage) <= capacity x overcommit;
       4. ha: true -> spread over zones, at most ceil(count / zones) per zone;
-      5. per contract: monthly cost <= its ceiling.
+      5. per contract: monthly cost <= its ceiling;
+      6. residency: only zones at the department's site or above it
+         (sites.yaml: township -> county -> city -> province);
+      7. per site with a budget: monthly cost of its departments and those
+         below it <= the budget.
     A request is placed whole or not at all. Among plans that place the most
     requests: the lowest total monthly cost, then the lowest peak zone use.
     \b
@@ -83,6 +87,9 @@ def _live(catalog, clouds_file: str | None):
 def render_table(catalog, result, decisions, excluded: dict[str, str] | None = None,
                  notes: list[str] | None = None) -> str:
     """The plan for people: per department, where each request went and why."""
+    from yunshang.sites import tree_of
+
+    tree = tree_of(catalog)
     out: list[str] = [f"Plan for {result.date.isoformat()} (catalog {catalog.root})"]
     for name, why in sorted((excluded or {}).items()):
         out.append(f"  operator {name} left out: {why}")
@@ -98,17 +105,18 @@ def render_table(catalog, result, decisions, excluded: dict[str, str] | None = N
         for d in by_dept.get(dept.name, []):
             p = placements.get((d.department, d.request, d.role))
             if p is None:
-                rows.append([d.request, d.role, "UNPLACED", "", "", "", "", d.why])
+                rows.append([d.request, d.role, "UNPLACED", "", "", "", "", "", d.why])
                 continue
             spend += p.monthly_cost_cny
             n = sum(c for _, c in p.zones)
-            rows.append([d.request, d.role, p.provider, p.contract, " ".join(f"{z}:{c}" for z, c in p.zones), n,
-                         f"{p.monthly_cost_cny:,.2f}", d.why])
+            rows.append([d.request, d.role, p.provider, p.contract, " ".join(f"{z}:{c}" for z, c in p.zones),
+                         p.site, n, f"{p.monthly_cost_cny:,.2f}", d.why])
         if not rows:
             continue
         out.append("")
-        out.append(f"== {dept.name} {dept.display_name} (MLPS {dept.mlps_level}) — {spend:,.2f} CNY/month")
-        out.append(table(["request", "role", "operator", "contract", "zones", "n", "CNY/month", "why"], rows))
+        where = f", site {tree.resolve(dept.site)}" if catalog.sites else ""
+        out.append(f"== {dept.name} {dept.display_name} (MLPS {dept.mlps_level}{where}) — {spend:,.2f} CNY/month")
+        out.append(table(["request", "role", "operator", "contract", "zones", "site", "n", "CNY/month", "why"], rows))
         spent: dict[str, float] = {}
         for p in result.placements:
             if p.department == dept.name:
@@ -123,10 +131,21 @@ def render_table(catalog, result, decisions, excluded: dict[str, str] | None = N
         for u in result.unplaced:
             out.append(f"  {u.department}/{u.request} ({u.role}):")
             out.extend(f"    - {r}" for r in u.reasons)
+    if tree.budgeted():
+        from yunshang.sites import spend_by_site
+
+        spent_at = spend_by_site(catalog, result)
+        out.append("")
+        out.append("Site budgets (monthly cost placed for the site and the sites below it)")
+        out.append(table(["site", "tier", "placed CNY/month", "budget"],
+                         [[s.name, s.tier, f"{spent_at[s.name]:,.2f}", f"{s.budget_cny_per_month:,.0f}"]
+                          for s in tree.ordered() if s.budget_cny_per_month is not None]))
+    site_of = {(p.name, z.name): tree.resolve(z.site) for p in catalog.providers for z in p.zones}
     out.append("")
     out.append("Zone utilisation (placed + live usage, of capacity x overcommit)")
-    out.append(table(["operator", "zone", "vcpu", "ram", "disk"],
-                     [[u.provider, u.zone, f"{u.vcpu_ratio:.1%}", f"{u.ram_gb_ratio:.1%}", f"{u.disk_gb_ratio:.1%}"]
+    out.append(table(["operator", "zone", "site", "vcpu", "ram", "disk"],
+                     [[u.provider, u.zone, site_of.get((u.provider, u.zone), ""), f"{u.vcpu_ratio:.1%}",
+                       f"{u.ram_gb_ratio:.1%}", f"{u.disk_gb_ratio:.1%}"]
                       for u in result.utilization]))
     out.append("")
     out.append(f"Total: {result.total_monthly_cost_cny:,.2f} CNY/month; {len(result.placements)} placed, "

@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+from yunshang import sites as sites_mod
 from yunshang.errors import CatalogInvalid, InputInvalid, Problem
 from yunshang.model import (
     CENTER_ROLES, DEPARTMENT_ROLES, PERSON_ROLES, ApprovalPolicy, Catalog, Contract, Department,
@@ -314,12 +315,12 @@ _overcommit = c_record({}, {k: c_num(1.0, what=" (overcommit below 1 would waste
 
 def _build_zone(doc, path, z):
     return Zone(name=z["name"], vcpu=z["vcpu"], ram_gb=z["ram_gb"], disk_gb=z["disk_gb"],
-                overcommit=_opt(z, "overcommit", Overcommit()))
+                overcommit=_opt(z, "overcommit", Overcommit()), site=_opt(z, "site", ""))
 
 
 _zone = c_record({"name": c_name, "vcpu": c_int(0, what=" (physical vCPUs)"),
                   "ram_gb": c_int(0, what=" (physical RAM, GB)"), "disk_gb": c_int(0, what=" (physical disk, GB)")},
-                 {"overcommit": _overcommit}, _build_zone)
+                 {"overcommit": _overcommit, "site": c_name}, _build_zone)
 
 _sla = c_record({"availability": c_num(0.0, 1.0, lo_open=True), "rto_minutes": c_int(0), "rpo_minutes": c_int(0)},
                 build=lambda doc, path, s: ProviderSla(**s))
@@ -475,7 +476,8 @@ def read_request_document(path: str | Path, department_level: Callable[[str], in
 
 _department_file = c_record(
     {"name": c_name, "mlps_level": c_int(1, 4, " (MLPS level)"), "contracts": c_list(_contract)},
-    {"display_name": c_text, "requests": c_list(_request), "users": c_list(_user), "probes": c_list(_probe)})
+    {"display_name": c_text, "requests": c_list(_request), "users": c_list(_user), "probes": c_list(_probe),
+     "site": c_name})
 
 
 # --------------------------------------------------------------------------- templates/*.yaml
@@ -549,6 +551,9 @@ def load_catalog(path: str | Path) -> Catalog:
         raise CatalogInvalid([Problem(str(root), "", "expected a catalog directory (providers.yaml, departments/, "
                                                      "templates/); it does not exist or is not a directory")])
 
+    # sites (optional; yunshang.sites reads and checks them)
+    site_list, site_names = sites_mod.read_sites(root, problems)
+
     # providers
     providers: list[Provider] = []
     provider_names_written: set[str] = set()   # names as written, even in entries with other problems
@@ -563,6 +568,7 @@ def load_catalog(path: str | Path) -> Catalog:
                 doc.err((), "file is empty; expected a mapping with 'providers:'")
             else:
                 checked = _providers_file(doc, (), raw)
+                sites_mod.zone_references(doc, raw, site_names)
                 plist = raw.get("providers") if isinstance(raw, dict) else None
                 if isinstance(plist, list):
                     providers_readable = True
@@ -702,6 +708,8 @@ def load_catalog(path: str | Path) -> Catalog:
                 doc.err(("probes", i, "contract"), f"unknown contract '{p['contract']}' (this department has: "
                                                    f"{', '.join(sorted(contract_ids_here)) or 'none'})")
                 dept_ok = False
+        if "site" in raw and not sites_mod.check_reference(doc, ("site",), raw["site"], site_names):
+            dept_ok = False
         if not dept_ok:
             continue
         level = checked["mlps_level"]
@@ -709,7 +717,7 @@ def load_catalog(path: str | Path) -> Catalog:
         departments.append(Department(
             name=checked["name"], display_name=_opt(checked, "display_name", checked["name"]), mlps_level=level,
             contracts=tuple(checked["contracts"]), requests=requests, users=tuple(_opt(checked, "users", [])),
-            probes=tuple(_opt(checked, "probes", []))))
+            probes=tuple(_opt(checked, "probes", [])), site=_opt(checked, "site", "")))
 
     if problems:
         first = {}
@@ -718,8 +726,9 @@ def load_catalog(path: str | Path) -> Catalog:
         raise CatalogInvalid(sorted(problems, key=lambda p: (first[p.file], p.line or 0)))
     departments.sort(key=lambda d: d.name)
     departments = [_with_index(d, i) for i, d in enumerate(departments, start=1)]
-    return Catalog(root=str(root), providers=tuple(providers), departments=tuple(departments),
-                   templates=frozen_mapping(dict(sorted(templates.items()))))
+    return sites_mod.resolve_catalog(Catalog(
+        root=str(root), providers=tuple(providers), departments=tuple(departments),
+        templates=frozen_mapping(dict(sorted(templates.items()))), sites=site_list))
 
 
 def _with_index(d: Department, index: int) -> Department:

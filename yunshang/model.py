@@ -29,6 +29,7 @@ class Zone:
     ram_gb: int
     disk_gb: int
     overcommit: Overcommit = Overcommit()
+    site: str = ""               # the site (data center) it is in; "" = the root site
 
     def capacity(self, resource: str) -> float:
         """Schedulable amount of ``resource``: physical x overcommit."""
@@ -189,6 +190,7 @@ class Department:
     users: tuple[User, ...] = ()
     probes: tuple[Probe, ...] = ()
     cidr_index: int = 0          # stable index used to carve tenant CIDRs (see tenant spec)
+    site: str = ""               # the site it belongs to; "" = the root site
 
     def contract(self, contract_id: str) -> Contract:
         for c in self.contracts:
@@ -243,6 +245,24 @@ def frozen_mapping(d: dict) -> Mapping:
     return MappingProxyType(dict(d))
 
 
+# --------------------------------------------------------------------------- sites
+TIERS = ("province", "city", "county", "township")   # top to bottom
+
+
+@dataclass(frozen=True)
+class Site:
+    """A data center of the hierarchy (sites.yaml); ``parent`` "" for the root."""
+
+    name: str
+    tier: str
+    display_name: str = ""
+    parent: str = ""
+    budget_cny_per_month: float | None = None
+
+
+IMPLICIT_ROOT = Site(name="root", tier="city", display_name="root")
+
+
 # --------------------------------------------------------------------------- catalog
 @dataclass(frozen=True)
 class Catalog:
@@ -252,9 +272,10 @@ class Catalog:
     templates: Mapping[str, Template] = field(default_factory=lambda: frozen_mapping({}))
     people: tuple[Person, ...] = ()
     approval: ApprovalPolicy = ApprovalPolicy()
+    sites: tuple[Site, ...] = ()     # () = one implicit root site (no sites.yaml)
 
     def __hash__(self) -> int:
-        return hash((self.root, self.providers, self.departments))
+        return hash((self.root, self.providers, self.departments, self.sites))
 
     def provider(self, name: str) -> Provider:
         for p in self.providers:
@@ -300,6 +321,11 @@ class Placement:
     disk_gb: int
     floating_ips: int
     monthly_cost_cny: float
+    sites: tuple[str, ...] = ()          # the sites of its zones, sorted (usually one)
+
+    @property
+    def site(self) -> str:
+        return ",".join(self.sites)
 
 
 @dataclass(frozen=True)

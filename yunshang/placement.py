@@ -11,7 +11,12 @@ zone of it. Hard constraints (issue 2):
 3. capacity: per zone and resource, placed + live usage <= capacity x overcommit;
 4. ha: with count >= 2 on an operator with >= 2 zones, at most
    ceil(count / zones) per zone (hence at least two zones);
-5. ceiling: per contract, the monthly cost placed under it <= its ceiling.
+5. ceiling: per contract, the monthly cost placed under it <= its ceiling;
+6. residency: every copy goes to zones whose site is the department's own site
+   or an ancestor of it (a township's systems may go up to its county or the
+   city, never sideways to another county); ha counts the zones allowed;
+7. budget: for a site with ``budget_cny_per_month``, the monthly cost placed
+   for departments at that site or below it <= the budget (yunshang.sites).
 
 A role is placed whole or not at all. Objective, in order: place as many
 request roles as possible, then the lowest total monthly cost, then the lowest
@@ -34,6 +39,7 @@ from typing import Iterable, Mapping
 from yunshang.model import (
     RESOURCES, Catalog, Contract, Department, Placement, Plan, Provider, Request, Unplaced, Usage, ZoneUtilization,
 )
+from yunshang.sites import SiteTree
 
 EPS = 1e-6
 PRIMARY, STANDBY = "primary", "standby"
@@ -63,6 +69,8 @@ class _Item:
     order_key: tuple = ()
     deferred: bool = False              # its cheapest contract's ceiling cannot hold it with its siblings
     passed_over: tuple = ()             # why cheaper options were not taken
+    masks: dict | None = None           # provider index -> allowed zones (bools) where residency limits it
+    budgets: tuple = ()                 # (site, budget) of its department's site and ancestors with one
 
 
 class _State:
@@ -82,6 +90,7 @@ class _State:
                 cell[1] += u.ram_gb
                 cell[2] += u.disk_gb
         self.spent: dict[tuple[str, str], float] = {}
+        self.site_spent: dict[str, float] = {}   # monthly cost placed per budgeted site (and below)
         self.capacity_failures = 0   # tries refused for want of room (then room, not cost, binds)
 
         # 1 / capacity per resource (0 where capacity is 0): utilisation = used x inv
@@ -104,10 +113,15 @@ def _allocate(state: _State, pi: int, item: _Item) -> list[int] | None:
     count = req.count
     caps, useds = state.cap[pi], state.used[pi]
     nz = len(caps)
-    limit = math.ceil(count / nz) if (req.ha and count >= 2 and nz >= 2) else count
+    mask = item.masks.get(pi) if item.masks else None
+    nz_ok = nz if mask is None else sum(mask)
+    limit = math.ceil(count / nz_ok) if (req.ha and count >= 2 and nz_ok >= 2) else count
     room = []
     total = 0
     for z in range(nz):
+        if mask is not None and not mask[z]:
+            room.append(0)
+            continue
         c, u = caps[z], useds[z]
         k = limit
         if u0 > 0:
@@ -184,16 +198,23 @@ def _allocate(state: _State, pi: int, item: _Item) -> list[int] | None:
 def _capacity_reason(state: _State, pi: int, item: _Item) -> str:
     p = state.providers[pi]
     unit = item.unit
-    fits = [state.fit(pi, z, unit) for z in range(len(p.zones))]
-    limit = math.ceil(item.req.count / len(p.zones)) if (item.req.ha and item.req.count >= 2 and len(p.zones) >= 2) \
+    mask = item.masks.get(pi) if item.masks else None
+    ok = [zi for zi in range(len(p.zones)) if mask is None or mask[zi]]
+    fits = {z: state.fit(pi, z, unit) for z in ok}
+    limit = math.ceil(item.req.count / len(ok)) if (item.req.ha and item.req.count >= 2 and len(ok) >= 2) \
         else item.req.count
     parts = []
-    for zi, z in enumerate(p.zones):
+    for zi in ok:
+        z = p.zones[zi]
         cap, used = state.cap[pi][zi], state.used[pi][zi]
         tight = min((r for r in range(3) if unit[r] > 0), key=lambda r: (cap[r] - used[r]) / unit[r])
         parts.append(f"{z.name} fits {fits[zi]} ({RESOURCES[tight]} free {_cny(cap[tight] - used[tight])} "
                      f"of {_cny(cap[tight])})")
     ha = f", ha: at most {limit} per zone" if limit < item.req.count else ""
+    if len(ok) < len(p.zones):
+        out = [z.name for zi, z in enumerate(p.zones) if zi not in fits]
+        parts.append(f"residency: not {', '.join(out)} (site{'s' if len(out) > 1 else ''} not "
+                     f"{item.dept.site or 'the root'} or above)")
     return (f"capacity on {p.name}: needs {item.req.count} x {unit[0]:g} vCPU/{unit[1]:g} GB RAM/{unit[2]:g} GB disk"
             f"{ha}; {'; '.join(parts)}")
 
@@ -206,6 +227,8 @@ def _commit(state: _State, pi: int, counts: list[int], item: _Item, contract: Co
                 cell[r] += n * item.unit[r]
     key = (item.dept.name, contract.id)
     state.spent[key] = state.spent.get(key, 0.0) + cost
+    for site, _ in item.budgets:
+        state.site_spent[site] = state.site_spent.get(site, 0.0) + cost
 
 
 def _uncommit(state: _State, pi: int, counts: list[int], item: _Item, contract: Contract, cost: float) -> None:
@@ -216,6 +239,30 @@ def _uncommit(state: _State, pi: int, counts: list[int], item: _Item, contract: 
                 cell[r] -= n * item.unit[r]
     key = (item.dept.name, contract.id)
     state.spent[key] -= cost
+    for site, _ in item.budgets:
+        state.site_spent[site] -= cost
+
+
+def _residency(catalog: Catalog, tree: SiteTree, site: str) -> tuple[dict[int, tuple[bool, ...]], dict[int, str]]:
+    """Rule 6 for a department at ``site``: (provider index -> allowed zones, where only some are;
+    provider index -> why none is)."""
+    masks: dict[int, tuple[bool, ...]] = {}
+    off: dict[int, str] = {}
+    here = tree.resolve(site)
+    for pi, p in enumerate(catalog.providers):
+        mask = tuple(tree.allows(here, z.site) for z in p.zones)
+        if all(mask):
+            continue
+        if any(mask):
+            masks[pi] = mask
+            continue
+        where = [(z.name, tree.resolve(z.site)) for z in p.zones]
+        if len(where) == 1:
+            zs = f"zone {where[0][0]} of {p.name} is at site {where[0][1]}"
+        else:
+            zs = f"zones of {p.name} are at sites " + ", ".join(f"{z} {s}" for z, s in where)
+        off[pi] = f"residency: {zs}, not {here} or above"
+    return masks, off
 
 
 def _contracts_by_role(catalog: Catalog, dept: Department, want: str, day: dt.date,
@@ -236,8 +283,10 @@ def _contracts_by_role(catalog: Catalog, dept: Department, want: str, day: dt.da
 
 
 def _options(catalog: Catalog, req: Request, contracts: tuple[list, list[str]], unit, fips: int,
-             excluded: Mapping[str, str], unit_cost: dict) -> tuple[list, list[str]]:
-    """Feasible (cost, provider index, contract) by the static constraints 1 and 2, cheapest first,
+             excluded: Mapping[str, str], unit_cost: dict,
+             off_site: Mapping[int, str] | None = None) -> tuple[list, list[str]]:
+    """Feasible (cost, provider index, contract) by the static constraints 1, 2 and 6 (``off_site``:
+    provider index -> why none of its zones may hold the department's copies), cheapest first,
     and why the others are not."""
     valid, base = contracts
     opts = []
@@ -249,6 +298,9 @@ def _options(catalog: Catalog, req: Request, contracts: tuple[list, list[str]], 
             continue
         if req.secret and not p.dedicated:
             rejected.append(f"secret: {p.name} is not a dedicated operator (secret systems need dedicated: true)")
+            continue
+        if off_site and pi in off_site:
+            rejected.append(off_site[pi])
             continue
         if p.name in excluded:
             rejected.append(f"live: {p.name} excluded: {excluded[p.name]}")
@@ -422,6 +474,9 @@ def _run(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...], excluded: di
          small_first: bool) -> tuple:
     pindex = {p.name: i for i, p in enumerate(catalog.providers)}
     state = _State(catalog, usage)
+    tree = SiteTree(catalog.sites)
+    residency: dict[str, tuple] = {}
+    budgets: dict[str, tuple] = {}
 
     primaries: list[_Item] = []
     standby_options: dict[int, tuple[list, list[str]]] = {}
@@ -430,6 +485,12 @@ def _run(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...], excluded: di
     for dept in catalog.departments:
         prim_contracts = _contracts_by_role(catalog, dept, "primary", date, pindex)
         back_contracts = _contracts_by_role(catalog, dept, "backup", date, pindex)
+        site = tree.resolve(dept.site)
+        if site not in residency:
+            residency[site] = _residency(catalog, tree, site)
+            budgets[site] = tuple((s, tree.sites[s].budget_cny_per_month) for s in tree.chain(site)
+                                  if tree.sites[s].budget_cny_per_month is not None)
+        masks, off_site = residency[site]
         for req in dept.requests:
             tpl = catalog.templates[req.template]
             key = (req.template, req.size)
@@ -437,11 +498,13 @@ def _run(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...], excluded: di
             if unit is None:
                 s = tpl.sizes[req.size]
                 unit = units[key] = (float(s.vcpu), float(s.ram_gb), float(s.disk_gb))
-            opts, rejected = _options(catalog, req, prim_contracts, unit, tpl.floating_ips, excluded, unit_cost)
-            it = _Item(dept, req, PRIMARY, unit, tpl.floating_ips, opts, rejected)
+            opts, rejected = _options(catalog, req, prim_contracts, unit, tpl.floating_ips, excluded, unit_cost,
+                                      off_site)
+            it = _Item(dept, req, PRIMARY, unit, tpl.floating_ips, opts, rejected, masks=masks or None,
+                       budgets=budgets[site])
             if req.dr:
                 sb = standby_options[id(it)] = _options(catalog, req, back_contracts, unit, tpl.floating_ips,
-                                                        excluded, unit_cost)
+                                                        excluded, unit_cost, off_site)
                 it.options = _with_standby_in_mind(opts, sb[0])
             primaries.append(it)
 
@@ -452,7 +515,8 @@ def _run(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...], excluded: di
     for it in primaries:
         if it.req.dr:
             opts, rejected = standby_options[id(it)]
-            sb = _Item(it.dept, it.req, STANDBY, it.unit, it.fips, opts, list(rejected))
+            sb = _Item(it.dept, it.req, STANDBY, it.unit, it.fips, opts, list(rejected), masks=it.masks,
+                       budgets=it.budgets)
             partner[id(it)] = sb
             partner[id(sb)] = it
             standbys.append(sb)
@@ -567,11 +631,23 @@ def _greedy(state: _State, items: list[_Item], placed: dict, why_not: dict, part
                 why_not[id(it)] = it.rejected + reasons
 
 
-def _try(state: _State, it: _Item, pi: int, contract: Contract, cost: float) -> list[int] | str:
+def _money(state: _State, it: _Item, contract: Contract, cost: float) -> str:
+    """Why placing ``cost`` under ``contract`` breaks rule 5 (ceiling) or 7 (budget); "" when it does not."""
     spent = state.spent.get((it.dept.name, contract.id), 0.0)
     if spent + cost > contract.ceiling_cny_per_month + EPS:
         return (f"ceiling: contract {contract.id} ceiling {_cny(contract.ceiling_cny_per_month)} CNY/month: "
                 f"placing would make it {_cny(spent + cost)}")
+    for site, budget in it.budgets:
+        total = state.site_spent.get(site, 0.0) + cost
+        if total > budget + EPS:
+            return f"budget: site {site} {_cny(budget)} CNY/month: placing would make it {_cny(total)}"
+    return ""
+
+
+def _try(state: _State, it: _Item, pi: int, contract: Contract, cost: float) -> list[int] | str:
+    why = _money(state, it, contract, cost)
+    if why:
+        return why
     counts = _allocate(state, pi, it)
     if counts is None:
         state.capacity_failures += 1
@@ -611,8 +687,7 @@ def _repair(state: _State, items: list[_Item], placed: dict, why_not: dict, part
         for cost, pi, contract in it.options:
             if pi == mate_pi:
                 continue
-            spent = state.spent.get((it.dept.name, contract.id), 0.0)
-            if spent + cost > contract.ceiling_cny_per_month + EPS:
+            if _money(state, it, contract, cost):
                 continue
             moves = []       # (item, old placement)
             tries = 0
@@ -642,7 +717,7 @@ def _repair(state: _State, items: list[_Item], placed: dict, why_not: dict, part
                 placed[id(other)] = new
                 moves.append((other, got))
                 counts = _allocate(state, pi, it)
-                if counts is not None:
+                if counts is not None and not _money(state, it, contract, cost):
                     done = counts
                     break
             if done is not None:
@@ -710,6 +785,8 @@ def _assemble(catalog: Catalog, date: dt.date, state: _State, items: list[_Item]
     placements, unplaced, decisions = [], [], []
     total = 0.0
     zone_names = [[z.name for z in p.zones] for p in catalog.providers]
+    root = SiteTree(catalog.sites).root
+    zone_sites = [[z.site or root for z in p.zones] for p in catalog.providers]
     zone_order = [sorted(range(len(names)), key=names.__getitem__) for names in zone_names]
     for it in items:
         got = placed.get(id(it))
@@ -726,7 +803,8 @@ def _assemble(catalog: Catalog, date: dt.date, state: _State, items: list[_Item]
             department=it.dept.name, request=it.req.name, role=it.role, provider=p.name, contract=contract.id,
             zones=tuple((zone_names[pi][j], counts[j]) for j in zone_order[pi] if counts[j]),
             vcpu=int(it.unit[0] * n), ram_gb=int(it.unit[1] * n), disk_gb=int(it.unit[2] * n),
-            floating_ips=it.fips * n, monthly_cost_cny=round(cost, 2)))
+            floating_ips=it.fips * n, monthly_cost_cny=round(cost, 2),
+            sites=tuple(sorted({zone_sites[pi][j] for j in range(len(counts)) if counts[j]}))))
         total += cost
         if explain:
             decisions.append(Decision(it.dept.name, it.req.name, it.role, p.name, _why(catalog, it, pi, cost),
@@ -773,7 +851,7 @@ def plan_to_dict(plan: Plan) -> dict:
         "placements": [
             {"department": p.department, "request": p.request, "role": p.role, "provider": p.provider,
              "contract": p.contract, "zones": {z: n for z, n in p.zones}, "vcpu": p.vcpu, "ram_gb": p.ram_gb,
-             "disk_gb": p.disk_gb, "monthly_cost_cny": p.monthly_cost_cny}
+             "disk_gb": p.disk_gb, "monthly_cost_cny": p.monthly_cost_cny, "site": p.site}
             for p in plan.placements],
         "unplaced": [{"department": u.department, "request": u.request, "role": u.role, "reasons": list(u.reasons)}
                      for u in plan.unplaced],

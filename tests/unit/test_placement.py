@@ -188,7 +188,7 @@ def test_plan_to_dict_matches_the_issue_schema():
     assert set(data) == {"date", "placements", "unplaced", "utilization", "total_monthly_cost_cny"}
     assert data["date"] == "2026-11-26"
     assert set(data["placements"][0]) == {"department", "request", "role", "provider", "contract", "zones", "vcpu",
-                                          "ram_gb", "disk_gb", "monthly_cost_cny"}
+                                          "ram_gb", "disk_gb", "monthly_cost_cny", "site"}
     assert data["placements"][0]["zones"] == {"az1": 1, "az2": 1}
     assert set(data["unplaced"][0]) == {"department", "request", "role", "reasons"}
     assert set(data["utilization"][0]) == {"provider", "zone", "vcpu_ratio", "ram_gb_ratio", "disk_gb_ratio"}

@@ -1,4 +1,5 @@
-"""Property: for random catalogs, a plan never breaks a hard constraint (checked independently)."""
+"""Property: for random catalogs (with and without sites), a plan never breaks a hard constraint
+(checked independently)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,10 +9,12 @@ import math
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from catalog_fixtures import DAY, catalog, contract, department, provider, request, template
-from yunshang.model import Size, Usage
+from yunshang.model import Site, Size, Usage
 from yunshang.placement import place
 
 NAMES = ["p0", "p1", "p2"]
+# a small hierarchy: city c; counties k1, k2; township t1 under k1
+TREE = (("c", "city", ""), ("k1", "county", "c"), ("k2", "county", "c"), ("t1", "township", "k1"))
 
 
 @st.composite
@@ -25,6 +28,12 @@ def catalogs(draw):
         provs.append(provider(NAMES[i], zones, mlps=draw(st.integers(2, 4)), dedicated=draw(st.booleans()),
                               prices=(draw(st.integers(1, 50)), draw(st.integers(1, 20)), 0.5, 10),
                               overcommit=draw(st.sampled_from([1.0, 1.5, 4.0]))))
+    sited = draw(st.booleans())
+    if sited:
+        sites = tuple(Site(n, t, n, p, draw(st.sampled_from([None, None, 400, 3000, 20000]))) for n, t, p in TREE)
+        names = [n for n, _, _ in TREE]
+        provs = [dataclasses.replace(p, zones=tuple(dataclasses.replace(z, site=draw(st.sampled_from(names)))
+                                                    for z in p.zones)) for p in provs]
     depts = []
     for d in range(draw(st.integers(1, 4))):
         cons = []
@@ -38,10 +47,29 @@ def catalogs(draw):
                         level=draw(st.integers(1, 4)), ha=draw(st.booleans()), dr=draw(st.booleans()),
                         secret=draw(st.sampled_from([False, False, False, True])))
                 for r in range(draw(st.integers(1, 5)))]
-        depts.append(department(f"dept{d}", cons, reqs))
+        dep = department(f"dept{d}", cons, reqs)
+        if sited:
+            dep = dataclasses.replace(dep, site=draw(st.sampled_from(names)))
+        depts.append(dep)
     usage = tuple(Usage(p.name, z.name, vcpu=draw(st.integers(0, 20)), ram_gb=draw(st.integers(0, 40)))
                   for p in provs for z in p.zones if draw(st.booleans()))
-    return catalog(provs, depts, [template("web", {"small": Size(2, 4, 50), "large": Size(8, 32, 500)}, 1)]), usage
+    cat = catalog(provs, depts, [template("web", {"small": Size(2, 4, 50), "large": Size(8, 32, 500)}, 1)])
+    if sited:
+        cat = dataclasses.replace(cat, sites=sites)
+    return cat, usage
+
+
+def _up(cat, site):
+    """The site and its ancestors, walked from the catalog's sites (root for "")."""
+    parent = {s.name: s.parent for s in cat.sites}
+    if not parent:
+        return [""]
+    n = site or next(k for k, v in parent.items() if not v)
+    out = []
+    while n:
+        out.append(n)
+        n = parent[n]
+    return out
 
 
 def check_plan(cat, day, usage, plan):
@@ -53,6 +81,7 @@ def check_plan(cat, day, usage, plan):
         cell = used[(u.provider, u.zone)]
         cell[0] += u.vcpu; cell[1] += u.ram_gb; cell[2] += u.disk_gb
     spent = {}
+    site_spent = {}
     seen = {}
     for pl in plan.placements:
         d = cat.department(pl.department)
@@ -83,10 +112,15 @@ def check_plan(cat, day, usage, plan):
             bad.append(f"{key}: {sum(zones.values())} instances, wanted {r.count}")
         if not set(zones) <= {z.name for z in p.zones}:
             bad.append(f"{key}: unknown zones {zones}")
-        if r.ha and r.count >= 2 and len(p.zones) >= 2:
-            cap = math.ceil(r.count / len(p.zones))
+        up = _up(cat, d.site)
+        home = [z for z in p.zones if (_up(cat, z.site)[0] if z.site or cat.sites else "") in up]
+        for z, n in zones.items():
+            if n and p.zone(z) not in home:
+                bad.append(f"{key}: residency: zone {z} at {p.zone(z).site!r}, department at {up}")
+        if r.ha and r.count >= 2 and len(home) >= 2:
+            cap = math.ceil(r.count / len(home))
             if max(zones.values()) > cap or sum(1 for v in zones.values() if v) < 2:
-                bad.append(f"{key}: ha spread {zones} breaks ceil({r.count}/{len(p.zones)})")
+                bad.append(f"{key}: ha spread {zones} breaks ceil({r.count}/{len(home)})")
         for z, n in zones.items():
             cell = used[(p.name, z)]
             cell[0] += n * s.vcpu; cell[1] += n * s.ram_gb; cell[2] += n * s.disk_gb
@@ -95,6 +129,8 @@ def check_plan(cat, day, usage, plan):
         if abs(cost - pl.monthly_cost_cny) > 0.01:
             bad.append(f"{key}: cost {pl.monthly_cost_cny} != {cost}")
         spent[(d.name, c.id)] = spent.get((d.name, c.id), 0.0) + cost
+        for site in up:
+            site_spent[site] = site_spent.get(site, 0.0) + cost
     for (pn, zn), cell in used.items():
         z = provs[pn].zone(zn)
         base = [sum(getattr(u, res) for u in usage if (u.provider, u.zone) == (pn, zn))
@@ -114,6 +150,9 @@ def check_plan(cat, day, usage, plan):
     for (dn, cid), total in spent.items():
         if total > cat.department(dn).contract(cid).ceiling_cny_per_month + 1e-6:
             bad.append(f"{dn}/{cid}: spend {total} over ceiling")
+    for s in cat.sites:
+        if s.budget_cny_per_month is not None and site_spent.get(s.name, 0.0) > s.budget_cny_per_month + 1e-6:
+            bad.append(f"site {s.name}: spend {site_spent[s.name]} over budget {s.budget_cny_per_month}")
     for key, pl in seen.items():
         if pl.role == "standby":
             prim = seen.get((key[0], key[1], "primary"))
@@ -161,3 +200,12 @@ def test_the_checker_catches_violations():
                     [department("d", [contract("c", "p0", ceiling=1)], [request("r", 2, ha=True)])])
     assert any("over ceiling" in b for b in check_plan(tight, DAY, (), plan))
     assert any("> 2" in b for b in check_plan(tight, DAY, (Usage("p0", "az1", vcpu=2),), plan))
+    # residency and budget (rules 6-7): the same plan judged against a catalog with sites
+    p0 = cat.providers[0]
+    sited = dataclasses.replace(cat, sites=(Site("c", "city"), Site("k1", "county", "", "c", 100),
+                                            Site("k2", "county", "", "c")),
+                                providers=(dataclasses.replace(p0, zones=(
+                                    dataclasses.replace(p0.zones[0], site="k2"), p0.zones[1])),),
+                                departments=(dataclasses.replace(cat.departments[0], site="k1"),))
+    found = check_plan(sited, DAY, (), plan)
+    assert any("residency: zone az1" in b for b in found) and any("over budget 100" in b for b in found)
