@@ -258,7 +258,7 @@ def test_maintenance_datetimes_are_utc(tmp_path):
 
 def test_the_bundled_sample_is_valid_and_realistic():
     cat = load_catalog(SAMPLE)
-    assert {p.name for p in cat.providers} == {"telecom", "unicom", "govcloud"}
+    assert {p.name for p in cat.providers} == {"telecom", "unicom", "govcloud", "cmcc"}   # cmcc: county centers
     assert [p.name for p in cat.providers if p.dedicated] == ["govcloud"]
     assert len(cat.departments) >= 12 and len(cat.templates) >= 5
     assert all(d.users and d.probes for d in cat.departments)

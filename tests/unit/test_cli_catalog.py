@@ -19,13 +19,13 @@ def run(*args):
 def test_validate_sample_ok():
     r = run("catalog", "validate", "--catalog", SAMPLE)
     assert r.exit_code == 0, r.output
-    assert "is valid: 3 providers, 16 departments" in r.output
+    assert "is valid: 4 providers, 19 departments" in r.output
 
 
 def test_validate_json_ok():
     r = run("catalog", "validate", "--catalog", SAMPLE, "--output", "json")
     data = json.loads(r.output)
-    assert data["valid"] is True and data["providers"] == 3 and data["problems"] == []
+    assert data["valid"] is True and data["providers"] == 4 and data["problems"] == []
 
 
 def _broken(tmp_path):
@@ -66,7 +66,7 @@ def test_show_table_and_json():
     assert r.exit_code == 0
     assert "govcloud" in r.output and "公安局" in r.output and "GA-2026-01" in r.output and "web-standard" in r.output
     data = json.loads(run("catalog", "show", "--catalog", SAMPLE, "-o", "json").output)
-    assert [p["name"] for p in data["providers"]] == ["telecom", "unicom", "govcloud"]
+    assert [p["name"] for p in data["providers"]] == ["telecom", "unicom", "govcloud", "cmcc"]
     ps = next(d for d in data["departments"] if d["name"] == "public-security")
     assert ps["contracts"][0]["start"] == "2026-01-01" and ps["cidr_index"] >= 1
     assert data["templates"]["web-standard"]["sizes"]["large"] == {"vcpu": 8, "ram_gb": 16, "disk_gb": 100}

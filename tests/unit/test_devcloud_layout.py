@@ -25,7 +25,7 @@ FORBIDDEN = {2222, 5432, 9090, 9093, 3306, 5672, 4369, 25672} | set(range(9180, 
 def test_operators_come_from_the_catalog_cloud_names_and_zones():
     ops = L.read_operator_specs(ROOT / "examples" / "prefecture", 3)
     raw = yaml.safe_load((ROOT / "examples" / "prefecture" / "providers.yaml").read_text())["providers"]
-    assert [o.name for o in ops] == [p["cloud"] for p in raw]
+    assert [o.name for o in ops] == [p["cloud"] for p in raw][:3]
     for o, p in zip(ops, raw):
         assert [z.name for z in o.zones] == [z["name"] for z in p["zones"]]
         for z, rz in zip(o.zones, p["zones"]):
