@@ -30,10 +30,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from yunshang.model import (  # noqa: E402
-    Catalog, Contract, Department, Overcommit, Prices, Provider, ProviderSla, Request, Size, Template, Zone,
+    Catalog, Contract, Department, Overcommit, Prices, Provider, ProviderSla, Request, Site, Size, Template, Zone,
     frozen_mapping,
 )
 from yunshang.placement import place  # noqa: E402
+from yunshang.sites import SiteTree  # noqa: E402
 
 DAY = dt.date(2026, 11, 26)
 TEMPLATES = {
@@ -46,13 +47,34 @@ TEMPLATES = {
 PRICES = {"telecom": Prices(30, 10, 0.5, 25), "unicom": Prices(28, 12, 0.45, 20), "govcloud": Prices(42, 14, 0.8, 30)}
 
 
+def site_tree(n_sites: int) -> tuple[Site, ...]:
+    """``n_sites`` sites: the city, counties (about a third) and townships spread over the counties."""
+    if n_sites <= 0:
+        return ()
+    n_counties = max(1, (n_sites - 1) // 3) if n_sites > 1 else 0
+    sites = [Site("city", "city")]
+    sites += [Site(f"county-{i:02d}", "county", parent="city") for i in range(n_counties)]
+    sites += [Site(f"town-{i:02d}", "township", parent=f"county-{i % n_counties:02d}")
+              for i in range(n_sites - 1 - n_counties)]
+    return tuple(sites)
+
+
 def generate(n_departments: int, seed: int = 1, requests_per_department: int = 10,
-             tightness: float = 0.75) -> Catalog:
+             tightness: float = 0.75, n_sites: int = 0) -> Catalog:
     """A prefecture with ``n_departments`` x ``requests_per_department`` requests.
 
     ``tightness``: demand / capacity of the commercial operators together (each
-    commercial operator alone holds ~2/3 of the demand, so the cheap one fills up)."""
+    commercial operator alone holds ~2/3 of the demand, so the cheap one fills up).
+    ``n_sites`` > 0: that many sites (city, counties, townships); about 60% of the departments
+    belong to a county or township, each county has a zone of one commercial operator holding
+    about half its subtree's demand (the rest must go up to the city: residency), and every
+    other county has a budget of ~95% of what its subtree asks for at the cheapest price."""
     rng = random.Random(seed)
+    sites = site_tree(n_sites)
+    site_names = [s.name for s in sites]
+    county_of = {s.name: (s.name if s.tier == "county" else s.parent) for s in sites if s.tier != "city"}
+    site_demand: dict[str, list[float]] = {}
+    site_need: dict[str, float] = {}
     templates = {name: Template(name=name, file=f"{name}.yaml", sizes=frozen_mapping(sizes), floating_ips=fips)
                  for name, (sizes, fips) in TEMPLATES.items()}
     departments = []
@@ -78,6 +100,9 @@ def generate(n_departments: int, seed: int = 1, requests_per_department: int = 1
                                       dt.date(2025, 12, 31), 0))
         requests = []
         need = 0.0
+        home = ""
+        if sites and rng.random() < 0.6:
+            home = rng.choice(site_names[1:])
         for r in range(requests_per_department):
             tname = rng.choices(list(TEMPLATES), weights=[4, 5, 2, 1, 1])[0]
             size = rng.choice(list(TEMPLATES[tname][0]))
@@ -96,7 +121,16 @@ def generate(n_departments: int, seed: int = 1, requests_per_department: int = 1
         # ceilings: most generous, some tight (about 85% of what the department asks for)
         factor = 0.85 if rng.random() < 0.1 else 2.0
         contracts = [Contract(c.id, c.provider, c.role, c.start, c.end, round(need * factor, -2)) for c in contracts]
-        departments.append(Department(name, name, 3, tuple(contracts), tuple(requests)))
+        departments.append(Department(name, name, 3, tuple(contracts), tuple(requests), site=home))
+        if home:
+            county = county_of[home]
+            acc = site_demand.setdefault(county, [0.0, 0.0, 0.0])
+            for r in requests:
+                if not r.secret:
+                    sz = templates[r.template].sizes[r.size]
+                    for k, v in enumerate((sz.vcpu, sz.ram_gb, sz.disk_gb)):
+                        acc[k] += v * r.count * (2 if r.dr else 1)
+            site_need[county] = site_need.get(county, 0.0) + need
 
     def zones(total: list[float], share: float, overcommit: float) -> tuple[Zone, ...]:
         per = [max(1, math.ceil(x * share / 3)) for x in total]
@@ -104,16 +138,24 @@ def generate(n_departments: int, seed: int = 1, requests_per_department: int = 1
                      for i in (1, 2, 3))
 
     each = 1 / (tightness * 1.5)   # each commercial operator holds 1/(1.5 t) of the demand
+    county_zones: dict[str, list[Zone]] = {"telecom": [], "unicom": []}
+    for i, (county, need3) in enumerate(sorted(site_demand.items())):
+        per = [max(1, math.ceil(x * 0.5)) for x in need3]
+        county_zones[("telecom", "unicom")[i % 2]].append(
+            Zone(f"{county}-z", math.ceil(per[0] / 4.0), per[1], per[2], Overcommit(4.0, 1.0, 1.0), site=county))
+    if sites:
+        budgets = {c: round(site_need[c] * 0.95, -2) for i, c in enumerate(sorted(site_need)) if i % 2 == 0}
+        sites = tuple(Site(s.name, s.tier, s.name, s.parent, budgets.get(s.name)) for s in sites)
     providers = (
         Provider("telecom", "telecom", False, 3, ProviderSla(0.9995, 30, 15), PRICES["telecom"],
-                 zones(demand, each, 4.0)),
+                 zones(demand, each, 4.0) + tuple(county_zones["telecom"])),
         Provider("unicom", "unicom", False, 3, ProviderSla(0.9995, 30, 15), PRICES["unicom"],
-                 zones(demand, each, 4.0)),
+                 zones(demand, each, 4.0) + tuple(county_zones["unicom"])),
         Provider("govcloud", "govcloud", True, 4, ProviderSla(0.9999, 15, 5), PRICES["govcloud"],
                  zones(secret_demand, 1.6, 2.0)),
     )
     return Catalog(root=f"generated-{n_departments}", providers=providers, departments=tuple(departments),
-                   templates=frozen_mapping(templates))
+                   templates=frozen_mapping(templates), sites=sites)
 
 
 # ----------------------------------------------------------------------------- the exact optimum (HiGHS)
@@ -130,7 +172,9 @@ def optimum(catalog: Catalog, day: dt.date, time_limit_seconds: float = 60.0) ->
     rows: list[tuple[float, float, list[int], list[float]]] = []
     cap_terms: dict[tuple[str, str, int], tuple[list[int], list[float]]] = {}
     ceil_terms: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
+    budget_terms: dict[str, tuple[list[int], list[float]]] = {}
     placed_cols: list[int] = []
+    tree = SiteTree(catalog.sites)
 
     def col(cost: float, ub: float) -> int:
         cols_cost.append(cost)
@@ -154,6 +198,9 @@ def optimum(catalog: Catalog, day: dt.date, time_limit_seconds: float = 60.0) ->
                         continue
                     if r.secret and not p.dedicated:
                         continue
+                    home = [z for z in p.zones if tree.allows(d.site, z.site)]     # rule 6: residency
+                    if not home:
+                        continue
                     cost = p.prices.monthly_cny(*unit, t.floating_ips) * r.count
                     x = col(cost, 1)
                     xs.append((x, p.name))
@@ -161,10 +208,15 @@ def optimum(catalog: Catalog, day: dt.date, time_limit_seconds: float = 60.0) ->
                     ceil_terms.setdefault((d.name, c.id), ([], []))
                     ceil_terms[(d.name, c.id)][0].append(x)
                     ceil_terms[(d.name, c.id)][1].append(cost)
-                    lim = math.ceil(r.count / len(p.zones)) if (r.ha and r.count >= 2 and len(p.zones) >= 2) \
+                    for site in tree.chain(d.site):                              # rule 7: budgets
+                        if tree.sites[site].budget_cny_per_month is not None:
+                            budget_terms.setdefault(site, ([], []))
+                            budget_terms[site][0].append(x)
+                            budget_terms[site][1].append(cost)
+                    lim = math.ceil(r.count / len(home)) if (r.ha and r.count >= 2 and len(home) >= 2) \
                         else r.count
                     ns = []
-                    for z in p.zones:
+                    for z in home:
                         n = col(0.0, lim)
                         ns.append(n)
                         rows.append((-inf, 0.0, [n, x], [1.0, -float(lim)]))          # n <= lim * x
@@ -191,6 +243,8 @@ def optimum(catalog: Catalog, day: dt.date, time_limit_seconds: float = 60.0) ->
         rows.append((-inf, z.capacity(("vcpu", "ram_gb", "disk_gb")[k]), idx, vals))
     for (dn, cid), (idx, vals) in ceil_terms.items():
         rows.append((-inf, catalog.department(dn).contract(cid).ceiling_cny_per_month, idx, vals))
+    for site, (idx, vals) in budget_terms.items():
+        rows.append((-inf, tree.sites[site].budget_cny_per_month, idx, vals))
 
     def solve(objective: list[float], sense_max: bool, extra: list | None = None):
         h = highspy.Highs()
@@ -252,7 +306,7 @@ def baseline_seconds(catalog: Catalog, repeats: int) -> float:
     return best
 
 
-def run_scenario(sizes: list[int], tightness: float, ilp_max_departments: int) -> float:
+def run_scenario(sizes: list[int], tightness: float, ilp_max_departments: int, n_sites: int = 0) -> float:
     head = (f"{'depts':>6} {'requests':>8} {'roles':>6} {'wall s':>7} {'cpu s':>7} {'x base':>6} {'x prev':>7} "
             f"{'nlogn x':>8} {'placed':>7} {'ilp':>7} {'cost':>12} {'optimum':>12} {'vs opt':>8}")
     print(head)
@@ -260,7 +314,7 @@ def run_scenario(sizes: list[int], tightness: float, ilp_max_departments: int) -
     prev = None
     worst_gap = 0.0
     for n in sizes:
-        cat = generate(n, seed=n, tightness=tightness)
+        cat = generate(n, seed=n, tightness=tightness, n_sites=n_sites)
         nreq = sum(len(d.requests) for d in cat.departments)
         roles = sum(1 + r.dr for d in cat.departments for r in d.requests)
         wall, secs, plan = timed(cat, 2 if n >= 1000 else 3)
@@ -311,17 +365,31 @@ def main(argv: list[str] | None = None) -> int:
           "from the previous size; nlogn x = the growth n log n predicts; vs opt = greedy cost above the "
           "ILP optimum when both place the same number of roles")
     worst = 0.0
-    for title, tightness, scenario_sizes in (
-            ("A. capacity 1.8x demand (the cheaper operator still runs short)", 0.75, sizes),
-            ("B. tight: capacity 1.1x demand", 1.2, [5, 10, 20, 40])):
+    for title, tightness, scenario_sizes, n_sites in (
+            ("A. capacity 1.8x demand (the cheaper operator still runs short)", 0.75, sizes, 0),
+            ("B. tight: capacity 1.1x demand", 1.2, [5, 10, 20, 40], 0),
+            ("D. 30 sites (city, 9 counties, 20 townships): residency and county budgets (rules 6-7), "
+             "capacity 1.8x demand plus half of each county's demand in its own zone", 0.75, sizes, 30)):
         print(f"\n{title}")
-        worst = max(worst, run_scenario(scenario_sizes, tightness, args.ilp_max_departments))
+        worst = max(worst, run_scenario(scenario_sizes, tightness, args.ilp_max_departments, n_sites))
     print("\nC. eight more prefectures of 15 departments (seeds 101-108), capacity 1.1x demand")
     head = f"{'seed':>6} {'roles':>6} {'placed':>7} {'ilp':>7} {'cost':>12} {'optimum':>12} {'vs opt':>8}"
     print(head)
     print("-" * len(head))
     for seed in range(101, 109):
         cat = generate(15, seed=seed, tightness=1.2)
+        roles = sum(1 + r.dr for d in cat.departments for r in d.requests)
+        plan = place(cat, DAY)
+        count, cost, status = optimum(cat, DAY)
+        gap, g = gap_to_optimum(plan, count, cost, status)
+        worst = max(worst, g)
+        print(f"{seed:>6} {roles:>6} {len(plan.placements):>7} {count:>7} {plan.total_monthly_cost_cny:>12,.0f} "
+              f"{cost:>12,.0f} {gap:>8}")
+    print("\nE. eight more prefectures of 15 departments over 30 sites (seeds 201-208), capacity 1.1x demand")
+    print(head)
+    print("-" * len(head))
+    for seed in range(201, 209):
+        cat = generate(15, seed=seed, tightness=1.2, n_sites=30)
         roles = sum(1 + r.dr for d in cat.departments for r in d.requests)
         plan = place(cat, DAY)
         count, cost, status = optimum(cat, DAY)

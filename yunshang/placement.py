@@ -377,16 +377,40 @@ def _mark_deferred(items: list[_Item], partner: dict[int, _Item]) -> None:
         keep = _most_roles_under(members, ceiling, partner)
         for i, m in enumerate(members):
             m.deferred = i not in keep
+    # the same for a site budget (rule 7) that cannot hold every role of the departments below it
+    by_site: dict[str, list[_Item]] = {}
+    for it in items:
+        if it.options:
+            for site, _ in it.budgets:
+                by_site.setdefault(site, []).append(it)
+    for site, members in sorted(by_site.items()):
+        budget = next(b for s, b in members[0].budgets if s == site)
+        # a dr primary's standby copy spends under the same budget: count the pair
+        cost = {id(m): m.options[0][0] + _standby_cost(m, partner) for m in members}
+        if sum(cost.values()) <= budget + EPS:
+            continue
+        members.sort(key=lambda m: (cost[id(m)], m.dept.name, m.req.name))
+        keep = _most_roles_under(members, budget, partner, [cost[id(m)] for m in members])
+        for i, m in enumerate(members):
+            if i not in keep:
+                m.deferred = True
 
 
 KNAPSACK_MAX_ROLES = 400
 
 
-def _most_roles_under(members: list[_Item], ceiling: float, partner: dict[int, _Item]) -> set[int]:
-    """Indexes of the members to place first: the most roles at stake whose cost fits under the
-    ceiling, then the lowest cost (0/1 knapsack over small integer values; exact)."""
+def _standby_cost(item: _Item, partner: dict[int, _Item]) -> float:
+    sb = partner.get(id(item))
+    return sb.options[0][0] if item.role == PRIMARY and sb is not None and sb.options else 0.0
+
+
+def _most_roles_under(members: list[_Item], ceiling: float, partner: dict[int, _Item],
+                      costs: list[float] | None = None) -> set[int]:
+    """Indexes of the members to place first: the most roles at stake whose cost (default: each
+    one's cheapest option) fits under the ceiling, then the lowest cost (0/1 knapsack over small
+    integer values; exact)."""
     values = [_roles_at_stake(m, partner) for m in members]
-    costs = [m.options[0][0] for m in members]
+    costs = costs if costs is not None else [m.options[0][0] for m in members]
     total = sum(values)
     if total > KNAPSACK_MAX_ROLES:              # very large groups: cheapest per role first
         keep, spent = set(), 0.0
@@ -566,6 +590,7 @@ def _run(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...], excluded: di
     _improve(state, items, placed, partner)
 
     return state, items, placed, why_not
+
 
 
 def _greedy(state: _State, items: list[_Item], placed: dict, why_not: dict, partner: dict[int, _Item],
