@@ -31,44 +31,32 @@ readable through the APIs and are outside this check (see docs/lifecycle.md).
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Sequence
 
 from yunshang.capacity import CONTRACT_TAG_PREFIX, DEPARTMENT_TAG_PREFIX, MLPS_TAG_PREFIX, PROJECT_TAG
+from yunshang.secrules import ADMIN_PORTS, RuleSpec, fmt_rule, normalise_rule  # noqa: F401 - ADMIN_PORTS re-exported
 
-ADMIN_PORTS = (22, 3389, 5900, 6443)
 PASS, FAIL, NA = "pass", "fail", "not-applicable"
 
 
 # --------------------------------------------------------------------------- the view (read from a cloud)
 @dataclass(frozen=True)
 class RuleView:
+    """A rule found in a group, in the one normal form the tenant spec uses (``yunshang.secrules``)."""
+
     group: str
-    direction: str               # ingress | egress
-    protocol: str | None         # None = any
-    port_min: int | None         # None = any
-    port_max: int | None
-    remote_cidr: str | None      # None with remote_group set = from a group
-    remote_group: str | None = None
-    ethertype: str = "IPv4"
+    rule: RuleSpec
 
-    def reaches(self, port: int) -> bool:
-        if self.protocol not in (None, "tcp", "6"):
-            return False
-        if self.port_min is None and self.port_max is None:
-            return True
-        lo = self.port_min if self.port_min is not None else 1
-        hi = self.port_max if self.port_max is not None else lo
-        return lo <= port <= hi
+    @classmethod
+    def of(cls, group: str, direction: str, protocol, port_min: int | None, port_max: int | None,
+           remote_cidr: str | None, remote_group: str | None = None, ethertype: str = "IPv4") -> "RuleView":
+        return cls(group, normalise_rule(direction, protocol, port_min, port_max, remote_cidr, ethertype,
+                                         remote_group=remote_group))
 
-    def world_open(self) -> bool:
-        if self.remote_group is not None:
-            return False
-        if self.remote_cidr in (None, ""):
-            return True             # Neutron: no remote = any address
-        net = ipaddress.ip_network(self.remote_cidr, strict=False)
-        return net.prefixlen == 0
+    @property
+    def direction(self) -> str:
+        return self.rule.direction
 
 
 @dataclass(frozen=True)
@@ -177,10 +165,9 @@ def check_operator_certified(dept, provider, view: "TenantView | None" = None) -
 
 
 def check_admin_ports(view: TenantView, level: int) -> CheckResult:
-    bad = [f"group {r.group}: {r.direction} {r.protocol or 'any'} "
-           f"{'any port' if r.port_min is None else f'{r.port_min}-{r.port_max}'} from {r.remote_cidr or 'anywhere'} "
-           f"reaches admin port(s) {', '.join(str(p) for p in ADMIN_PORTS if r.reaches(p))}"
-           for r in view.rules if r.direction == "ingress" and r.world_open() and any(r.reaches(p) for p in ADMIN_PORTS)]
+    bad = [f"group {v.group}: {fmt_rule(v.rule)} reaches admin port(s) "
+           f"{', '.join(str(p) for p in v.rule.admin_ports_reached())}"
+           for v in view.rules if v.rule.direction == "ingress" and v.rule.world_open and v.rule.admin_ports_reached()]
     return _result("no-world-open-admin-port", "No admin port (22/3389/5900/6443) open to the world", view.department,
                    view.operator, level, 2, bad,
                    [f"{sum(1 for r in view.rules if r.direction == 'ingress')} ingress rules in "

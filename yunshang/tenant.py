@@ -3,7 +3,7 @@
 Pure and deterministic: ``tenant_spec(catalog, plan, department, operator)``
 derives a frozen ``TenantSpec`` from the catalog and an approved placement
 plan. Both engines (the Pulumi program in ``stacks/`` and the openstacksdk
-applier in ``yunshang/openstack/tenant.py``) build exactly this, nothing more.
+applier in ``yunshang/openstack/tenant/``) build exactly this, nothing more.
 
 Rules (also in docs/tenants.md):
 
@@ -26,22 +26,22 @@ import ipaddress
 import math
 import zlib
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 from yunshang.capacity import (CONTRACT_TAG_PREFIX, DEPARTMENT_TAG_PREFIX, MLPS_TAG_PREFIX, PROJECT_TAG,
                                project_name)
 from yunshang.errors import NotFound, YunshangError
-from yunshang.model import Catalog, Department, Placement, Plan, Provider, Rule, Template
+from yunshang.model import Catalog, Department, Plan, Provider, Template
+from yunshang.secrules import (ADMIN_PORTS, WORLD, RuleSpec, fmt_rule, normalise_rule, rule_label,  # noqa: F401
+                               sort_rules)
 from yunshang.templates import render_user_data
 
 HEADROOM_RATIO = 0.25
-ADMIN_PORTS = (22, 3389, 5900, 6443)
 TENANT_SUPERNET = ipaddress.ip_network("10.0.0.0/9")
 DEPARTMENT_PREFIXLEN = 20          # one /20 per department
 OPERATOR_PREFIXLEN = 24            # one /24 per operator inside it
 MAX_CIDR_INDEX = 2047              # 2048 /20 blocks in 10.0.0.0/9; 10.128.0.0/9 is never a tenant's
 DEFAULT_MANAGEMENT_CIDR = "10.250.0.0/24"   # the center's bastion hosts (sample catalog)
-WORLD = "0.0.0.0/0"
 MANAGED_BY = "yunshang"            # value of managed-by markers (description prefix, metadata)
 # `ha` spreads a request's instances over zones (a hard placement constraint); within a zone
 # the spread over hosts is best effort: hard anti-affinity would need as many compute hosts as
@@ -59,62 +59,6 @@ class CidrConflict(YunshangError):
 
 
 # --------------------------------------------------------------------------- spec records
-@dataclass(frozen=True)
-class RuleSpec:
-    """A Neutron security-group rule, normalised: protocol None = any, ports None = any."""
-
-    direction: str               # ingress | egress
-    protocol: str | None         # tcp | udp | icmp | None (any)
-    port_min: int | None
-    port_max: int | None
-    remote_cidr: str
-    ethertype: str = "IPv4"
-    description: str = field(default="", compare=False)
-
-    def key(self) -> tuple:
-        """Identity for drift comparison (description ignored)."""
-        return (self.direction, self.ethertype, self.protocol, self.port_min, self.port_max, self.remote_cidr)
-
-    def sort_key(self) -> tuple:
-        return (self.direction, self.ethertype, self.protocol or "", -1 if self.port_min is None else self.port_min,
-                -1 if self.port_max is None else self.port_max, self.remote_cidr)
-
-    def covers_port(self, port: int) -> bool:
-        if self.protocol not in (None, "tcp"):
-            return False
-        if self.port_min is None:
-            return True
-        return self.port_min <= port <= (self.port_max if self.port_max is not None else self.port_min)
-
-
-def normalise_rule(direction: str, protocol: str | None, port_min: int | None, port_max: int | None,
-                   remote_cidr: str | None, ethertype: str = "IPv4", description: str = "") -> RuleSpec:
-    """The one normal form both engines and drift use: ``any`` protocol -> None, ports
-    1-65535 (or none given) -> None/None, icmp/any ports dropped, a missing remote -> 0.0.0.0/0
-    (for IPv4), single ports as min == max, CIDRs in canonical form."""
-    proto = None if protocol in (None, "", "any") else str(protocol).lower()
-    if proto in (None, "icmp"):
-        port_min = port_max = None
-    if port_min is not None and port_max is None:
-        port_max = port_min
-    if port_min is None and port_max is not None:
-        port_min = port_max
-    if port_min == 1 and port_max == 65535:
-        port_min = port_max = None
-    if remote_cidr in (None, ""):
-        remote_cidr = WORLD if ethertype == "IPv4" else "::/0"
-    remote = str(ipaddress.ip_network(remote_cidr, strict=False))
-    return RuleSpec(direction, proto, port_min, port_max, remote, ethertype, description)
-
-
-def sort_rules(rules: Iterable[RuleSpec]) -> tuple[RuleSpec, ...]:
-    """Deduplicated (description ignored: the first kept) and in a stable order."""
-    seen: dict[tuple, RuleSpec] = {}
-    for r in rules:
-        seen.setdefault(r.key(), r)
-    return tuple(sorted(seen.values(), key=RuleSpec.sort_key))
-
-
 @dataclass(frozen=True)
 class SecurityGroupSpec:
     name: str
@@ -302,9 +246,9 @@ def _split_out_ports(rule: RuleSpec, ports: Iterable[int]) -> list[RuleSpec]:
     """``rule`` minus the given tcp ports (udp/icmp parts of an 'any' rule kept)."""
     ports = sorted(set(ports))
     if rule.protocol is None:  # any: keep udp and icmp whole, split tcp
-        out = [RuleSpec(rule.direction, "udp", None, None, rule.remote_cidr, rule.ethertype, rule.description),
-               RuleSpec(rule.direction, "icmp", None, None, rule.remote_cidr, rule.ethertype, rule.description)]
-        tcp = RuleSpec(rule.direction, "tcp", None, None, rule.remote_cidr, rule.ethertype, rule.description)
+        out = [normalise_rule(rule.direction, p, None, None, rule.remote_cidr, rule.ethertype, rule.description)
+               for p in ("udp", "icmp")]
+        tcp = normalise_rule(rule.direction, "tcp", None, None, rule.remote_cidr, rule.ethertype, rule.description)
         return out + _split_out_ports(tcp, ports)
     lo = rule.port_min if rule.port_min is not None else 1
     hi = rule.port_max if rule.port_max is not None else 65535
@@ -320,8 +264,11 @@ def _split_out_ports(rule: RuleSpec, ports: Iterable[int]) -> list[RuleSpec]:
             for a, b in pieces]
 
 
-def _within(cidr: str, container: str) -> bool:
-    return ipaddress.ip_network(cidr).subnet_of(ipaddress.ip_network(container))  # type: ignore[arg-type]
+def _within(cidr: str | None, container: str) -> bool:
+    if cidr is None:
+        return False
+    a, b = ipaddress.ip_network(cidr), ipaddress.ip_network(container)
+    return a.version == b.version and a.subnet_of(b)  # type: ignore[arg-type]
 
 
 def baseline_rules(level: int, tenant_cidr_: str, management_cidr: str) -> tuple[RuleSpec, ...]:
@@ -363,23 +310,18 @@ def template_rules(template: Template, level: int, management_cidr: str) -> tupl
             rs = normalise_rule(direction, r.protocol, r.port_min, r.port_max, r.remote_cidr,
                                 description=r.description)
             if direction == "ingress":
-                if level >= 4 and rs.remote_cidr == WORLD:
-                    notes.append(f"template {template.name}: dropped world-open ingress {_fmt(rs)} (MLPS 4)")
+                if level >= 4 and rs.world_open:
+                    notes.append(f"template {template.name}: dropped world-open ingress {fmt_rule(rs)} (MLPS 4)")
                     continue
-                outside = rs.remote_cidr == WORLD if level <= 2 else not _within(rs.remote_cidr, management_cidr)
+                outside = rs.world_open if level <= 2 else not _within(rs.remote_cidr, management_cidr)
                 hit = [p for p in ADMIN_PORTS if rs.covers_port(p)]
                 if outside and hit:
                     notes.append(f"template {template.name}: admin ports {','.join(map(str, hit))} cut out of "
-                                 f"{_fmt(rs)} (MLPS {level}: admin ports only from management)")
+                                 f"{fmt_rule(rs)} (MLPS {level}: admin ports only from management)")
                     out.extend(_split_out_ports(rs, hit))
                     continue
             out.append(rs)
     return sort_rules(out), tuple(notes)
-
-
-def _fmt(r: RuleSpec) -> str:
-    ports = "any" if r.port_min is None else (str(r.port_min) if r.port_min == r.port_max else f"{r.port_min}-{r.port_max}")
-    return f"{r.direction} {r.protocol or 'any'}/{ports} {r.remote_cidr}"
 
 
 # --------------------------------------------------------------------------- the spec
@@ -528,7 +470,7 @@ def operators_of(catalog: Catalog, plan: Plan, department: str) -> tuple[str, ..
 def world_open_admin_rules(spec: TenantSpec) -> list[tuple[str, RuleSpec]]:
     """(group, rule) pairs that open an admin port to 0.0.0.0/0 (must be empty at MLPS >= 2)."""
     return [(g.name, r) for g in spec.security_groups for r in g.rules
-            if r.direction == "ingress" and r.remote_cidr == WORLD and any(r.covers_port(p) for p in ADMIN_PORTS)]
+            if r.direction == "ingress" and r.world_open and r.admin_ports_reached()]
 
 
 def spec_to_dict(spec: TenantSpec) -> dict:
@@ -541,52 +483,155 @@ def spec_to_dict(spec: TenantSpec) -> dict:
     return d
 
 
-# --------------------------------------------------------------------------- canonical inventory
-def rule_label(group: str, r: RuleSpec) -> str:
-    """A stable, readable identity of a rule inside its group (also the Pulumi logical name)."""
-    ports = "any" if r.port_min is None else (f"{r.port_min}" if r.port_min == r.port_max else f"{r.port_min}-{r.port_max}")
-    return f"{group}.{r.direction}.{r.ethertype.lower()}.{r.protocol or 'any'}.{ports}.{r.remote_cidr.replace('/', '_')}"
+# --------------------------------------------------------------------------- resource kinds
+class Item(NamedTuple):
+    """One object of a tenant in canonical form: the common language of the Pulumi mock graph,
+    the SDK engine and drift read-back. ``key`` holds the inputs compared for drift, as sorted
+    ``(field, value)`` pairs of plain str/int/tuples."""
+
+    kind: str
+    name: str
+    key: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def ref(self) -> tuple[str, str]:
+        return (self.kind, self.name)
+
+    def field(self, name: str, default: Any = None) -> Any:
+        return dict(self.key).get(name, default)
 
 
-Item = tuple  # (kind, name, ((key, value), ...))
+def item(kind: str, name: str, **key: Any) -> Item:
+    """An Item with its key inputs in canonical (sorted) order."""
+    return Item(kind, name, tuple(sorted(key.items())))
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One tenant resource kind, declared once. Its position in ``KINDS`` is the create order
+    (reversed: the destroy order). ``pulumi_types``: the pulumi-openstack resource types the
+    component declares for it (the first is what ``pulumi import`` adopts, when ``importable``);
+    ``items``: how a TenantSpec becomes this kind's inventory items. The SDK engine's
+    read/create/update/delete of each kind is in ``yunshang/openstack/tenant/`` and the Pulumi
+    component's declaration in ``stacks/components/tenant.py``, both keyed by ``name``
+    (tests/unit/test_tenant_kinds.py checks that every kind has both, and nothing else)."""
+
+    name: str
+    pulumi_types: tuple[str, ...]
+    items: Callable[["TenantSpec"], Iterable[Item]]
+    importable: bool = True
+
+    @property
+    def pulumi_type(self) -> str:
+        return self.pulumi_types[0]
+
+    def import_id(self, ident: str) -> str:
+        """The id ``pulumi import`` takes for an object of this kind with OpenStack id ``ident``."""
+        return ident
+
+
+def _project_items(s: "TenantSpec") -> Iterable[Item]:
+    yield item("project", s.project.name, description=s.project.description, tags=tuple(sorted(s.project.tags)))
+
+
+def _users_items(s: "TenantSpec") -> Iterable[Item]:
+    return (item("user", u.name, email=u.email) for u in s.users)
+
+
+def _role_assignments_items(s: "TenantSpec") -> Iterable[Item]:
+    return (item("role_assignment", f"{a.user}/{a.role}") for a in s.role_assignments)
+
+
+def _quotas_items(s: "TenantSpec") -> Iterable[Item]:
+    return (Item("quota", service, tuple(sorted(fields))) for service, fields in
+            (("compute", s.quotas.compute), ("network", s.quotas.network), ("volume", s.quotas.volume)))
+
+
+def _flavors_items(s: "TenantSpec") -> Iterable[Item]:
+    return (item("flavor", f.name, disk_gb=f.disk_gb, ram_mb=f.ram_mb, vcpus=f.vcpus) for f in s.flavors)
+
+
+def _networks_items(s: "TenantSpec") -> Iterable[Item]:
+    yield item("network", s.network.name)
+
+
+def _subnets_items(s: "TenantSpec") -> Iterable[Item]:
+    n = s.network
+    yield item("subnet", n.subnet_name, cidr=n.cidr, gateway_ip=n.gateway_ip, network=n.name)
+
+
+def _routers_items(s: "TenantSpec") -> Iterable[Item]:
+    yield item("router", s.network.router_name, external_network=s.network.external_network)
+
+
+def _router_interfaces_items(s: "TenantSpec") -> Iterable[Item]:
+    yield item("router_interface", f"{s.network.router_name}/{s.network.subnet_name}")
+
+
+def _security_groups_items(s: "TenantSpec") -> Iterable[Item]:
+    return (item("security_group", g.name) for g in s.security_groups)
+
+
+def _security_group_rules_items(s: "TenantSpec") -> Iterable[Item]:
+    return (item("security_group_rule", rule_label(g.name, r)) for g in s.security_groups for r in g.rules)
+
+
+def _server_groups_items(s: "TenantSpec") -> Iterable[Item]:
+    return (item("server_group", g.name, policy=g.policy) for g in s.server_groups)
+
+
+def _ports_items(s: "TenantSpec") -> Iterable[Item]:
+    return (item("port", v.port_name, network=s.network.name, security_groups=tuple(sorted(v.security_groups)))
+            for v in s.servers)
+
+
+def _servers_items(s: "TenantSpec") -> Iterable[Item]:
+    return (item("server", v.name, availability_zone=v.availability_zone, flavor=v.flavor, image=v.image,
+                 port=v.port_name, server_group=v.server_group or "") for v in s.servers)
+
+
+def _volumes_items(s: "TenantSpec") -> Iterable[Item]:
+    return (item("volume", v.name, server=v.server, size_gb=v.size_gb) for v in s.volumes)
+
+
+def _floating_ips_items(s: "TenantSpec") -> Iterable[Item]:
+    return (item("floating_ip", f.name, pool=f.pool, server=f.server) for f in s.floating_ips)
+
+
+_OS = "openstack:"
+KINDS: tuple[Kind, ...] = (
+    Kind("project", (_OS + "identity/project:Project",), _project_items),
+    Kind("user", (_OS + "identity/user:User",), _users_items),
+    Kind("role_assignment", (_OS + "identity/roleAssignment:RoleAssignment",), _role_assignments_items, importable=False),
+    Kind("quota", (_OS + "compute/quotaSetV2:QuotaSetV2", _OS + "networking/quotaV2:QuotaV2",
+                   _OS + "blockstorage/quoteSetV3:QuoteSetV3"), _quotas_items, importable=False),
+    Kind("flavor", (_OS + "compute/flavor:Flavor", _OS + "compute/flavorAccess:FlavorAccess"), _flavors_items),
+    Kind("network", (_OS + "networking/network:Network",), _networks_items),
+    Kind("subnet", (_OS + "networking/subnet:Subnet",), _subnets_items),
+    Kind("router", (_OS + "networking/router:Router",), _routers_items),
+    Kind("router_interface", (_OS + "networking/routerInterface:RouterInterface",), _router_interfaces_items),
+    Kind("security_group", (_OS + "networking/secGroup:SecGroup",), _security_groups_items),
+    Kind("security_group_rule", (_OS + "networking/secGroupRule:SecGroupRule",), _security_group_rules_items),
+    Kind("server_group", (_OS + "compute/serverGroup:ServerGroup",), _server_groups_items),
+    Kind("port", (_OS + "networking/port:Port",), _ports_items),
+    Kind("server", (_OS + "compute/instance:Instance",), _servers_items),
+    Kind("volume", (_OS + "blockstorage/volume:Volume", _OS + "compute/volumeAttach:VolumeAttach"), _volumes_items),
+    Kind("floating_ip", (_OS + "networking/floatingIp:FloatingIp",), _floating_ips_items),
+)
+KIND: dict[str, Kind] = {k.name: k for k in KINDS}
+KIND_ORDER: tuple[str, ...] = tuple(k.name for k in KINDS)
+DESTROY_ORDER: tuple[str, ...] = KIND_ORDER[::-1]
+PULUMI_TYPES: dict[str, str] = {k.name: k.pulumi_type for k in KINDS if k.importable}
+
+
+def kind_rank(kind: str) -> int:
+    """Create order of ``kind`` (unknown kinds last)."""
+    return KIND_ORDER.index(kind) if kind in KIND else len(KIND_ORDER)
 
 
 def spec_inventory(spec: TenantSpec) -> frozenset[Item]:
-    """What the tenant consists of, as (kind, name, key inputs) — the common language of the
-    Pulumi mock graph, the SDK applier and drift readback. Values are plain str/int/tuples."""
-    out: set[Item] = set()
-    p = spec.project
-    out.add(("project", p.name, (("description", p.description), ("tags", tuple(sorted(p.tags))))))
-    for u in spec.users:
-        out.add(("user", u.name, (("email", u.email),)))
-    for a in spec.role_assignments:
-        out.add(("role_assignment", f"{a.user}/{a.role}", ()))
-    for service, items in (("compute", spec.quotas.compute), ("network", spec.quotas.network),
-                           ("volume", spec.quotas.volume)):
-        out.add(("quota", service, tuple(sorted(items))))
-    for f in spec.flavors:
-        out.add(("flavor", f.name, (("disk_gb", f.disk_gb), ("ram_mb", f.ram_mb), ("vcpus", f.vcpus))))
-    n = spec.network
-    out.add(("network", n.name, ()))
-    out.add(("subnet", n.subnet_name, (("cidr", n.cidr), ("gateway_ip", n.gateway_ip), ("network", n.name))))
-    out.add(("router", n.router_name, (("external_network", n.external_network),)))
-    out.add(("router_interface", f"{n.router_name}/{n.subnet_name}", ()))
-    for g in spec.security_groups:
-        out.add(("security_group", g.name, ()))
-        for r in g.rules:
-            out.add(("security_group_rule", rule_label(g.name, r), ()))
-    for g in spec.server_groups:
-        out.add(("server_group", g.name, (("policy", g.policy),)))
-    for s in spec.servers:
-        out.add(("port", s.port_name, (("network", n.name), ("security_groups", tuple(sorted(s.security_groups))))))
-        out.add(("server", s.name, (("availability_zone", s.availability_zone), ("flavor", s.flavor),
-                                    ("image", s.image), ("port", s.port_name),
-                                    ("server_group", s.server_group or ""))))
-    for v in spec.volumes:
-        out.add(("volume", v.name, (("server", v.server), ("size_gb", v.size_gb))))
-    for f in spec.floating_ips:
-        out.add(("floating_ip", f.name, (("pool", f.pool), ("server", f.server))))
-    return frozenset(out)
+    """What the tenant consists of, kind by kind (see ``KINDS``)."""
+    return frozenset(i for k in KINDS for i in k.items(spec))
 
 
 # --------------------------------------------------------------------------- drift
@@ -609,19 +654,14 @@ class Drift:
                 "different": [{"wanted": one(w), "found": one(f)} for w, f in self.different]}
 
 
-KIND_ORDER = ("project", "user", "role_assignment", "quota", "flavor", "network", "subnet", "router",
-              "router_interface", "security_group", "security_group_rule", "server_group", "port", "server",
-              "volume", "floating_ip")
-
-
 def _order(i: Item) -> tuple:
-    return (KIND_ORDER.index(i[0]) if i[0] in KIND_ORDER else 99, i[1])
+    return (kind_rank(i[0]), i[1])
 
 
 def diff_inventories(want: Iterable[Item], have: Iterable[Item]) -> Drift:
     """Pure drift: compare by (kind, name); the key inputs decide 'different'."""
-    w = {(i[0], i[1]): i for i in want}
-    h = {(i[0], i[1]): i for i in have}
+    w = {(i[0], i[1]): Item(*i) for i in want}
+    h = {(i[0], i[1]): Item(*i) for i in have}
     missing = sorted((w[k] for k in w.keys() - h.keys()), key=_order)
     extra = sorted((h[k] for k in h.keys() - w.keys()), key=_order)
     different = sorted(((w[k], h[k]) for k in w.keys() & h.keys() if w[k] != h[k]), key=lambda p: _order(p[0]))

@@ -18,8 +18,8 @@ def view(dept="health", op="unicom", **kw):
     base = dict(
         department=dept, operator=op, project=f"dept-{dept}", project_id="p1",
         tags=("yunshang", f"department:{dept}", "contract:WJ-2025-01", "mlps:3"), read_at=NOW,
-        rules=(c.RuleView("base", "ingress", "tcp", 22, 22, "10.250.0.0/24"),
-               c.RuleView("web", "ingress", "tcp", 443, 443, "0.0.0.0/0")),
+        rules=(c.RuleView.of("base", "ingress", "tcp", 22, 22, "10.250.0.0/24"),
+               c.RuleView.of("web", "ingress", "tcp", 443, 443, "0.0.0.0/0")),
         ports=(c.PortView("1", "web-1", "compute:az1", ("web",), True),
                c.PortView("2", "", "network:dhcp", (), False)),
         volumes=(c.VolumeView("data-1", 100, False),),
@@ -42,10 +42,10 @@ def test_compliant_tenant_passes_everything_required():
 
 
 def test_world_open_ssh_any_port_and_missing_groups_fail_with_a_fix():
-    bad = view(rules=(c.RuleView("base", "ingress", "tcp", 20, 25, "0.0.0.0/0"),
-                      c.RuleView("all", "ingress", None, None, None, None),
-                      c.RuleView("v6", "ingress", "tcp", 3389, 3389, "::/0", ethertype="IPv6"),
-                      c.RuleView("grp", "ingress", "tcp", 22, 22, None, remote_group="g1")),
+    bad = view(rules=(c.RuleView.of("base", "ingress", "tcp", 20, 25, "0.0.0.0/0"),
+                      c.RuleView.of("all", "ingress", None, None, None, None),
+                      c.RuleView.of("v6", "ingress", "tcp", 3389, 3389, "::/0", ethertype="IPv6"),
+                      c.RuleView.of("grp", "ingress", "tcp", 22, 22, None, remote_group="g1")),
                ports=(c.PortView("1", "web-1", "compute:az1", (), True),
                       c.PortView("2", "web-2", "compute:az1", ("web",), False)))
     rep = c.check_department(CAT, "health", {"unicom": bad, "telecom": None}, DAY, NOW)

@@ -13,6 +13,7 @@ from yunshang.compliance import PortView, RuleView, ServerView, TenantView, Volu
 from yunshang.errors import CloudUnavailable
 from yunshang.openstack import CLOUD_ERRORS, connect
 from yunshang.redact import exception_text
+from yunshang.secrules import neutron_rule
 
 
 def read_tenant_view(conn, department: str, operator: str) -> TenantView | None:
@@ -27,12 +28,7 @@ def read_tenant_view(conn, department: str, operator: str) -> TenantView | None:
     rules = []
     for g in groups:
         for r in g.security_group_rules or []:
-            rules.append(RuleView(
-                group=g.name, direction=r.get("direction", ""), protocol=r.get("protocol"),
-                port_min=r.get("port_range_min"), port_max=r.get("port_range_max"),
-                remote_cidr=r.get("remote_ip_prefix"),
-                remote_group=names.get(r.get("remote_group_id"), r.get("remote_group_id")),
-                ethertype=r.get("ethertype", "IPv4")))
+            rules.append(RuleView(g.name, neutron_rule(r, names)))
     ports = [PortView(p.id, p.name or "", p.device_owner or "",
                       tuple(sorted(names.get(s, s) for s in (p.security_group_ids or []))),
                       bool(p.is_port_security_enabled) if p.is_port_security_enabled is not None else True)
@@ -45,8 +41,7 @@ def read_tenant_view(conn, department: str, operator: str) -> TenantView | None:
         servers.append(ServerView(s.name, s.id, actions))
     return TenantView(department=department, operator=operator, project=pname, project_id=pid,
                       tags=tuple(sorted(project.tags or [])), read_at=dt.datetime.now(dt.timezone.utc),
-                      rules=tuple(sorted(rules, key=lambda r: (r.group, r.direction, str(r.protocol),
-                                                                r.port_min or 0, r.remote_cidr or ""))),
+                      rules=tuple(sorted(rules, key=lambda v: (v.group, v.rule.sort_key()))),
                       ports=tuple(sorted(ports, key=lambda p: (p.name, p.id))),
                       volumes=tuple(sorted(volumes, key=lambda v: v.name)),
                       servers=tuple(sorted(servers, key=lambda s: s.name)))
