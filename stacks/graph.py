@@ -7,12 +7,12 @@ which is what ``yunshang stack graph`` prints and what the unit tests assert on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import pulumi
 from pulumi.runtime import mocks as pmocks
 
-from yunshang.tenant import TenantSpec, rule_label, normalise_rule
+from yunshang.tenant import KIND, KINDS, Item, TenantSpec, item, normalise_rule, rule_label
 
 
 @dataclass
@@ -111,66 +111,126 @@ def declare_tenant(spec: TenantSpec, *, initial_passwords: dict | None = None) -
 
 
 # --------------------------------------------------------------------------- graph -> inventory
-def graph_inventory(g: Graph) -> frozenset[tuple]:
+@dataclass
+class _Resolve:
+    """What the per-kind readers share: the graph, ids back to names, look-up results."""
+
+    graph: Graph
+    name_of: dict[str, str]
+    ext: dict[str, str]
+
+    def of(self, kind: str, i: int = 0) -> list[Declared]:
+        return self.graph.by_type(KIND[kind].pulumi_types[i])
+
+
+def _quota_fields(r: Declared) -> tuple:
+    return tuple(sorted((_snake(k), v) for k, v in _ints(r.inputs).items() if k not in ("projectId", "region")))
+
+
+def _read_project(x: _Resolve):
+    for r in x.of("project"):
+        i = r.inputs
+        yield item("project", i["name"], description=i.get("description", ""), tags=tuple(sorted(i.get("tags", ()))))
+
+
+def _read_user(x: _Resolve):
+    for r in x.of("user"):
+        yield item("user", r.inputs["name"], email=(r.inputs.get("extra") or {}).get("email", ""))
+
+
+def _read_role_assignment(x: _Resolve):
+    return (item("role_assignment", r.name) for r in x.of("role_assignment") if not r.name.startswith("operator/"))
+
+
+def _read_quota(x: _Resolve):
+    for i, service in enumerate(("compute", "network", "volume")):
+        for r in x.of("quota", i):
+            yield Item("quota", service, _quota_fields(r))
+
+
+def _read_flavor(x: _Resolve):
+    for r in x.of("flavor"):
+        i = _ints(r.inputs)
+        yield item("flavor", i["name"], disk_gb=i["disk"], ram_mb=i["ram"], vcpus=i["vcpus"])
+
+
+def _read_network(x: _Resolve):
+    return (item("network", r.inputs["name"]) for r in x.of("network"))
+
+
+def _read_subnet(x: _Resolve):
+    for r in x.of("subnet"):
+        i = r.inputs
+        yield item("subnet", i["name"], cidr=i["cidr"], gateway_ip=i["gatewayIp"], network=x.name_of[i["networkId"]])
+
+
+def _read_router(x: _Resolve):
+    for r in x.of("router"):
+        yield item("router", r.inputs["name"], external_network=x.ext[r.inputs["externalNetworkId"]])
+
+
+def _read_router_interface(x: _Resolve):
+    for r in x.of("router_interface"):
+        yield item("router_interface", f"{x.name_of[r.inputs['routerId']]}/{x.name_of[r.inputs['subnetId']]}")
+
+
+def _read_security_group(x: _Resolve):
+    return (item("security_group", r.inputs["name"]) for r in x.of("security_group"))
+
+
+def _read_security_group_rule(x: _Resolve):
+    for r in x.of("security_group_rule"):
+        i = _ints(r.inputs)
+        rs = normalise_rule(i["direction"], i.get("protocol"), i.get("portRangeMin"), i.get("portRangeMax"),
+                            i.get("remoteIpPrefix"), i.get("ethertype", "IPv4"))
+        yield item("security_group_rule", rule_label(x.name_of[i["securityGroupId"]], rs))
+
+
+def _read_server_group(x: _Resolve):
+    return (item("server_group", r.inputs["name"], policy=r.inputs["policies"]) for r in x.of("server_group"))
+
+
+def _read_port(x: _Resolve):
+    for r in x.of("port"):
+        i = r.inputs
+        yield item("port", i["name"], network=x.name_of[i["networkId"]],
+                   security_groups=tuple(sorted(x.name_of[g] for g in i["securityGroupIds"])))
+
+
+def _read_server(x: _Resolve):
+    for r in x.of("server"):
+        i = r.inputs
+        group = (i.get("schedulerHints") or [{}])[0].get("group")
+        yield item("server", i["name"], availability_zone=i["availabilityZone"], flavor=i["flavorName"],
+                   image=i["imageName"], port=x.name_of[i["networks"][0]["port"]],
+                   server_group=x.name_of[group] if group else "")
+
+
+def _read_volume(x: _Resolve):
+    attach = {a.inputs["volumeId"]: a for a in x.of("volume", 1)}
+    for r in x.of("volume"):
+        a = attach.get(r.id)
+        yield item("volume", r.inputs["name"], server=x.name_of[a.inputs["instanceId"]] if a else "",
+                   size_gb=_ints(r.inputs["size"]))
+
+
+def _read_floating_ip(x: _Resolve):
+    server_of_port = {s.inputs["networks"][0]["port"]: s.name for s in x.of("server")}
+    for r in x.of("floating_ip"):
+        yield item("floating_ip", r.name, pool=r.inputs["pool"], server=server_of_port.get(r.inputs.get("portId"), ""))
+
+
+READERS: dict[str, Callable[[_Resolve], Iterable[Item]]] = {
+    name[len("_read_"):]: fn for name, fn in list(globals().items()) if name.startswith("_read_")}
+
+
+def graph_inventory(g: Graph) -> frozenset[Item]:
     """The declared graph in the core's canonical (kind, name, key inputs) form (see
-    ``yunshang.tenant.spec_inventory``), ids resolved back to the names they were declared with."""
-    name_of = {r.id: r.name for r in g.resources}
-    ext = {f"extnet:{a.get('name')}": a.get("name") for tok, a, _ in g.calls if tok.endswith("getNetwork")}
-    out: set[tuple] = set()
-    servers_by_port: dict[str, str] = {}
-    for r in g.by_type("openstack:compute/instance:Instance"):
-        servers_by_port[name_of[r.inputs["networks"][0]["port"]]] = r.name
-    for r in g.resources:
-        i, t = _ints(r.inputs), r.type
-        if t == "openstack:identity/project:Project":
-            out.add(("project", i["name"], (("description", i.get("description", "")),
-                                            ("tags", tuple(sorted(i.get("tags", ())))))))
-        elif t == "openstack:identity/user:User":
-            out.add(("user", i["name"], (("email", (i.get("extra") or {}).get("email", "")),)))
-        elif t == "openstack:identity/roleAssignment:RoleAssignment":
-            if not r.name.startswith("operator/"):
-                out.add(("role_assignment", r.name, ()))
-        elif t == "openstack:compute/quotaSetV2:QuotaSetV2":
-            out.add(("quota", "compute", tuple(sorted((_snake(k), v) for k, v in i.items() if k not in ("projectId", "region")))))
-        elif t == "openstack:networking/quotaV2:QuotaV2":
-            out.add(("quota", "network", tuple(sorted((_snake(k), v) for k, v in i.items() if k not in ("projectId", "region")))))
-        elif t == "openstack:blockstorage/quoteSetV3:QuoteSetV3":
-            out.add(("quota", "volume", tuple(sorted((_snake(k), v) for k, v in i.items() if k not in ("projectId", "region")))))
-        elif t == "openstack:compute/flavor:Flavor":
-            out.add(("flavor", i["name"], (("disk_gb", i["disk"]), ("ram_mb", i["ram"]), ("vcpus", i["vcpus"]))))
-        elif t == "openstack:networking/network:Network":
-            out.add(("network", i["name"], ()))
-        elif t == "openstack:networking/subnet:Subnet":
-            out.add(("subnet", i["name"], (("cidr", i["cidr"]), ("gateway_ip", i["gatewayIp"]),
-                                           ("network", name_of[i["networkId"]]))))
-        elif t == "openstack:networking/router:Router":
-            out.add(("router", i["name"], (("external_network", ext[i["externalNetworkId"]]),)))
-        elif t == "openstack:networking/routerInterface:RouterInterface":
-            out.add(("router_interface", f"{name_of[i['routerId']]}/{name_of[i['subnetId']]}", ()))
-        elif t == "openstack:networking/secGroup:SecGroup":
-            out.add(("security_group", i["name"], ()))
-        elif t == "openstack:networking/secGroupRule:SecGroupRule":
-            rs = normalise_rule(i["direction"], i.get("protocol"), i.get("portRangeMin"), i.get("portRangeMax"),
-                                i.get("remoteIpPrefix"), i.get("ethertype", "IPv4"))
-            out.add(("security_group_rule", rule_label(name_of[i["securityGroupId"]], rs), ()))
-        elif t == "openstack:compute/serverGroup:ServerGroup":
-            out.add(("server_group", i["name"], (("policy", i["policies"]),)))
-        elif t == "openstack:networking/port:Port":
-            out.add(("port", i["name"], (("network", name_of[i["networkId"]]),
-                                         ("security_groups", tuple(sorted(name_of[x] for x in i["securityGroupIds"]))))))
-        elif t == "openstack:compute/instance:Instance":
-            hints = i.get("schedulerHints") or [{}]
-            group = hints[0].get("group")
-            out.add(("server", i["name"], (("availability_zone", i["availabilityZone"]), ("flavor", i["flavorName"]),
-                                           ("image", i["imageName"]), ("port", name_of[i["networks"][0]["port"]]),
-                                           ("server_group", name_of[group] if group else ""))))
-        elif t == "openstack:blockstorage/volume:Volume":
-            attach = [a for a in g.by_type("openstack:compute/volumeAttach:VolumeAttach") if a.inputs["volumeId"] == r.id]
-            out.add(("volume", i["name"], (("server", name_of[attach[0].inputs["instanceId"]] if attach else ""),
-                                           ("size_gb", i["size"]))))
-        elif t == "openstack:networking/floatingIp:FloatingIp":
-            out.add(("floating_ip", r.name, (("pool", i["pool"]), ("server", servers_by_port.get(name_of.get(i.get("portId"), ""), "")))))
-    return frozenset(out)
+    ``yunshang.tenant.spec_inventory``), ids resolved back to the names they were declared with,
+    kind by kind (``KINDS``; one reader per kind in ``READERS``)."""
+    x = _Resolve(g, {r.id: r.name for r in g.resources},
+                 {f"extnet:{a.get('name')}": a.get("name") for tok, a, _ in g.calls if tok.endswith("getNetwork")})
+    return frozenset(i for k in KINDS for i in READERS[k.name](x))
 
 
 def _ints(v):
