@@ -8,7 +8,7 @@ import os
 
 import click
 
-from cli.common import catalog_option, echo_json, load_catalog, table
+from cli.common import catalog_option, echo_json, load_catalog, output_option, table
 from yunshang import billing as b
 from yunshang.errors import NotFound
 
@@ -50,7 +50,36 @@ def evidence_from_prometheus(prometheus_url: str, catalog, month: str, now: dt.d
     return out
 
 
-@click.command()
+class _ShowByDefault(click.Group):
+    """``yunshang bill --month M`` is ``yunshang bill show --month M``; ``bill reconcile`` is the check."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_ShowByDefault)
+def bill() -> None:
+    """Monthly bills per contract (`bill --month M`, same as `bill show`), and the check of an operator's invoice.
+
+    \b
+    Examples:
+      yunshang bill --month 2026-11 --prometheus http://127.0.0.1:9090
+      yunshang bill --month 2026-12 --projected -o json
+      yunshang bill reconcile --month 2026-11 --invoice unicom-2026-11.csv
+    """
+
+
+_AT = click.option("--at", "at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]),
+                   metavar="UTC-TIME", help="Take the bill at this time (UTC) instead of now.")
+_DB = click.option("--db", "db_url", envvar="YUNSHANG_DB", metavar="URL",
+                   help="Lifecycle store holding what was configured/reclaimed when. Env: YUNSHANG_DB.")
+_PROM = click.option("--prometheus", metavar="URL", envvar="YUNSHANG_PROMETHEUS",
+                     help="Prometheus holding the exporters' probe data (SLA attainment). Without it: no SLA evidence.")
+
+
+@bill.command("show")
 @click.option("--month", required=True, metavar="YYYY-MM", help="Calendar month (UTC), e.g. 2026-11.")
 @click.option("--department", metavar="NAME", help="Only this department.")
 @click.option("--output", "-o", type=click.Choice(["table", "json", "csv", "html"]), default="table",
@@ -58,15 +87,12 @@ def evidence_from_prometheus(prometheus_url: str, catalog, month: str, now: dt.d
 @click.option("--out", "out_path", type=click.Path(), metavar="PATH",
               help="Write here instead of stdout. html without --department: a directory, one page per department.")
 @catalog_option
-@click.option("--db", "db_url", envvar="YUNSHANG_DB", metavar="URL",
-              help="Lifecycle store holding what was configured/reclaimed when. Env: YUNSHANG_DB.")
-@click.option("--prometheus", metavar="URL", envvar="YUNSHANG_PROMETHEUS",
-              help="Prometheus holding the exporters' probe data (SLA attainment). Without it: no SLA evidence.")
+@_DB
+@_PROM
 @click.option("--projected", is_flag=True,
               help="The current month's forecast: what is held now charged to the month's end (marked projected).")
-@click.option("--at", "at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]),
-              metavar="UTC-TIME", help="Take the bill at this time (UTC) instead of now.")
-def bill(month, department, output, out_path, catalog_dir, db_url, prometheus, projected, at):
+@_AT
+def show(month, department, output, out_path, catalog_dir, db_url, prometheus, projected, at):
     """Monthly bill per contract: resources held (prorated to the second), SLA attainment, credit, ceiling use.
 
     A month that is not over is billed to date: charges up to now (the statement says "to <time>");
@@ -151,3 +177,91 @@ def _emit(text: str, out_path: str | None) -> None:
         click.echo(f"wrote {out_path}", err=True)
     else:
         click.echo(text, nl=not text.endswith("\n"))
+
+
+@bill.command("reconcile")
+@click.option("--month", required=True, metavar="YYYY-MM", help="Calendar month (UTC) the invoice is for.")
+@click.option("--invoice", "invoice_path", required=True, type=click.Path(dir_okay=False), metavar="FILE.csv",
+              help="The operator's invoice: CSV with a header contract,resource,quantity,amount "
+                   "(resource: vcpu, ram_gb, disk_gb, floating_ip, sla_credit; quantity in unit-hours; amount CNY).")
+@click.option("--operator", metavar="OP", help="The invoice's operator: its contracts missing from the invoice are "
+                                               "listed too.")
+@click.option("--tolerance", type=click.FloatRange(0, 1e6), default=1.0, show_default=True, metavar="CNY",
+              help="Differences up to this amount (per contract and resource) are not listed.")
+@output_option
+@catalog_option
+@_DB
+@_PROM
+@_AT
+def reconcile(month, invoice_path, operator, tolerance, output, catalog_dir, db_url, prometheus, at):
+    """Three-way check: what yunshang metered, the contract prices, and the operator's own invoice.
+
+    For every contract and resource on the invoice (and, with --operator, every contract of that
+    operator that held something): the unit-hours yunshang metered at the contract's unit price,
+    against the invoiced quantity and amount. Every difference above --tolerance is listed, per
+    contract, split into its quantity part and its price part; SLA credits are compared too.
+
+    \b
+    Example:
+      yunshang bill reconcile --month 2026-11 --invoice unicom-2026-11.csv --operator unicom
+      yunshang bill reconcile --month 2026-11 --invoice unicom-2026-11.csv -o json
+    \b
+    Invoice CSV (quantity: unit-hours in the month; amount: CNY):
+      contract,resource,quantity,amount
+      WJ-2025-01,vcpu,2880,112.00
+      WJ-2025-01,sla_credit,0,-16.80
+    """
+    from yunshang.store import open_store
+
+    now = at.replace(tzinfo=dt.timezone.utc) if at else dt.datetime.now(dt.timezone.utc)
+    b.billing_period(month, now)
+    invoice = b.parse_invoice_csv(_read_invoice(invoice_path), invoice_path)
+    catalog = load_catalog(catalog_dir)
+    if operator:
+        try:
+            catalog.provider(operator)
+        except KeyError:
+            raise NotFound(f"unknown operator {operator!r} in catalog {catalog_dir}") from None
+    with open_store(db_url) as store:
+        held = store.holdings()
+    evidence = evidence_from_prometheus(prometheus, catalog, month, now) if prometheus else {}
+    bills = b.bills(catalog, held, month, evidence=evidence, now=now)
+    rec = b.reconcile(catalog, bills, invoice, month, tolerance_fen=int(round(tolerance * 100)), operator=operator)
+    if output == "json":
+        echo_json(b.reconciliation_to_dict(rec))
+        return
+    _, month_end, to = b.billing_period(month, now)
+    lines = [f"Reconciliation {month}" + (f", metered to {to:%Y-%m-%d %H:%M} UTC (month not over)" if to < month_end
+                                         else "") + f"; tolerance {tolerance:,.2f} CNY"]
+    rows = [[c.contract, c.department or "?", c.operator or "?", f"{c.expected_fen / 100:,.2f}",
+             f"{c.invoiced_fen / 100:,.2f}", f"{c.difference_fen / 100:+,.2f}",
+             "ok" if not c.differences else f"{len(c.differences)} difference(s)"] for c in rec.contracts]
+    lines.append(table(["contract", "department", "operator", "expected CNY", "invoiced CNY", "difference", ""], rows))
+    for c in rec.contracts:
+        if c.differences:
+            lines.append(f"\n{c.contract} ({c.department or 'unknown contract'}, {c.operator or '?'}):")
+            lines.append(table(["resource", "metered", "invoiced", "expected CNY", "invoiced CNY", "difference", "why"],
+                               [[d.resource, f"{d.metered_quantity:,.2f}", f"{d.invoiced_quantity:,.2f}",
+                                 f"{d.expected_fen / 100:,.2f}", f"{d.invoiced_fen / 100:,.2f}",
+                                 f"{d.difference_fen / 100:+,.2f}", d.why] for d in c.differences]))
+    lines.append("\nreconciled: every line within tolerance" if rec.reconciled
+                 else f"\nNOT reconciled: {sum(len(c.differences) for c in rec.contracts)} difference(s) above tolerance")
+    click.echo("\n".join(lines))
+
+
+def _read_invoice(path: str) -> str:
+    """The invoice file's text: bounded in size, UTF-8 — else one clear refusal (exit 2)."""
+    from yunshang.errors import InputInvalid, Problem
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(b.INVOICE_MAX_BYTES + 1)
+    except OSError as exc:
+        raise InputInvalid([Problem(path, "", f"cannot read: {exc.strerror or type(exc).__name__}")]) from None
+    if len(data) > b.INVOICE_MAX_BYTES:
+        raise InputInvalid([Problem(path, "", f"larger than {b.INVOICE_MAX_BYTES // (1024 * 1024)} MiB: "
+                                              "expected an invoice CSV")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputInvalid([Problem(path, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None

@@ -392,3 +392,277 @@ def csv_rows(department_bills: Iterable[DepartmentBill]) -> list[tuple]:
             rows.append((b.month, b.department, c.contract, c.operator, c.role, "(net)", "", "", "", "", "", "",
                          "", "", "", "", f"{c.net_cny:.2f}", int(b.projected)))
     return rows
+
+
+# --------------------------------------------------------------------------- reconcile with an operator's invoice
+# An invoice line bills one resource of one contract: quantity in unit-hours held in the month
+# (vCPU-hours, GB-hours of RAM or disk, IP-hours), amount in CNY. "sla_credit" is the credit the
+# operator gave (amount <= 0, quantity 0).
+INVOICE_RESOURCES = ("vcpu", "ram_gb", "disk_gb", "floating_ip")
+CREDIT_RESOURCE = "sla_credit"
+INVOICE_COLUMNS = ("contract", "resource", "quantity", "amount")
+INVOICE_MAX_BYTES = 4 * 1024 * 1024
+INVOICE_MAX_ROWS = 100_000
+_MAX_QUANTITY = 1e9                  # unit-hours
+_MAX_AMOUNT = 1e10                   # CNY
+_DECIMAL = re.compile(r"-?(?:0|[1-9]\d{0,11})(?:\.\d{1,6})?")
+_AMOUNT = re.compile(r"-?(?:0|[1-9]\d{0,11})(?:\.\d{1,2})?")
+_CONTRACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    contract: str
+    resource: str
+    quantity: float          # unit-hours
+    amount_fen: int
+    line: int                # line number in the CSV file
+
+
+def parse_invoice_csv(text: str, file: str) -> tuple[InvoiceLine, ...]:
+    """The lines of an operator's invoice (CSV with a header: contract, resource, quantity, amount).
+
+    Extra columns are ignored; blank lines skipped. Every problem is reported at once (file, line,
+    field, what was expected) as ``InputInvalid``: a header without the four columns or with a
+    duplicate, an unknown resource, a number that is not a plain decimal (no exponent, no thousands
+    separator, no inf/nan) or out of bounds, a negative charge, a credit that is not <= 0, NUL bytes,
+    more than INVOICE_MAX_ROWS rows.
+    """
+    import csv
+    import io
+
+    problems: list[Problem] = []
+    if "\x00" in text:
+        raise InputInvalid([Problem(file, "", "contains NUL bytes: expected a CSV text file")])
+    text = text.removeprefix("\ufeff")
+    try:
+        rows = list(_bounded_rows(csv.reader(io.StringIO(text), strict=True), INVOICE_MAX_ROWS + 2))
+    except csv.Error as exc:
+        raise InputInvalid([Problem(file, "", f"not valid CSV: {exc}")]) from None
+    rows = [(i, r) for i, r in enumerate(rows, 1) if any(c.strip() for c in r)]
+    if not rows:
+        raise InputInvalid([Problem(file, "", f"empty: expected a header line {','.join(INVOICE_COLUMNS)}")])
+    if len(rows) > INVOICE_MAX_ROWS + 1:
+        raise InputInvalid([Problem(file, "", f"more than {INVOICE_MAX_ROWS} lines")])
+    (hline, header), body = rows[0], rows[1:]
+    names = [h.strip().lower() for h in header]
+    dup = sorted({n for n in names if n and names.count(n) > 1})
+    missing = [c for c in INVOICE_COLUMNS if c not in names]
+    if dup or missing:
+        what = (f"missing column(s) {', '.join(missing)}" if missing else "") + \
+               ("; " if missing and dup else "") + (f"duplicate column(s) {', '.join(dup)}" if dup else "")
+        raise InputInvalid([Problem(file, "header", f"{what}: expected a header line with "
+                                                    f"{', '.join(INVOICE_COLUMNS)} (other columns are ignored)",
+                                    hline)])
+    col = {c: names.index(c) for c in INVOICE_COLUMNS}
+    out: list[InvoiceLine] = []
+    kinds = ", ".join(INVOICE_RESOURCES + (CREDIT_RESOURCE,))
+    for n, r in body:
+        if len(r) != len(header):
+            problems.append(Problem(file, "", f"{len(r)} fields, the header has {len(header)}", n))
+            continue
+        cid, res, q, a = (r[col[c]].strip() for c in INVOICE_COLUMNS)
+        ok = True
+        if not _CONTRACT_ID.fullmatch(cid):
+            problems.append(Problem(file, "contract", f"expected a contract id (letters, digits, . _ -), got {cid[:40]!r}", n))
+            ok = False
+        if res not in INVOICE_RESOURCES and res != CREDIT_RESOURCE:
+            problems.append(Problem(file, "resource", f"expected one of {kinds}, got {res[:40]!r}", n))
+            ok = False
+        if not _DECIMAL.fullmatch(q) or not 0 <= float(q) <= _MAX_QUANTITY:
+            problems.append(Problem(file, "quantity", f"expected a plain decimal number of unit-hours, 0..{_MAX_QUANTITY:.0e}"
+                                                      f", got {q[:40]!r}", n))
+            ok = False
+        if not _AMOUNT.fullmatch(a) or not abs(float(a)) <= _MAX_AMOUNT:
+            problems.append(Problem(file, "amount", f"expected CNY as a plain decimal with at most 2 decimals, "
+                                                    f"|amount| <= {_MAX_AMOUNT:.0e}, got {a[:40]!r}", n))
+            ok = False
+        if ok and res == CREDIT_RESOURCE and (float(a) > 0 or float(q) != 0):
+            problems.append(Problem(file, "amount", "an sla_credit line has quantity 0 and an amount <= 0 "
+                                                    f"(a credit), got quantity {q}, amount {a}", n))
+            ok = False
+        if ok and res != CREDIT_RESOURCE and float(a) < 0:
+            problems.append(Problem(file, "amount", f"a charge cannot be negative (got {a}); credits go on "
+                                                    "sla_credit lines", n))
+            ok = False
+        if ok:
+            out.append(InvoiceLine(cid, res, float(q), _fen_of_decimal(a), n))
+        if len(problems) >= 50:
+            problems.append(Problem(file, "", "more problems not shown"))
+            break
+    if problems:
+        raise InputInvalid(problems)
+    return tuple(out)
+
+
+def _bounded_rows(reader, limit: int):
+    for i, row in enumerate(reader):
+        if i >= limit:
+            return
+        yield row
+
+
+def _fen_of_decimal(text: str) -> int:
+    neg = text.startswith("-")
+    whole, _, frac = text.lstrip("-").partition(".")
+    fen = int(whole) * 100 + int((frac + "00")[:2])
+    return -fen if neg else fen
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One (contract, resource) where the invoice and yunshang's metering at the contract price disagree."""
+
+    contract: str
+    resource: str
+    metered_quantity: float      # unit-hours yunshang metered
+    invoiced_quantity: float
+    expected_fen: int            # metered quantity at the contract (procured) price
+    invoiced_fen: int
+    quantity_fen: int            # the part of the difference due to the quantity (at the contract price)
+    price_fen: int               # the part due to the price charged (invoiced - invoiced quantity x price)
+    why: str
+
+    @property
+    def difference_fen(self) -> int:
+        return self.invoiced_fen - self.expected_fen
+
+
+@dataclass(frozen=True)
+class ContractReconciliation:
+    contract: str
+    department: str              # "" for a contract the catalog does not know
+    operator: str
+    expected_fen: int            # what yunshang metered at the contract prices, credit included
+    invoiced_fen: int
+    differences: tuple[Difference, ...]
+
+    @property
+    def difference_fen(self) -> int:
+        return self.invoiced_fen - self.expected_fen
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    month: str
+    to: dt.datetime
+    tolerance_fen: int
+    contracts: tuple[ContractReconciliation, ...]
+
+    @property
+    def reconciled(self) -> bool:
+        return not any(c.differences for c in self.contracts)
+
+
+def _metered_by_resource(c: ContractBill, month_seconds: float, prices) -> dict[str, tuple[float, int]]:
+    """resource -> (unit-hours held, amount at the contract price in fen) for one contract's lines."""
+    out: dict[str, tuple[float, int]] = {}
+    for res, attr in (("vcpu", "vcpu"), ("ram_gb", "ram_gb"), ("disk_gb", "disk_gb"), ("floating_ip", "floating_ips")):
+        unit_seconds = sum(getattr(li.held, attr) * (li.end - li.start).total_seconds() for li in c.lines)
+        if unit_seconds:
+            out[res] = (unit_seconds / 3600, _fen(getattr(prices, res) * unit_seconds / month_seconds))
+    return out
+
+
+def reconcile(catalog: Catalog, department_bills: Iterable[DepartmentBill], invoice: Sequence[InvoiceLine],
+              month: str, *, tolerance_fen: int = 100, operator: str | None = None) -> Reconciliation:
+    """Three-way check of ``month``: yunshang's metering (``department_bills``), the contract prices
+    (the operator's procured unit prices) and the operator's ``invoice``.
+
+    Per (contract, resource): expected = metered unit-hours x price per unit-hour; the difference
+    invoiced - expected splits into a quantity part ((invoiced - metered unit-hours) x price) and a
+    price part (invoiced - invoiced unit-hours x price). A difference is listed when its amount, its
+    quantity part or its price part exceeds ``tolerance_fen``. The SLA credit is compared as
+    ``sla_credit`` (expected: minus yunshang's credit). Contracts compared: those on the invoice and,
+    with ``operator``, every contract of that operator that metered something (one missing from the
+    invoice is listed). Invoice lines for the same (contract, resource) are summed.
+    """
+    bills_list = tuple(department_bills)
+    start, end = parse_month(month)
+    to = next((b.to for b in bills_list if b.to), end)
+    month_seconds = (end - start).total_seconds()
+    month_hours = month_seconds / 3600
+    by_contract = {c.contract: c for b in bills_list for c in b.contracts}
+    known = {c.id: (d.name, c.provider) for d in catalog.departments for c in d.contracts}
+    inv: dict[tuple[str, str], list[float]] = {}
+    for li in invoice:
+        acc = inv.setdefault((li.contract, li.resource), [0.0, 0])
+        acc[0] += li.quantity
+        acc[1] += li.amount_fen
+    cids = {cid for cid, _ in inv}
+    if operator:
+        cids |= {cid for cid, c in by_contract.items() if c.operator == operator and (c.lines or c.credit_fen)}
+    out = []
+    for cid in sorted(cids):
+        dept, op = known.get(cid, ("", ""))
+        diffs: list[Difference] = []
+        if not dept:
+            amount = sum(int(v[1]) for (c, _), v in inv.items() if c == cid)
+            diffs.append(Difference(cid, "*", 0.0, sum(v[0] for (c, _), v in inv.items() if c == cid), 0, amount,
+                                    0, 0, "contract unknown to the catalog: nothing metered, nothing agreed"))
+            out.append(ContractReconciliation(cid, "", "", 0, amount, tuple(diffs)))
+            continue
+        prices = catalog.provider(op).prices
+        cb = by_contract.get(cid)
+        metered = _metered_by_resource(cb, month_seconds, prices) if cb else {}
+        expected_total = invoiced_total = 0
+        for res in INVOICE_RESOURCES + (CREDIT_RESOURCE,):
+            if res == CREDIT_RESOURCE:
+                mq, exp = 0.0, -(cb.credit_fen if cb else 0)
+            else:
+                mq, exp = metered.get(res, (0.0, 0))
+            iq, got = inv.get((cid, res), (0.0, 0))
+            got = int(got)
+            expected_total += exp
+            invoiced_total += got
+            if (cid, res) not in inv and not mq and not exp:
+                continue
+            if res == CREDIT_RESOURCE:
+                q_part, p_part = 0, got - exp
+            else:
+                per_hour = getattr(prices, res) / month_hours
+                q_part = _fen((iq - mq) * per_hour)
+                p_part = got - _fen(iq * per_hour)
+            if max(abs(got - exp), abs(q_part), abs(p_part)) <= tolerance_fen:
+                continue
+            diffs.append(Difference(cid, res, round(mq, 6), iq, exp, got, q_part, p_part,
+                                    _why(res, (cid, res) in inv, mq, iq, got, exp, q_part, p_part, tolerance_fen,
+                                         getattr(prices, res, 0.0), month_hours)))
+        out.append(ContractReconciliation(cid, dept, op, expected_total, invoiced_total, tuple(diffs)))
+    return Reconciliation(month, to, tolerance_fen, tuple(out))
+
+
+def _why(res: str, on_invoice: bool, mq: float, iq: float, got: int, exp: int, q_part: int, p_part: int,
+         tol: int, unit_price: float, month_hours: float) -> str:
+    if not on_invoice:
+        return "not on the invoice" + (f": yunshang metered {mq:,.2f} unit-hours" if mq else "")
+    if res == CREDIT_RESOURCE:
+        return (f"SLA credit: invoiced {got / 100:,.2f} CNY, yunshang's SLA evidence gives {exp / 100:,.2f} CNY")
+    parts = []
+    if not mq and iq:
+        parts.append(f"not metered by yunshang: invoiced {iq:,.2f} unit-hours")
+    elif abs(q_part) > tol:
+        parts.append(f"quantity: invoiced {iq:,.2f} unit-hours, yunshang metered {mq:,.2f}")
+    if abs(p_part) > tol:
+        charged = got / 100 / iq * month_hours if iq else float("nan")
+        parts.append(f"price: charged {charged:,.4f} CNY per unit-month, contract {unit_price:,.4f}" if iq
+                     else f"price: {got / 100:,.2f} CNY charged for 0 unit-hours")
+    return "; ".join(parts) or f"amount: invoiced {got / 100:,.2f} CNY, expected {exp / 100:,.2f} CNY"
+
+
+def reconciliation_to_dict(r: Reconciliation) -> dict:
+    return {
+        "month": r.month, "to": r.to.isoformat(), "tolerance_cny": r.tolerance_fen / 100,
+        "reconciled": r.reconciled,
+        "contracts": [{
+            "contract": c.contract, "department": c.department or None, "operator": c.operator or None,
+            "expected_cny": c.expected_fen / 100, "invoiced_cny": c.invoiced_fen / 100,
+            "difference_cny": c.difference_fen / 100,
+            "differences": [{
+                "resource": d.resource, "metered_quantity": d.metered_quantity,
+                "invoiced_quantity": d.invoiced_quantity, "expected_cny": d.expected_fen / 100,
+                "invoiced_cny": d.invoiced_fen / 100, "difference_cny": d.difference_fen / 100,
+                "quantity_part_cny": d.quantity_fen / 100, "price_part_cny": d.price_fen / 100, "why": d.why,
+            } for d in c.differences],
+        } for c in r.contracts],
+    }
