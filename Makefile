@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 CATALOG ?= examples/prefecture
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test unit venv system-deps devcloud-up devcloud-down lint bench clean
+.PHONY: demo test unit venv system-deps devcloud-up devcloud-down lint bench mutation clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: venv system-deps
 # The fast inner loop: the pure core and the CLI, no services.
 unit: venv
 	$(PY) -m pytest -p no:cacheprovider -q tests/unit
+
+# Mutation testing of the pure core (tools/mutation.py; not part of `make test`, ~25 min on 1 core).
+# MUTATION_ARGS='-m placement' for one module, '-n 200' for a seeded sample per module.
+mutation: venv
+	nice -n 10 $(PY) tools/mutation.py $(MUTATION_ARGS)
 
 bench: venv
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
