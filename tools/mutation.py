@@ -36,8 +36,6 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
-import importlib.abc
-import importlib.util
 import json
 import os
 import random
@@ -255,72 +253,165 @@ def test_files(name: str) -> list[Path]:
     return out
 
 
-class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Serves the mutated code object for one module name."""
-
-    def __init__(self, fullname: str, code, path: Path):
-        self.fullname, self.code, self.path = fullname, code, path
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != self.fullname:
-            return None
-        return importlib.util.spec_from_loader(fullname, self, origin=str(self.path))
-
-    def create_module(self, spec):
-        return None
-
-    def exec_module(self, module):
-        module.__file__ = str(self.path)
-        exec(self.code, module.__dict__)
-
-
-def _child(name: str, code, path: Path, files: list[Path]) -> None:
-    """In the forked child: install the mutant, run pytest quietly, exit with its status."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        if code is not None:
-            sys.meta_path.insert(0, _Finder(f"yunshang.{name}", code, path))
-        import pytest
-        rc = pytest.main(["-x", "-q", "-p", "no:cacheprovider", "--hypothesis-profile=mutation",
-                          *map(str, files)])
-        os._exit(int(rc))
-    except BaseException:          # noqa: BLE001 - any failure of the child is a failed run
-        os._exit(99)
-
-
-def run_once(name: str, code, path: Path, files: list[Path], timeout: float) -> tuple[str, float]:
-    t0 = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        _child(name, code, path, files)
-    deadline = t0 + timeout
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
+def _top_statement(mod: Module, site: int) -> ast.stmt:
+    """The module-level statement that holds the site."""
+    pos = mod.sites[site][0]
+    for i, (node, _, _) in enumerate(_walk(mod.tree)):
+        if i == pos:
             break
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return "timeout", time.monotonic() - t0
-        select.select([], [], [], 0.02)
-    rc = os.waitstatus_to_exitcode(status)
-    return ("survived" if rc == 0 else "killed"), time.monotonic() - t0
+    for stmt in mod.tree.body:
+        if any(n is node for n in ast.walk(stmt)):
+            return stmt
+    raise AssertionError("site outside the module body")
 
 
-def _prepare_parent() -> None:
-    """Import the heavy third-party modules once (the children inherit them); never yunshang."""
-    os.chdir(ROOT)
-    sys.path.insert(0, str(ROOT))
+def _function_of(obj):
+    if isinstance(obj, property):
+        return obj.fget
+    if isinstance(obj, (staticmethod, classmethod)):
+        return obj.__func__
+    return obj
+
+
+def _swap(old, new) -> None:
+    """Give the function object ``old`` (held by tests and other modules) the mutated body."""
+    old, new = _function_of(old), _function_of(new)
+    old.__code__ = new.__code__
+    old.__defaults__ = new.__defaults__
+    old.__kwdefaults__ = new.__kwdefaults__
+
+
+def install(module, mod: Module, site: int, code) -> None:
+    """Make the already imported ``module`` behave as the mutant.
+
+    Functions are changed in place (their ``__code__``), so every reference a test or another
+    module holds runs the mutated body; a mutated module-level value or class attribute is
+    rebound in the module (a copy imported by name elsewhere keeps the original).
+    """
+    ns = {"__name__": module.__name__, "__file__": module.__file__, "__package__": module.__package__,
+          "__builtins__": __builtins__}
+    exec(code, ns)
+    stmt = _top_statement(mod, site)
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        _swap(module.__dict__[stmt.name], ns[stmt.name])
+        return
+    if isinstance(stmt, ast.ClassDef):
+        pos = mod.sites[site][0]
+        for i, (node, _, _) in enumerate(_walk(mod.tree)):
+            if i == pos:
+                break
+        for member in stmt.body:
+            if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(n is node for n in ast.walk(member)) \
+                    and not any(n is node for d in member.decorator_list for n in ast.walk(d)):
+                _swap(module.__dict__[stmt.name].__dict__[member.name], ns[stmt.name].__dict__[member.name])
+                return
+        module.__dict__[stmt.name] = ns[stmt.name]
+        return
+    names = {t.id for n in ast.walk(stmt) if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign))
+             for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) for t in ast.walk(t)
+             if isinstance(t, ast.Name)}
+    for name in names:
+        module.__dict__[name] = ns[name]
+
+
+class _Runner:
+    """A pytest plugin: after collecting once, run the tests against each mutant in a forked child."""
+
+    def __init__(self, mod: Module, chosen: list[int], equivalent: dict[str, str], out: list):
+        self.mod, self.chosen, self.equivalent, self.out = mod, chosen, equivalent, out
+        self.baseline_s = 0.0
+
+    def _fork(self, items, order, site, timeout):
+        """('killed' | 'survived' | 'timeout', seconds, index of the failing item or -1)."""
+        import _pytest.runner
+
+        r, w = os.pipe()
+        t0 = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.dup2(devnull, 2)
+                if site is not None:
+                    install(sys.modules[f"yunshang.{self.mod.name}"], self.mod, site, mutated_code(self.mod, site))
+                for k in order:
+                    reports = _pytest.runner.runtestprotocol(items[k], nextitem=None, log=False)
+                    if any(rep.failed for rep in reports):
+                        os.write(w, str(k).encode())
+                        os._exit(1)
+                os._exit(0)
+            except BaseException:      # noqa: BLE001 - a mutant that breaks the import is killed
+                os._exit(2)
+        os.close(w)
+        deadline = t0 + timeout
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                os.close(r)
+                return "timeout", time.monotonic() - t0, -1
+            select.select([r], [], [], 0.05)
+        data = os.read(r, 64)
+        os.close(r)
+        rc = os.waitstatus_to_exitcode(status)
+        return ("survived" if rc == 0 else "killed"), time.monotonic() - t0, int(data) if data else -1
+
+    def pytest_runtestloop(self, session):
+        items = session.items
+        order = list(range(len(items)))
+        status, base, failed = self._fork(items, order, None, 900)
+        if status != "survived":
+            which = items[failed].nodeid if failed >= 0 else "(collection)"
+            raise SystemExit(f"{self.mod.name}: the unmutated tests fail ({which}); fix them first")
+        self.baseline_s = base
+        timeout = max(30.0, 10 * base)
+        kills = [0] * len(items)
+        for n, i in enumerate(self.chosen):
+            _, _, _, line, key = self.mod.sites[i]
+            m = Mutant(self.mod.name, i, line, key)
+            if key in self.equivalent:
+                m.status, m.why = "equivalent", self.equivalent[key]
+            else:
+                order.sort(key=lambda k: -kills[k])          # the tests that killed most mutants first
+                m.status, m.seconds, failed = self._fork(items, order, i, timeout)
+                if failed >= 0:
+                    kills[failed] += 1
+                    m.why = items[failed].nodeid
+            self.out.append(m)
+            if m.status == "survived" and VERBOSE:
+                print(f"  survived  yunshang/{self.mod.name}.py:{m.line}  {m.key}", file=sys.__stderr__, flush=True)
+            if sys.__stderr__.isatty():
+                print(f"\r{self.mod.name}: {n + 1}/{len(self.chosen)}", end="", file=sys.__stderr__, flush=True)
+        if sys.__stderr__.isatty():
+            print("\r", end="", file=sys.__stderr__)
+        return True
+
+
+VERBOSE = False
+
+
+def run_module(name: str, n: int, seed: int, equivalent: dict[str, str]) -> tuple[Module, list, float, list]:
     import hypothesis
-    import pytest  # noqa: F401
-    import yaml  # noqa: F401
-    import jinja2  # noqa: F401
+    import pytest
+
     hypothesis.settings.register_profile(
         "mutation", database=None, derandomize=True, deadline=None,
         suppress_health_check=list(hypothesis.HealthCheck))
-    assert not any(m == "yunshang" or m.startswith("yunshang.") for m in sys.modules)
+    mod = load_module(name)
+    files = sorted(set(test_files(name)) | set(UNIT.glob(f"test_{name}_pinned*.py")))
+    chosen = sample(mod, n, seed)
+    out: list[Mutant] = []
+    runner = _Runner(mod, chosen, equivalent, out)
+    rc = pytest.main(["-q", "-p", "no:cacheprovider", "--hypothesis-profile=mutation", "--no-header",
+                      *map(str, files)], plugins=[runner])
+    if len(out) != len(chosen):
+        raise SystemExit(f"{name}: pytest stopped early (exit {rc})")
+    return mod, out, runner.baseline_s, files
 
 
 def load_equivalent() -> dict[str, dict[str, str]]:
@@ -340,15 +431,20 @@ def sample(mod: Module, n: int, seed: int) -> list[int]:
 
 
 def main(argv=None) -> int:
+    global VERBOSE
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-m", "--module", action="append", choices=list(MODULES), help="only these modules")
     ap.add_argument("-n", "--sample", type=int, default=None, help="mutants per module (0 = all)")
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--list", action="store_true", help="list the sampled sites, run nothing")
     ap.add_argument("--all-survivors", action="store_true", help="print every survivor (default: up to 60)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print each survivor as soon as it is found")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    VERBOSE = args.verbose
     names = args.module or list(MODULES)
     equivalent = load_equivalent()
+    os.chdir(ROOT)
 
     if args.list:
         for name in names:
@@ -357,52 +453,49 @@ def main(argv=None) -> int:
                 print(f"{name}:{mod.sites[i][3]}: {mod.sites[i][4]}")
         return 0
 
-    _prepare_parent()
     OUT.mkdir(parents=True, exist_ok=True)
-    summary = []
-    for name in names:
-        mod = load_module(name)
-        files = test_files(name) + sorted(UNIT.glob(f"test_{name}_pinned*.py"))
-        files = sorted(set(files))
-        status, base_s = run_once(name, None, mod.path, files, 600)
-        if status != "survived":
-            print(f"{name}: the unmutated tests fail ({', '.join(f.name for f in files)}); fix them first",
-                  file=sys.stderr)
-            return 1
-        timeout = max(20.0, 5 * base_s)
-        chosen = sample(mod, MODULES[name] if args.sample is None else args.sample, args.seed)
-        eq = equivalent.get(name, {})
-        results: list[Mutant] = []
+    if args.worker:                     # one module in a fresh interpreter (see below)
+        name = args.worker
         t0 = time.monotonic()
-        for k, i in enumerate(chosen):
-            _, _, _, line, key = mod.sites[i]
-            m = Mutant(name, i, line, key)
-            if key in eq:
-                m.status, m.why = "equivalent", eq[key]
-            else:
-                m.status, m.seconds = run_once(name, mutated_code(mod, i), mod.path, files, timeout)
-            results.append(m)
-            if sys.stderr.isatty():
-                print(f"\r{name}: {k + 1}/{len(chosen)}", end="", file=sys.stderr, flush=True)
-        if sys.stderr.isatty():
-            print("\r", end="", file=sys.stderr)
+        mod, results, base_s, files = run_module(name, MODULES[name] if args.sample is None else args.sample,
+                                                 args.seed, equivalent.get(name, {}))
+        eq = equivalent.get(name, {})
         counts = {s: sum(1 for m in results if m.status == s) for s in ("killed", "timeout", "survived", "equivalent")}
         scored = len(results) - counts["equivalent"]
         score = (counts["killed"] + counts["timeout"]) / scored if scored else 1.0
         stale = sorted(set(eq) - {s[4] for s in mod.sites})
-        summary.append({"module": name, "sites": len(mod.sites), "sampled": len(results), **counts,
-                        "score": round(score, 4), "tests": [f.name for f in files],
-                        "baseline_s": round(base_s, 2), "run_s": round(time.monotonic() - t0, 1),
-                        "stale_equivalent_keys": stale})
+        summary = {"module": name, "sites": len(mod.sites), "sampled": len(results), **counts,
+                   "score": round(score, 4), "tests": [f.name for f in files],
+                   "baseline_s": round(base_s, 2), "run_s": round(time.monotonic() - t0, 1),
+                   "stale_equivalent_keys": stale}
         (OUT / f"{name}.json").write_text(json.dumps(
-            {"summary": summary[-1], "mutants": [m.__dict__ for m in results]}, indent=1, ensure_ascii=False))
-        surv = [m for m in results if m.status == "survived"]
-        print(f"{name}: {score:.1%} killed of {scored} ({counts['killed']} killed, {counts['timeout']} timeout, "
-              f"{counts['survived']} survived, {counts['equivalent']} equivalent counted out; "
-              f"{len(mod.sites)} sites; tests: {', '.join(f.name for f in files)})")
+            {"summary": summary, "mutants": [m.__dict__ for m in results]}, indent=1, ensure_ascii=False))
+        return 0
+
+    summary = []
+    for name in names:
+        import subprocess
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--seed", str(args.seed)]
+        if args.sample is not None:
+            cmd += ["-n", str(args.sample)]
+        if args.verbose:
+            cmd += ["-v"]
+        if subprocess.call(cmd, stdout=subprocess.DEVNULL) != 0:
+            print(f"{name}: the run failed", file=sys.stderr)
+            return 1
+        data = json.loads((OUT / f"{name}.json").read_text(encoding="utf-8"))
+        s, results = data["summary"], data["mutants"]
+        summary.append(s)
+        scored = s["sampled"] - s["equivalent"]
+        print(f"{name}: {s['score']:.1%} killed of {scored} ({s['killed']} killed, {s['timeout']} timeout, "
+              f"{s['survived']} survived, {s['equivalent']} equivalent counted out; {s['sites']} sites; "
+              f"tests: {', '.join(s['tests'])}; {s['run_s']:.0f} s)")
+        surv = [m for m in results if m["status"] == "survived"]
         for m in surv if args.all_survivors else surv[:60]:
-            print(f"  survived  yunshang/{name}.py:{m.line}  {m.key}")
-        for key in stale:
+            print(f"  survived  yunshang/{name}.py:{m['line']}  {m['key']}")
+        if len(surv) > 60 and not args.all_survivors:
+            print(f"  ... {len(surv) - 60} more (--all-survivors; build/mutation/{name}.json)")
+        for key in s["stale_equivalent_keys"]:
             print(f"  note: equivalent entry no longer matches a site: {key}")
     print()
     print(f"{'module':<10} {'sites':>6} {'sampled':>8} {'killed':>7} {'timeout':>8} {'survived':>9} "
