@@ -356,9 +356,12 @@ def _order_key(item: _Item) -> tuple:
 
 
 def _roles_at_stake(item: _Item, partner: dict[int, _Item]) -> int:
-    """Roles gained by placing ``item``: itself, plus its standby copy when one could follow."""
+    """Roles gained by placing ``item``: itself, plus its standby copy when one could follow (the
+    standby has a backup option on an operator other than one of the primary's)."""
     sb = partner.get(id(item))
-    return 2 if item.role == PRIMARY and sb is not None and sb.options else 1
+    if item.role == PRIMARY and sb is not None and any(s[1] != o[1] for s in sb.options for o in item.options):
+        return 2
+    return 1
 
 
 def _mark_deferred(items: list[_Item], partner: dict[int, _Item]) -> None:

@@ -194,6 +194,16 @@ def test_the_ceiling_knapsack_keeps_the_set_with_the_most_roles():
     assert plan.total_monthly_cost_cny == 800.0
 
 
+def test_a_standby_that_cannot_follow_is_not_counted_in_the_ceiling_knapsack():
+    # The only backup contract is on the primary's only operator: 'pair' can never place its standby,
+    # so it is worth one role like 'solo', and 'solo' is cheaper (125 against 250).
+    cat = catalog([TEL], [department("d", [contract("C", "telecom", ceiling=300), contract("B", "telecom", "backup")],
+                                     [request("pair", 2, dr=True), request("solo")])])
+    plan = place(cat, DAY)
+    assert [(p.request, p.role, p.monthly_cost_cny) for p in plan.placements] == [("solo", "primary", SMALL)]
+    assert optimum(cat, DAY) == (1, SMALL)
+
+
 def test_deferred_roles_take_what_is_left_in_the_end():
     # ceiling 300: 'a' and 'b' (125 each) are kept, 'big' (250) deferred; 'big' still cannot fit after
     cat = catalog([TEL], [department("d", [contract("C", "telecom", ceiling=300)],
