@@ -395,7 +395,8 @@ class _Runner:
 VERBOSE = False
 
 
-def run_module(name: str, n: int, seed: int, equivalent: dict[str, str]) -> tuple[Module, list, float, list]:
+def run_module(name: str, n: int, seed: int, equivalent: dict[str, str], baseline: bool = False
+               ) -> tuple[Module, list, float, list]:
     import hypothesis
     import pytest
 
@@ -404,6 +405,8 @@ def run_module(name: str, n: int, seed: int, equivalent: dict[str, str]) -> tupl
         suppress_health_check=list(hypothesis.HealthCheck))
     mod = load_module(name)
     files = sorted(set(test_files(name)) | set(UNIT.glob(f"test_{name}_pinned*.py")))
+    if baseline:                        # the score before the pinned tests were written
+        files = [f for f in files if "_pinned" not in f.name]
     chosen = sample(mod, n, seed)
     out: list[Mutant] = []
     runner = _Runner(mod, chosen, equivalent, out)
@@ -439,6 +442,7 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="list the sampled sites, run nothing")
     ap.add_argument("--all-survivors", action="store_true", help="print every survivor (default: up to 60)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print each survivor as soon as it is found")
+    ap.add_argument("--baseline", action="store_true", help="without the tests/unit/test_*_pinned*.py files")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     VERBOSE = args.verbose
@@ -458,7 +462,7 @@ def main(argv=None) -> int:
         name = args.worker
         t0 = time.monotonic()
         mod, results, base_s, files = run_module(name, MODULES[name] if args.sample is None else args.sample,
-                                                 args.seed, equivalent.get(name, {}))
+                                                 args.seed, equivalent.get(name, {}), args.baseline)
         eq = equivalent.get(name, {})
         counts = {s: sum(1 for m in results if m.status == s) for s in ("killed", "timeout", "survived", "equivalent")}
         scored = len(results) - counts["equivalent"]
@@ -480,6 +484,8 @@ def main(argv=None) -> int:
             cmd += ["-n", str(args.sample)]
         if args.verbose:
             cmd += ["-v"]
+        if args.baseline:
+            cmd += ["--baseline"]
         if subprocess.call(cmd, stdout=subprocess.DEVNULL) != 0:
             print(f"{name}: the run failed", file=sys.stderr)
             return 1

@@ -78,6 +78,15 @@ def test_refusals_say_what_is_possible_and_name_a_new_request():
     assert lc.TransitionRefused("x").exit_code == 3 and lc.CapacityExhausted("x").exit_code == 3
 
 
+def test_the_lifecycle_records_are_frozen():
+    import dataclasses
+
+    for obj, field in ((lc.ACTIONS["approve"], "target"),
+                       (lc.ReclaimCandidate(1, "mut-a", lc.PUBLISHED, (), {}), "state")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, field, "x")
+
+
 def test_holding_and_billable_states():
     assert lc.HOLDING_STATES == {lc.APPROVED, lc.CONFIGURED, lc.PUBLISHED, lc.MONITORED, lc.RECLAIM_PLANNED}
     assert lc.BILLABLE_STATES == {lc.CONFIGURED, lc.PUBLISHED, lc.MONITORED, lc.RECLAIM_PLANNED}
@@ -182,6 +191,7 @@ def test_reserved_and_merged_usage():
         Usage("telecom", "az0", 1.0, 1.0, 1.0), Usage("telecom", "az1", 6.0, 8.0, 100.0),
         Usage("unicom", "az2", 1.0, 2.0, 3.0))
     assert lc.merge_usage() == ()
+    assert lc.merge_usage((Usage("telecom", "az1", 0.5, 0, 0.25),)) == (Usage("telecom", "az1", 0.5, 0.0, 0.25),)
 
 
 # --------------------------------------------------------------------------- reclaim
@@ -217,6 +227,7 @@ def test_reclaim_candidates_idle_at_the_threshold_and_not_below():
 # --------------------------------------------------------------------------- configure
 def test_plan_from_records_sums_each_request_role_over_records_and_zones():
     records = [
+        rec(0, lc.CONFIGURED, [row("r", cost=999.0)], dept="mut-b"),
         rec(1, lc.CONFIGURED, [row("r", cost=100.004, zone="az1", n=1, vcpu=2.4, ram=4.4, disk=50.4, fips=0.4),
                                row("r", cost=200.004, zone="az2", n=2, vcpu=4.4, ram=8.4, disk=100.4, fips=0.4)]),
         rec(2, lc.APPROVED, [row("r", cost=50.0, zone="az1", n=1), row("s", "C2", 10.0, role="standby", prov="unicom")]),
