@@ -240,7 +240,7 @@ def test_placement_totals_and_utilisation_are_known_numbers():
     d = plan_to_dict(plan)
     assert d["placements"] == [{"department": "d", "request": "r", "role": "primary", "provider": "telecom",
                                 "contract": "C1", "zones": {"za": 1, "zb": 2}, "vcpu": 12, "ram_gb": 24,
-                                "disk_gb": 300, "monthly_cost_cny": 900.0}]
+                                "disk_gb": 300, "monthly_cost_cny": 900.0, "site": "root"}]
     assert d["utilization"][1] == {"provider": "telecom", "zone": "za", "vcpu_ratio": 0.3, "ram_gb_ratio": 0.15,
                                    "disk_gb_ratio": 0.2}
     assert d["total_monthly_cost_cny"] == 900.0 and d["unplaced"] == []
