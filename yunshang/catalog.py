@@ -516,16 +516,15 @@ _template_file = c_record(
      "volumes": c_list(_volume), "user_data": c_any_text})
 
 
-def _check_jinja(doc: _Doc, path: tuple, source: str) -> None:
-    import jinja2
+def _check_jinja(doc: _Doc, path: tuple, source: str, template_name: str) -> None:
+    """What the render sandbox would refuse: syntax, unknown variables, a trial render's failure."""
+    from yunshang.templates import check_user_data
 
-    try:
-        jinja2.Environment().parse(source)
-    except jinja2.TemplateSyntaxError as exc:
-        line = (doc.ydoc.content_line(path) if doc.ydoc else None) or 1
-        line += (exc.lineno or 1) - 1
-        doc.problems.append(Problem(doc.file, fmt_path(path),
-                                    f"Jinja2 syntax error on line {exc.lineno} of user_data: {exc.message}", line))
+    for ud_line, message in check_user_data(source, template_name):
+        line = (doc.ydoc.content_line(path) if doc.ydoc else None) or doc.line(path)
+        if line is not None and ud_line is not None:
+            line += ud_line - 1
+        doc.problems.append(Problem(doc.file, fmt_path(path), message, line))
 
 
 # --------------------------------------------------------------------------- the catalog
@@ -614,7 +613,7 @@ def load_catalog(path: str | Path) -> Catalog:
                     doc.err(("name",), f"expected the file name to match: name '{name}' in {tf.name}")
             ud = raw.get("user_data")
             if isinstance(ud, str):
-                _check_jinja(doc, ("user_data",), ud)
+                _check_jinja(doc, ("user_data",), ud, tf.stem)
         if checked is _BAD or checked["name"] in templates or checked["name"] != tf.stem:
             continue
         if not checked["sizes"]:
