@@ -51,8 +51,11 @@ def up(count: int, devdir: str | None, catalog_dir: str | None, no_install: bool
 
     Idempotent: a second run leaves one healthy set; after a reboot it restarts on the
     existing state. Ready means every nova-compute has sent a heartbeat since it
-    started and its host is mapped into the cell. Writes <dir>/clouds.yaml (mode 0600)
-    with one admin entry per operator, named like the operator.
+    started and its host is mapped into the cell. Also starts the center's own Keystone
+    (no other service) with the people of <catalog>/people.yaml (generated passwords, kept
+    in <dir>/secrets.json, never printed). Writes <dir>/clouds.yaml (mode 0600) with one
+    admin entry per operator named like the operator, `center` (the center's Keystone)
+    and `person-<name>` for each person.
     """
     from yunshang.devcloud import Devcloud, read_operator_specs
 
@@ -63,14 +66,14 @@ def up(count: int, devdir: str | None, catalog_dir: str | None, no_install: bool
     if not err.isatty():     # logs and CI: one line per step instead of a bar
         def progress_line(msg: str) -> None:
             click.echo(f"[{time.monotonic() - t0:5.0f}s] {msg}", err=True)
-        dc = Devcloud(devdir, operators=ops, progress=progress_line, port_offset=port_offset)
+        dc = Devcloud(devdir, operators=ops, progress=progress_line, port_offset=port_offset, catalog_dir=catalog_dir)
         timings = dc.up(install=not no_install)
     else:
         with click.progressbar(length=steps, label="devcloud up", show_eta=False, show_pos=False,
                                item_show_func=lambda s: s, file=err) as bar:
             def progress(msg: str) -> None:
                 bar.update(1 if bar.pos < steps - 1 else 0, f"[{time.monotonic() - t0:5.0f}s] {msg}")
-            dc = Devcloud(devdir, operators=ops, progress=progress, port_offset=port_offset)
+            dc = Devcloud(devdir, operators=ops, progress=progress, port_offset=port_offset, catalog_dir=catalog_dir)
             timings = dc.up(install=not no_install)
             bar.update(steps - bar.pos, "ready")
     click.echo(f"devcloud ready: {', '.join(o.name for o in ops)} in {timings['up_seconds']:.0f} s")
@@ -79,7 +82,7 @@ def up(count: int, devdir: str | None, catalog_dir: str | None, no_install: bool
 
 
 def _expected_steps(n: int) -> int:
-    return 6 + n * 6
+    return 7 + n * 6
 
 
 @devcloud.command()
@@ -98,6 +101,8 @@ def status(devdir: str | None, output: str) -> None:
         for o in st["operators"]:
             rows += [(o["operator"], s["name"], "up" if s["up"] else "DOWN", s["pid"] or "", s["port"] or "",
                       _mb(s["rss_bytes"])) for s in o["services"]]
+        rows += [("center", s["name"], "up" if s["up"] else "DOWN", s["pid"] or "", s["port"] or "",
+                  _mb(s["rss_bytes"])) for s in st.get("center", {}).get("services", [])]
         click.echo(table(["operator", "process", "state", "pid", "port", "rss_mb"], rows))
         click.echo(f"\n{'healthy' if st['up'] else 'NOT healthy'}; total RSS {_mb(st['rss_bytes'])} MB; "
                    f"clouds.yaml {st['clouds_file']}")

@@ -480,6 +480,62 @@ _department_file = c_record(
      "site": c_name})
 
 
+# --------------------------------------------------------------------------- people.yaml
+def _build_person(doc, path, p):
+    roles = tuple(p["roles"])
+    dept = _opt(p, "department", "")
+    if not roles:
+        doc.err(path + ("roles",), f"expected at least one of {', '.join(PERSON_ROLES)}")
+        return _BAD
+    scoped = [r for r in roles if r in DEPARTMENT_ROLES]
+    if scoped and not dept:
+        doc.err(path + ("department",), f"missing: roles {', '.join(scoped)} act for one department; name it")
+        return _BAD
+    if dept and not scoped:
+        doc.err(path + ("department",), f"center-wide roles ({', '.join(roles)}) belong to no department; "
+                                        "remove department")
+        return _BAD
+    return Person(name=p["name"], display_name=p["display_name"], roles=roles, department=dept,
+                  email=_opt(p, "email", ""))
+
+
+_person = c_record({"name": c_name, "display_name": c_text, "roles": c_list(c_choice(*PERSON_ROLES))},
+                   {"department": c_name, "email": c_any_text}, _build_person)
+_approval = c_record({}, {"department_head_endorses": c_bool,
+                          "two_approvers_above_cny_per_month": c_num(0.0, what=" CNY per month")},
+                     build=lambda doc, path, a: ApprovalPolicy(
+                         department_head_endorses=_opt(a, "department_head_endorses", True),
+                         two_approvers_above_cny_per_month=_opt(a, "two_approvers_above_cny_per_month",
+                                                                ApprovalPolicy().two_approvers_above_cny_per_month)))
+_people_file = c_record({"people": c_list(_person)}, {"approval": _approval})
+
+
+def _read_people(root: Path, department_names: set[str], problems: list[Problem]
+                 ) -> tuple[tuple[Person, ...], ApprovalPolicy]:
+    """``people.yaml`` (optional): the center's people and the approval chain."""
+    pfile = root / "people.yaml"
+    if not pfile.is_file():
+        return (), ApprovalPolicy()
+    raw, doc, _ = _read_yaml(pfile, problems)
+    if doc is None:
+        return (), ApprovalPolicy()
+    if raw is None:
+        doc.err((), "file is empty; expected a mapping with 'people:'")
+        return (), ApprovalPolicy()
+    checked = _people_file(doc, (), raw)
+    items = raw.get("people") if isinstance(raw, dict) and isinstance(raw.get("people"), list) else []
+    _dups(doc, ("people",), [(i, x.get("name")) for i, x in enumerate(items) if isinstance(x, dict)], "person")
+    for i, x in enumerate(items):
+        d = x.get("department") if isinstance(x, dict) else None
+        if isinstance(d, str) and department_names and d not in department_names:
+            close = difflib.get_close_matches(d, sorted(department_names), n=1)
+            doc.err(("people", i, "department"), f"unknown department '{d}'"
+                    + (f" (did you mean '{close[0]}'?)" if close else ""))
+    if checked is _BAD:
+        return (), ApprovalPolicy()
+    return tuple(checked["people"]), _opt(checked, "approval", ApprovalPolicy())
+
+
 # --------------------------------------------------------------------------- templates/*.yaml
 _size = c_record({"vcpu": c_int(1), "ram_gb": c_int(1), "disk_gb": c_int(0)}, build=lambda doc, path, s: Size(**s))
 
@@ -718,6 +774,7 @@ def load_catalog(path: str | Path) -> Catalog:
             contracts=tuple(checked["contracts"]), requests=requests, users=tuple(_opt(checked, "users", [])),
             probes=tuple(_opt(checked, "probes", [])), site=_opt(checked, "site", "")))
 
+    people, approval = _read_people(root, set(dept_files), problems)
     if problems:
         first = {}
         for p in problems:
@@ -727,7 +784,8 @@ def load_catalog(path: str | Path) -> Catalog:
     departments = [_with_index(d, i) for i, d in enumerate(departments, start=1)]
     return sites_mod.resolve_catalog(Catalog(
         root=str(root), providers=tuple(providers), departments=tuple(departments),
-        templates=frozen_mapping(dict(sorted(templates.items()))), sites=site_list))
+        templates=frozen_mapping(dict(sorted(templates.items()))), sites=site_list, people=people,
+        approval=approval))
 
 
 def _with_index(d: Department, index: int) -> Department:

@@ -98,8 +98,16 @@ def test_configs_carry_zone_inventory_and_separate_credentials(tmp_path):
     import yaml
 
     clouds = yaml.safe_load(dc.layout.clouds_file.read_text())["clouds"]
-    assert list(clouds) == ["telecom", "unicom"]
+    people = yaml.safe_load((ROOT / "examples/prefecture/people.yaml").read_text())["people"]
+    assert list(clouds) == ["telecom", "unicom", "center"] + [f"person-{p['name']}" for p in people]
     assert clouds["telecom"]["auth"]["password"] == secrets["telecom"]["admin_password"]
+    assert clouds["center"]["auth"]["auth_url"] == f"http://127.0.0.1:{L.OPERATOR_PORT_BASE + 300}/v3"
+    # a person: their own generated password, scoped to their department's project (or center)
+    assert clouds["person-health-it"]["auth"]["password"] == secrets["people"]["health-it"]
+    assert clouds["person-health-it"]["auth"]["project_name"] == "dept-health"
+    assert clouds["person-center-auditor"]["auth"]["project_name"] == "center"
+    assert len(set(secrets["people"].values())) == len(people)
+    assert stat.S_IMODE(os.stat(dc.dir / "secrets.json").st_mode) == 0o600
     assert dc.env_lines() == [f"export OS_CLIENT_CONFIG_FILE={dc.layout.clouds_file}"]
 
 

@@ -176,8 +176,12 @@ class OperatorSecrets:
     rabbit_password: str
 
 
-def load_or_create_secrets(devdir: Path, operators: tuple[L.OperatorSpec, ...]) -> dict[str, OperatorSecrets]:
-    """Per-operator passwords, generated once, kept in ``<dir>/secrets.json`` (mode 0600)."""
+PEOPLE_KEY = "people"     # secrets.json: {"people": {name: password}} beside the per-operator entries
+
+
+def load_or_create_secrets(devdir: Path, operators: tuple[L.OperatorSpec, ...],
+                           people: tuple[str, ...] = ()) -> dict[str, OperatorSecrets]:
+    """Per-operator passwords (and the center's people's), generated once, kept in ``<dir>/secrets.json`` (0600)."""
     path = devdir / "secrets.json"
     data = json.loads(path.read_text()) if path.exists() else {}
     changed = False
@@ -185,9 +189,20 @@ def load_or_create_secrets(devdir: Path, operators: tuple[L.OperatorSpec, ...]) 
         if o.name not in data:
             data[o.name] = {k: _secrets.token_urlsafe(18) for k in OperatorSecrets.__dataclass_fields__}
             changed = True
+    for name in people:
+        if name not in data.setdefault(PEOPLE_KEY, {}):
+            data[PEOPLE_KEY][name] = _secrets.token_urlsafe(18)
+            changed = True
     if changed or not path.exists():
         _write_private(path, json.dumps(data, indent=2))
-    return {k: OperatorSecrets(**v) for k, v in data.items()}
+    return {k: OperatorSecrets(**v) for k, v in data.items() if k != PEOPLE_KEY}
+
+
+def people_passwords(devdir: Path) -> dict[str, str]:
+    """The generated passwords of the center's people (never printed; tests read them from here)."""
+    path = devdir / "secrets.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    return dict(data.get(PEOPLE_KEY, {}))
 
 
 class Devcloud:
@@ -195,7 +210,7 @@ class Devcloud:
 
     def __init__(self, devdir: Path | str | None = None, venv: Path | str | None = None,
                  operators: tuple[L.OperatorSpec, ...] | None = None, progress: ProgressFn = _noop,
-                 port_offset: int | None = None):
+                 port_offset: int | None = None, catalog_dir: Path | str | None = None):
         self.dir = Path(devdir or L.default_dir()).expanduser().resolve()
         self.venv = Path(venv or L.default_venv()).expanduser()
         recorded = self._recorded()
@@ -210,6 +225,9 @@ class Devcloud:
             operators = self.recorded_operators()
         operators = tuple(dataclasses.replace(o, port_offset=port_offset) for o in operators)
         self.layout = L.Layout(self.dir, self.venv, operators)
+        self.center = L.center_spec(port_offset)
+        self.catalog_dir = Path(catalog_dir or L.default_catalog())
+        self._people = None
         self.progress = progress
         self.started_names: set[str] = set()     # what the last up() started itself
         self._secrets: dict[str, OperatorSecrets] | None = None
@@ -250,8 +268,18 @@ class Devcloud:
     @property
     def secrets(self) -> dict[str, OperatorSecrets]:
         if self._secrets is None:
-            self._secrets = load_or_create_secrets(self.dir, self.layout.operators)
+            self._secrets = load_or_create_secrets(self.dir, self.layout.operators + (self.center,),
+                                                   tuple(p.name for p in self.people))
         return self._secrets
+
+    @property
+    def people(self) -> tuple:
+        """The people of the catalog's people.yaml (the catalog is validated as a whole first)."""
+        if self._people is None:
+            from yunshang.catalog import load_catalog
+
+            self._people = load_catalog(self.catalog_dir).people
+        return self._people
 
     # ---- paths
     def bin(self, name: str) -> str:
@@ -616,17 +644,61 @@ class Devcloud:
              stdin=json.dumps(spec), what=f"{op.name} setup (aggregates, flavors, image, external network)")
 
     def write_clouds_yaml(self) -> None:
-        clouds = {}
-        for op in self.layout.operators:
-            clouds[op.name] = {
-                "auth": {"auth_url": op.auth_url, "username": "admin",
-                         "password": self.secrets[op.name].admin_password, "project_name": "admin",
-                         "user_domain_name": "Default", "project_domain_name": "Default"},
-                "region_name": "RegionOne", "identity_api_version": 3, "interface": "public",
-            }
-        _write_private(self.layout.clouds_file,
-                       "# Written by `yunshang devcloud up`: one admin entry per operator (each its own cloud).\n"
-                       + yaml.safe_dump({"clouds": clouds}, sort_keys=False))
+        def entry(auth_url: str, user: str, password: str, project: str) -> dict:
+            return {"auth": {"auth_url": auth_url, "username": user, "password": password, "project_name": project,
+                             "user_domain_name": "Default", "project_domain_name": "Default"},
+                    "region_name": "RegionOne", "identity_api_version": 3, "interface": "public"}
+        clouds = {op.name: entry(op.auth_url, "admin", self.secrets[op.name].admin_password, "admin")
+                  for op in self.layout.operators}
+        c = self.center
+        clouds[L.CENTER] = entry(c.auth_url, "admin", self.secrets[L.CENTER].admin_password, "admin")
+        passwords = people_passwords(self.dir)
+        for p in self.people:
+            clouds[L.person_cloud(p.name)] = entry(c.auth_url, p.name, passwords[p.name], _person_project(p))
+        # written beside and renamed over: readers (tests of a running session) never see half a file
+        tmp = self.layout.clouds_file.with_name(".clouds.yaml.tmp")
+        _write_private(tmp, "# Written by `yunshang devcloud up`: one admin entry per operator (each its own "
+                            "cloud), `center` (the center's Keystone) and `person-<name>` per person of people.yaml.\n"
+                       + yaml.safe_dump({"clouds": clouds}, sort_keys=False, allow_unicode=True))
+        os.replace(tmp, self.layout.clouds_file)
+
+    # ---- the center's identity (Keystone only)
+    def ensure_center_db(self) -> None:
+        c, s = self.center, self.secrets[L.CENTER]
+        self.sql(f"CREATE USER IF NOT EXISTS '{c.name}'@'127.0.0.1' IDENTIFIED BY '{s.db_password}';\n"
+                 f"ALTER USER '{c.name}'@'127.0.0.1' IDENTIFIED BY '{s.db_password}';\n"
+                 f"CREATE DATABASE IF NOT EXISTS `{c.db('keystone')}`;\n"
+                 f"GRANT ALL PRIVILEGES ON `{c.name}\\_%`.* TO '{c.name}'@'127.0.0.1';\nFLUSH PRIVILEGES;\n")
+
+    def setup_people(self) -> None:
+        """Roles, projects (center, dept-<department>) and one user per person, in the center's Keystone."""
+        passwords = people_passwords(self.dir)
+        from yunshang.model import PERSON_ROLES
+
+        spec = {"auth_url": self.center.auth_url, "admin_password": self.secrets[L.CENTER].admin_password,
+                "roles": list(PERSON_ROLES),
+                "people": [{"name": p.name, "display_name": p.display_name, "password": passwords[p.name],
+                            "project": _person_project(p), "roles": list(p.roles), "email": p.email}
+                           for p in self.people]}
+        _run([self.bin("python"), str(HERE / "scripts" / "setup_people.py")], self.oplog(self.center, "people.log"),
+             stdin=json.dumps(spec), what="center people (users, roles, projects)")
+
+    def up_center(self) -> None:
+        """Add the center's Keystone (and its people) to a devcloud; touches no operator process."""
+        c = self.center
+        p = self.progress
+        p("center: keystone (the center's identity) and its people")
+        (self.etc(c) / "keystone").mkdir(parents=True, exist_ok=True)
+        (self.state(c) / "keystone").mkdir(parents=True, exist_ok=True)
+        (self.dir / "logs" / c.name).mkdir(parents=True, exist_ok=True)
+        self._render("keystone.conf.j2", self.etc(c) / "keystone" / "keystone.conf", op=self._op_ctx(c))
+        self._once(c, "db", self._key(c, "db"), self.ensure_center_db)
+        self._once(c, "keystone", lock_hash(), lambda: self.dbsync_keystone(c))
+        self.start_keystone(c)
+        self.wait_http(c, "keystone")
+        want = hashlib.sha256(json.dumps([[p.__dict__ for p in self.people], people_passwords(self.dir),
+                                          self._key(c, "people")], default=str).encode()).hexdigest()[:16]
+        self._once(c, "people", want, self.setup_people)
 
     # ---- the whole thing
     def up(self, install: bool = True) -> dict[str, float]:
@@ -649,6 +721,7 @@ class Devcloud:
             self.write_shared_configs()
             for op in ops:
                 self.write_operator_configs(op)
+            _ = self.secrets                 # generated before clouds.yaml names them
             self.write_clouds_yaml()
             p("starting MariaDB and RabbitMQ")
             self.start_mariadb()
@@ -689,6 +762,7 @@ class Devcloud:
             for op in ops:
                 p(f"{op.name}: aggregates, flavors, image, external network")
                 self.setup_operator(op)
+            self.up_center()
             timings["start_seconds"] = time.monotonic() - t_start
             timings["up_seconds"] = time.monotonic() - t0
             self._write_state(timings)
@@ -711,6 +785,7 @@ class Devcloud:
         checks = [("mysqld", self.mariadb_port), ("rabbitmq", self.rabbit_port), ("epmd", self.epmd_port)]
         for op in self.layout.operators:
             checks += [(f"{op.name}/{s}", op.port(s)) for s in L.SERVICE_PORT_OFFSETS]
+        checks.append((f"{L.CENTER}/keystone", self.center.port("keystone")))
         for name, port in checks:
             if not procs.running_pid(self.dir, name):
                 self._ensure_port_free(port, name)
@@ -784,10 +859,16 @@ class Devcloud:
                 services.append(entry(f"{op.name}/{n}", port, url))
             operators.append({"operator": op.name, "auth_url": op.auth_url,
                               "up": all(s["up"] for s in services), "services": services})
-        all_up = bool(operators) and all(s["up"] for s in shared) and all(o["up"] for o in operators)
-        rss = sum(s["rss_bytes"] for s in shared) + sum(s["rss_bytes"] for o in operators for s in o["services"])
+        c = self.center
+        center = {"auth_url": c.auth_url, "services": [
+            entry(f"{c.name}/keystone", c.port("keystone"), f"http://127.0.0.1:{c.port('keystone')}/v3")]}
+        center["up"] = center["services"][0]["up"]
+        all_up = (bool(operators) and all(s["up"] for s in shared) and all(o["up"] for o in operators)
+                  and center["up"])
+        rss = (sum(s["rss_bytes"] for s in shared) + sum(s["rss_bytes"] for o in operators for s in o["services"])
+               + center["services"][0]["rss_bytes"])
         return {"dir": str(self.dir), "clouds_file": str(self.layout.clouds_file), "up": all_up,
-                "rss_bytes": rss, "shared": shared, "operators": operators}
+                "rss_bytes": rss, "shared": shared, "operators": operators, "center": center}
 
     def healthy(self) -> bool:
         st = self.status()
@@ -795,3 +876,8 @@ class Devcloud:
 
     def env_lines(self) -> list[str]:
         return [f"export OS_CLIENT_CONFIG_FILE={self.layout.clouds_file}"]
+
+
+def _person_project(person) -> str:
+    """The Keystone project a person's roles are held on: dept-<department>, or center."""
+    return L.DEPARTMENT_PROJECT_PREFIX + person.department if person.department else L.CENTER_PROJECT

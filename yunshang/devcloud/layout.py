@@ -14,6 +14,8 @@ MariaDB/RabbitMQ):
             keystone base+0, nova base+74, cinder base+76, placement base+78,
             glance base+92, neutron base+96
     e.g. telecom: 17000, 17074, 17076, 17078, 17092, 17096
+    center (the center's own identity: a Keystone only, no other service) at the block
+            after the last operator's: keystone 17300
 A second devcloud dir on the same machine shifts every port by a port offset
 (``--port-offset`` / $YUNSHANG_DEVCLOUD_PORT_OFFSET, recorded in its state.json).
 """
@@ -35,6 +37,22 @@ EPMD_PORT = 14369
 OPERATOR_PORT_BASE = 17000
 OPERATOR_PORT_STRIDE = 100
 SERVICE_PORT_OFFSETS = {"keystone": 0, "nova_api": 74, "cinder_api": 76, "placement": 78, "glance": 92, "neutron": 96}
+
+# The center's own Keystone (people of people.yaml; the API validates their tokens there).
+CENTER = "center"
+CENTER_PROJECT = "center"                 # the project of the center-wide roles
+DEPARTMENT_PROJECT_PREFIX = "dept-"       # a department role is held on project dept-<department>
+
+
+def center_spec(port_offset: int = 0) -> "OperatorSpec":
+    """The center's identity as an operator-like spec (port block MAX_OPERATORS, no zones, Keystone only)."""
+    return OperatorSpec(CENTER, MAX_OPERATORS, (), port_offset=port_offset)
+
+
+def person_cloud(name: str) -> str:
+    """The clouds.yaml entry of a person of people.yaml."""
+    return f"person-{name}"
+
 
 # Inventory scale: Placement gets catalog numbers divided by this. The fake virt
 # driver consumes nothing real, so the catalog's figures are reported as they are.
