@@ -12,42 +12,7 @@ from cli.common import catalog_option, echo_json, load_catalog, output_option, t
 from yunshang import billing as b
 from yunshang.errors import NotFound
 
-PROBE_QUERY = 'yunshang_probe_success{department!=""}'
-
-
-def evidence_from_prometheus(prometheus_url: str, catalog, month: str, now: dt.datetime | None = None) -> dict[str, b.SlaEvidence]:
-    """Per contract: the month's probe samples read back from Prometheus (``yunshang_probe_success``).
-
-    A series labelled ``contract=""`` counts against the department's primary contract with
-    that operator. Every raw sample stored is one probe result (1 = up), read with its own
-    timestamp (no step resampling); maintenance is excluded by ``billing.evidence_from_samples``.
-    """
-    from yunshang.promread import PrometheusClient
-    from yunshang.sla import ProbeSample
-
-    start, end = b.parse_month(month)
-    end = min(end, now or dt.datetime.now(dt.timezone.utc))
-    if end <= start:
-        return {}
-    by_contract: dict[str, dict[str, list]] = {}
-    for s in PrometheusClient(prometheus_url).raw_samples(PROBE_QUERY, start, end):
-        dept, op, cid = s.label("department"), s.label("operator"), s.label("contract")
-        if not cid:
-            try:
-                cid = next(c.id for c in catalog.department(dept).contracts
-                           if c.provider == op and c.role == "primary")
-            except (KeyError, StopIteration):
-                continue
-        samples = [ProbeSample(t, v >= 1.0) for t, v in s.points]
-        by_contract.setdefault(cid, {})[f"{op}/{s.label('probe')}"] = samples
-    out = {}
-    for cid, probes in by_contract.items():
-        op = next((c.provider for d in catalog.departments for c in d.contracts if c.id == cid), None)
-        if op is None:
-            continue
-        prov = catalog.provider(op)
-        out[cid] = b.evidence_from_samples(probes, prov.maintenance, prov.sla.availability, start)
-    return out
+from yunshang.usecases.bills import PROBE_QUERY, evidence_from_prometheus  # noqa: F401  (re-exported)
 
 
 class _ShowByDefault(click.Group):
@@ -107,20 +72,16 @@ def show(month, department, output, out_path, catalog_dir, db_url, prometheus, p
     """
     from yunshang.billing_html import statement_html
     from yunshang.store import open_store
+    from yunshang.usecases import Deps
+    from yunshang.usecases.bills import month_bills
 
     now = at.replace(tzinfo=dt.timezone.utc) if at else dt.datetime.now(dt.timezone.utc)
     _, month_end, to = b.billing_period(month, now, projected)
     projection = projected and now < month_end
     catalog = load_catalog(catalog_dir)
-    if department:
-        try:
-            catalog.department(department)
-        except KeyError:
-            raise NotFound(f"unknown department {department!r} in catalog {catalog_dir}") from None
     with open_store(db_url) as store:
-        held = store.holdings()
-    evidence = evidence_from_prometheus(prometheus, catalog, month, now) if prometheus else {}
-    bills = b.bills(catalog, held, month, evidence=evidence, department=department, now=now, projected=projected)
+        # the center's monthly batch on its own machine: every department's bills
+        bills = month_bills(Deps(store, catalog), None, month, department, prometheus, now=now, projected=projected)
     if output == "html":
         issued = now
         if department:

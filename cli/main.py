@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "request": ("cli.request", "request", "Capacity requests through their lifecycle: submit, review, approve, configure, publish, reclaim."),
     "bill": ("cli.bill", "bill", "Monthly bill and SLA evidence per contract (department x operator)."),
     "takeover": ("cli.takeover", "takeover", "Backup-cloud takeover: evaluate triggers, plan the move, run a drill."),
+    "api": ("cli.api", "api", "The HTTP API for departments and the center's people (Keystone tokens, OpenAPI)."),
     "compliance": ("cli.compliance", "compliance", "Graded-protection (MLPS) checks of live tenants, as evidence."),
 }
 

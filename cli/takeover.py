@@ -99,7 +99,7 @@ def takeover() -> None:
     \b
     Example:
       yunshang takeover plan --operator unicom --prometheus http://127.0.0.1:9090
-      yunshang takeover drill --from telecom --to unicom --clouds clouds.yaml --by li
+      yunshang takeover drill --from telecom --to unicom --clouds clouds.yaml --os-cloud person-center-engineer
     """
 
 
@@ -229,9 +229,10 @@ def _run_drill(steps, dc, procs, from_op, to_op, clouds_file, moves, specs_a, sp
               help="The devcloud whose operator A is stopped and restored (default: the usual one).")
 @click.option("--evidence", "evidence_path", type=click.Path(dir_okay=False),
               help="Write the evidence record (JSON) here (default: drill-<A>-<B>-<time>.json in the cwd).")
-@click.option("--by", "actor", envvar="YUNSHANG_ACTOR", required=True, metavar="NAME", help="Who runs the drill.")
+@click.option("--os-cloud", "os_cloud", required=True, metavar="NAME",
+              help="Who runs the drill: an engineer's clouds.yaml entry (e.g. person-center-engineer).")
 @output_option
-def drill(from_op, to_op, catalog_dir, clouds_file, db_url, devcloud_dir, evidence_path, actor, output):
+def drill(from_op, to_op, catalog_dir, clouds_file, db_url, devcloud_dir, evidence_path, os_cloud, output):
     """Run the takeover for real on the devcloud: stop A's keystone and nova-api (by recorded PID),
     re-create the affected tenants on B through the SDK engine, verify, restore A. Nothing is deleted on A.
 
@@ -246,8 +247,12 @@ def drill(from_op, to_op, catalog_dir, clouds_file, db_url, devcloud_dir, eviden
     from yunshang.store import open_store
     from yunshang.tenant import tenant_spec
 
+    from cli.request import who
+    from yunshang.authz import authorize
+
     if not clouds_file:
         raise click.UsageError("drill needs --clouds FILE (the devcloud's clouds.yaml)")
+    actor = authorize(who(os_cloud, clouds_file), "takeover.drill").actor
     catalog = load_catalog(catalog_dir)
     now = dt.datetime.now(UTC)
     day = now.date()

@@ -17,7 +17,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 mkdir -p "$OUT"
 rm -f "$OUT"/lifecycle.db*                      # the demo's own scratch store: each run tells the story anew
 export YUNSHANG_CATALOG="$CATALOG" YUNSHANG_DB="sqlite:///$PWD/$OUT/lifecycle.db"
-export YUNSHANG_STATE_DIR="$PWD/$OUT/state" YUNSHANG_ACTOR=demo-engineer
+export YUNSHANG_STATE_DIR="$PWD/$OUT/state"
 
 step "1. Validate the catalog ($CATALOG)"
 $Y catalog validate
@@ -41,13 +41,17 @@ $Y tenant verify "$TENANT_DEPT" --operator "$TENANT_OP" --clouds "$OS_CLIENT_CON
 $Y tenant apply "$TENANT_DEPT" --operator "$TENANT_OP" --clouds "$OS_CLIENT_CONFIG_FILE" | tail -3
 
 DEPT=$(sed -n 's/^department: *//p' "$REQUEST")
-step "6. A new request from $DEPT through its lifecycle ($REQUEST): submit, review, approve, configure, publish"
-$Y request submit "$REQUEST" --by "$DEPT-it-contact"
-$Y request review 1 --clouds "$OS_CLIENT_CONFIG_FILE"
-$Y request approve 1 --by center-director --reason "within contract ceilings; capacity available"
-$Y request configure 1 --engine sdk --clouds "$OS_CLIENT_CONFIG_FILE" | tail -8
-$Y request publish 1
-$Y request log
+step "6. A new request from $DEPT through its lifecycle ($REQUEST), each step by a person of the center's Keystone"
+P=person-                                       # clouds.yaml entries the devcloud wrote (people.yaml)
+$Y request submit "$REQUEST" --os-cloud "${P}$DEPT-it"
+$Y request endorse 1 --os-cloud "${P}$DEPT-head"
+$Y request review 1 --clouds "$OS_CLIENT_CONFIG_FILE" --live --os-cloud "${P}center-reviewer"
+$Y request approve 1 --os-cloud "${P}center-approver-1" --reason "within contract ceilings; capacity available"
+$Y request show 1 --os-cloud "${P}center-engineer" | head -1 | grep -q first-approved &&
+  $Y request approve 1 --os-cloud "${P}center-approver-2" --reason "second approval (above the cost threshold)"
+$Y request configure 1 --engine sdk --clouds "$OS_CLIENT_CONFIG_FILE" --os-cloud "${P}center-engineer" | tail -8
+$Y request publish 1 --os-cloud "${P}center-engineer"
+$Y request log --os-cloud "${P}center-auditor"
 
 step "7. Graded-protection (MLPS) checks of the live tenants (evidence in $OUT/compliance.json)"
 $Y compliance check --department "$TENANT_DEPT" --department "$DEPT" --operator telecom --operator unicom \

@@ -2,7 +2,8 @@
 
 A department's request goes::
 
-    submitted -> reviewed -> approved | rejected
+    submitted -> endorsed (the department head) -> reviewed -> approved | rejected
+    reviewed -> first-approved -> approved  (above the catalog's cost threshold: two approvers)
     approved -> configured -> published -> monitored
     configured | published | monitored -> reclaim-planned -> reclaimed
     reclaim-planned -> published            (``keep``: the plan was wrong)
@@ -21,7 +22,9 @@ from yunshang.errors import Problem, YunshangError
 from yunshang.model import Request
 
 SUBMITTED = "submitted"
+ENDORSED = "endorsed"
 REVIEWED = "reviewed"
+FIRST_APPROVED = "first-approved"
 APPROVED = "approved"
 REJECTED = "rejected"
 CONFIGURED = "configured"
@@ -30,7 +33,7 @@ MONITORED = "monitored"
 RECLAIM_PLANNED = "reclaim-planned"
 RECLAIMED = "reclaimed"
 
-STATES = (SUBMITTED, REVIEWED, APPROVED, REJECTED, CONFIGURED, PUBLISHED, MONITORED, RECLAIM_PLANNED, RECLAIMED)
+STATES = (SUBMITTED, ENDORSED, REVIEWED, FIRST_APPROVED, APPROVED, REJECTED, CONFIGURED, PUBLISHED, MONITORED, RECLAIM_PLANNED, RECLAIMED)
 
 # States in which a request holds (reserved or real) capacity.
 HOLDING_STATES = frozenset({APPROVED, CONFIGURED, PUBLISHED, MONITORED, RECLAIM_PLANNED})
@@ -48,9 +51,11 @@ class Action:
 
 ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("submit", frozenset({""}), SUBMITTED, False),
-    Action("review", frozenset({SUBMITTED, REVIEWED}), REVIEWED, False),
-    Action("approve", frozenset({REVIEWED}), APPROVED, True),
-    Action("reject", frozenset({SUBMITTED, REVIEWED}), REJECTED, True),
+    Action("endorse", frozenset({SUBMITTED}), ENDORSED, False),
+    Action("review", frozenset({SUBMITTED, ENDORSED, REVIEWED}), REVIEWED, False),
+    Action("approve-first", frozenset({REVIEWED}), FIRST_APPROVED, True),
+    Action("approve", frozenset({REVIEWED, FIRST_APPROVED}), APPROVED, True),
+    Action("reject", frozenset({SUBMITTED, ENDORSED, REVIEWED, FIRST_APPROVED}), REJECTED, True),
     Action("configure", frozenset({APPROVED, CONFIGURED}), CONFIGURED, False),
     Action("publish", frozenset({CONFIGURED}), PUBLISHED, False),
     Action("monitor", frozenset({PUBLISHED}), MONITORED, False),
@@ -91,6 +96,36 @@ def transition(state: str, action: str, actor: str, reason: str = "") -> str:
         possible = ", ".join(allowed_actions(state)) or "none (final state)"
         raise TransitionRefused(f"cannot {action} a request that is {shown}; possible now: {possible}")
     return a.target
+
+
+# --------------------------------------------------------------------------- the approval chain (pure)
+def chain_refusal(state: str, action: str, actor: str, history, monthly_cost_cny: float, policy) -> str | None:
+    """Why the approval chain / separation of duties refuses ``actor`` doing ``action`` now (None: allowed).
+
+    ``history``: the request's audit entries (``.actor``, ``.action``); ``policy``: model.ApprovalPolicy.
+    * review needs the department head's endorsement first (when the policy asks for it);
+    * nobody approves what they submitted, endorsed or reviewed;
+    * above ``two_approvers_above_cny_per_month`` two different approvers.
+    """
+    did = {(e.action, e.actor) for e in history}
+    if action == "review" and state == SUBMITTED and policy.department_head_endorses:
+        return "the department head must endorse the request before it is reviewed"
+    if action in ("approve", "approve-first"):
+        for step in ("submit", "endorse", "review"):
+            if (step, actor) in did:
+                return f"separation of duties: the approver may not be the one who did '{step}' on this request"
+        if state == FIRST_APPROVED and ("approve-first", actor) in did:
+            return "separation of duties: the second approval must come from a different approver"
+    if action == "review" and ("submit", actor) in did:
+        return "separation of duties: the reviewer may not be the one who submitted the request"
+    return None
+
+
+def approval_step(state: str, monthly_cost_cny: float, policy) -> str:
+    """Which approve action applies: ``approve-first`` when two approvers are needed and none approved yet."""
+    if state == REVIEWED and monthly_cost_cny > policy.two_approvers_above_cny_per_month:
+        return "approve-first"
+    return "approve"
 
 
 # --------------------------------------------------------------------------- the request document

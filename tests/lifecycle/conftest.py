@@ -154,3 +154,13 @@ def prometheus_month():
             p.kill()
         log.close()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def people_clouds(devcloud):
+    """The devcloud's clouds.yaml, with `center` and a `person-<name>` entry per person of people.yaml."""
+    import yaml
+
+    clouds = yaml.safe_load(open(devcloud.clouds_file, encoding="utf-8"))["clouds"]
+    assert "center" in clouds and "person-center-engineer" in clouds, "devcloud without the center's Keystone"
+    return devcloud.clouds_file

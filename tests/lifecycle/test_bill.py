@@ -12,7 +12,7 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from cli.bill import evidence_from_prometheus
+from yunshang.usecases.bills import evidence_from_prometheus
 from cli.main import cli
 from tests.lifecycle.conftest import probe_value, sample_times
 from yunshang import lifecycle as lc

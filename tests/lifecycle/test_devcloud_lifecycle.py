@@ -29,11 +29,11 @@ def y(args, ok=True, codes=(0,)):
 def _lifecycle(db, clouds, tmp_path, dept, entries):
     f = tmp_path / f"{dept}.yaml"
     f.write_text(yaml.safe_dump({"department": dept, "title": f"{dept} devcloud test", "requests": entries}))
-    rid = str(json.loads(y(["request", "--db", db, "submit", str(f), "--by", "dept", "-o", "json"]).stdout)["id"])
-    y(["request", "--db", db, "review", rid, "--by", "li", "--clouds", clouds])
-    y(["request", "--db", db, "approve", rid, "--by", "wang", "--reason", "devcloud test"])
-    out = json.loads(y(["request", "--db", db, "configure", rid, "--engine", "sdk", "--clouds", clouds, "--by", "li",
-                        "-o", "json"]).stdout)
+    from tests.lifecycle.people import run_to_approved
+
+    rid = run_to_approved(y, db, str(f), clouds, live=True)
+    out = json.loads(y(["request", "--db", db, "configure", rid, "--engine", "sdk", "--clouds", clouds,
+                        "--os-cloud", "person-center-engineer", "-o", "json"]).stdout)
     assert out["state"] == "configured" and out["engine"] == "sdk"
     return rid, out
 
@@ -97,7 +97,12 @@ def test_configure_applied_the_tenants_through_the_sdk_engine(tenants):
         project = next(iter(conn.identity.projects(name=f"dept-{GOOD}")))
         servers = list(conn.compute.servers(all_projects=True, project_id=project.id))
         assert len(servers) == 1, (op, [s.name for s in servers])
-    log = json.loads(y(["request", "--db", tenants["db"], "log", "--verify", "-o", "json"]).stdout)
+    os.environ["OS_CLIENT_CONFIG_FILE"] = tenants["clouds"]
+    try:
+        log = json.loads(y(["request", "--db", tenants["db"], "log", "--verify", "--os-cloud", "person-center-auditor",
+                            "-o", "json"]).stdout)
+    finally:
+        os.environ.pop("OS_CLIENT_CONFIG_FILE", None)
     configure = [e for e in log if e["action"] == "configure"]
     assert len(configure) == 2 and set(configure[0]["after"]["details"]) == {"unicom", "telecom"}
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+
+import pytest
 import os
 
 from click.testing import CliRunner
@@ -16,6 +18,11 @@ from yunshang.store import CapacityRow, PlacementRow, open_store
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CATALOG = os.path.join(ROOT, "examples", "prefecture")
+
+
+@pytest.fixture(autouse=True)
+def _people(people_clouds, monkeypatch):
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", people_clouds)
 
 
 def run(db, *args, code=0):
@@ -48,8 +55,8 @@ def test_monitor_needs_probe_data_in_prometheus(tmp_path, prometheus_month):
         s.review(rid, "li", [PlacementRow("health-portal", "primary", "unicom", "WJ-2025-01", "az1", 1, 2, 4, 50, 1, 1.0)])
         s.approve(rid, "wang", "ok")
         s.configure(rid, "li", "sdk")
-    run(db, "publish", str(rid), "--by", "li")
-    out = json.loads(run(db, "monitor", str(rid), "--by", "li", "--prometheus", prometheus_month,
+    run(db, "publish", str(rid), "--os-cloud", "person-center-engineer")
+    out = json.loads(run(db, "monitor", str(rid), "--os-cloud", "person-center-engineer", "--prometheus", prometheus_month,
                          "--within-days", "30", "-o", "json").stdout)
     assert out["state"] == "monitored"
 
@@ -65,28 +72,28 @@ def test_reclaim_plan_mark_confirm_and_keep(tmp_path, prometheus_month):
         health = _configured(s, "health", "his", "unicom", "WJ-2025-01")
         tourism = _configured(s, "tourism", "tix", "unicom", "WL-2026-01")
         ended = _configured(s, "health", "old", "unicom", "WJ-2025-01")
-    pub = json.loads(run(db, "publish", str(health), "--by", "li", "--catalog", CATALOG, "-o", "json").stdout)
+    pub = json.loads(run(db, "publish", str(health), "--os-cloud", "person-center-engineer", "--catalog", CATALOG, "-o", "json").stdout)
     assert pub["state"] == "published"
-    log = json.loads(run(db, "log", "--request", str(health), "-o", "json").stdout)
+    log = json.loads(run(db, "log", "--os-cloud", "person-center-auditor", "--request", str(health), "-o", "json").stdout)
     assert {p["name"] for p in log[-1]["after"]["probes"]} == {"his"}
     # the backfilled data has no "his" probe of health: monitoring is refused, state unchanged
-    r = run(db, "monitor", str(health), "--by", "li", "--prometheus", prometheus_month, "--within-days", "30", code=1)
+    r = run(db, "monitor", str(health), "--os-cloud", "person-center-engineer", "--prometheus", prometheus_month, "--within-days", "30", code=1)
     assert "no probe data" in r.output and "his" in r.output
     # plan only: nothing changes
     out = json.loads(run(db, "reclaim", "--idle-days", "3", "--prometheus", prometheus_month,
                          "--date", "2026-11-15", "-o", "json").stdout)
     assert {c["request_id"] for c in out} == {health, ended}       # health idle on unicom; tourism busy
     assert all("no server in use on unicom for 3 days" in c["reasons"][0] for c in out)
-    assert json.loads(run(db, "show", str(health), "-o", "json").stdout)["state"] == "published"
+    assert json.loads(run(db, "show", str(health), "--os-cloud", "person-health-it", "-o", "json").stdout)["state"] == "published"
     # a contract that ended: 2027-07-01 is after WJ-2025-01's end (2027-06-30)
     out = json.loads(run(db, "reclaim", "--date", "2027-07-01", "-o", "json").stdout)
     assert {c["request_id"] for c in out} == {health, ended}
     assert "ended on 2027-06-30" in out[0]["reasons"][0]
-    run(db, "reclaim", "--date", "2027-07-01", "--mark", code=2)                  # --mark needs --by
-    run(db, "reclaim", "--date", "2027-07-01", "--mark", "--by", "li")
-    assert json.loads(run(db, "show", str(health), "-o", "json").stdout)["state"] == "reclaim-planned"
-    run(db, "keep", str(ended), "--by", "wang", "--reason", "contract renewed")
-    r = run(db, "reclaim-confirm", str(health), "--by", "wang", "--reason", "department agreed")
+    run(db, "reclaim", "--date", "2027-07-01", "--mark", code=2)                  # --mark needs --os-cloud
+    run(db, "reclaim", "--date", "2027-07-01", "--mark", "--os-cloud", "person-center-engineer")
+    assert json.loads(run(db, "show", str(health), "--os-cloud", "person-health-it", "-o", "json").stdout)["state"] == "reclaim-planned"
+    run(db, "keep", str(ended), "--os-cloud", "person-center-engineer", "--reason", "contract renewed")
+    r = run(db, "reclaim-confirm", str(health), "--os-cloud", "person-center-engineer", "--reason", "department agreed")
     assert "yunshang tenant destroy health --operator unicom" in r.output
     with open_store(db) as s:
         assert s.get(health).state == lc.RECLAIMED and s.get(ended).state == lc.PUBLISHED

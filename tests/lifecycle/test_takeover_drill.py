@@ -32,9 +32,10 @@ def _cleanup(clouds):
         destroy_tenant(op, op, DEPT, clouds)
 
 
-def test_drill_moves_the_tenant_to_the_backup_and_leaves_a_intact(devcloud, tmp_path):
+def test_drill_moves_the_tenant_to_the_backup_and_leaves_a_intact(devcloud, tmp_path, monkeypatch):
     from yunshang.openstack import connect
 
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", devcloud.clouds_file)
     clouds = devcloud.clouds_file
     _cleanup(clouds)
     db = "sqlite:///" + str(tmp_path / "l.db")
@@ -42,14 +43,15 @@ def test_drill_moves_the_tenant_to_the_backup_and_leaves_a_intact(devcloud, tmp_
     req.write_text(yaml.safe_dump({"department": DEPT, "title": "drill", "requests": [
         {"name": "nr-db", "template": "web-standard", "size": "small", "count": 1, "dr": True},
         {"name": "nr-portal", "template": "web-standard", "size": "small", "count": 1}]}))
-    rid = str(json.loads(y(["request", "--db", db, "submit", str(req), "--by", "dept", "-o", "json"]).stdout)["id"])
-    y(["request", "--db", db, "review", rid, "--by", "li"])
-    y(["request", "--db", db, "approve", rid, "--by", "wang", "--reason", "drill"])
-    y(["request", "--db", db, "configure", rid, "--engine", "sdk", "--clouds", clouds, "--by", "li"])
+    from tests.lifecycle.people import run_to_approved
+
+    rid = run_to_approved(y, db, str(req), clouds)
+    y(["request", "--db", db, "configure", rid, "--engine", "sdk", "--clouds", clouds,
+       "--os-cloud", "person-center-engineer"])
     evidence = tmp_path / "drill.json"
     try:
         r = y(["takeover", "drill", "--from", "telecom", "--to", "unicom", "--clouds", clouds, "--db", db,
-               "--evidence", str(evidence), "--by", "gov-team"])
+               "--evidence", str(evidence), "--os-cloud", "person-center-engineer"])
         ev = json.loads(evidence.read_text())
         for st in ev["steps"]:                       # figures for the record (visible with -s)
             print(f"drill step {st['seconds']:8.1f} s  {st['step']}: {st.get('verified', '')}")
@@ -75,8 +77,9 @@ def test_drill_moves_the_tenant_to_the_backup_and_leaves_a_intact(devcloud, tmp_
         conn_a = connect("telecom", clouds)
         pid_a = next(iter(conn_a.identity.projects(name=f"dept-{DEPT}"))).id
         assert len(list(conn_a.compute.servers(all_projects=True, project_id=pid_a))) == 2
-        log = json.loads(y(["request", "--db", db, "log", "--verify", "-o", "json"]).stdout)
-        assert log[-1]["action"] == "takeover-drill" and log[-1]["actor"] == "gov-team"
+        log = json.loads(y(["request", "--db", db, "log", "--verify", "--os-cloud", "person-center-auditor",
+                            "-o", "json"]).stdout)
+        assert log[-1]["action"] == "takeover-drill" and log[-1]["actor"].startswith("center-engineer (keystone:")
         assert "total" in r.stdout
     finally:
         _cleanup(clouds)

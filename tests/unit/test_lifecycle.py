@@ -45,8 +45,34 @@ def test_nothing_leaves_reclaimed_or_rejected_and_approval_needs_review():
         for a in lc.ACTIONS:
             with pytest.raises(lc.TransitionRefused):
                 lc.transition(final, a, "x", "y")
-    with pytest.raises(lc.TransitionRefused, match="possible now: review, reject"):
+    with pytest.raises(lc.TransitionRefused, match="possible now: endorse, review, reject"):
         lc.transition(lc.SUBMITTED, "approve", "x", "y")
+
+
+class _E:
+    def __init__(self, action, actor):
+        self.action, self.actor = action, actor
+
+
+def test_the_approval_chain_and_separation_of_duties():
+    from yunshang.model import ApprovalPolicy
+
+    pol = ApprovalPolicy()
+    hist = [_E("submit", "it"), _E("endorse", "head"), _E("review", "rev")]
+    assert "must endorse" in lc.chain_refusal(lc.SUBMITTED, "review", "rev", hist[:1], 0, pol)
+    assert lc.chain_refusal(lc.SUBMITTED, "review", "rev", hist[:1], 0, ApprovalPolicy(False)) is None
+    assert lc.chain_refusal(lc.ENDORSED, "review", "rev", hist[:2], 0, pol) is None
+    assert "submitted" in lc.chain_refusal(lc.ENDORSED, "review", "it", hist[:2], 0, pol)
+    for who in ("it", "head", "rev"):                       # nobody approves what they submitted/endorsed/reviewed
+        assert "separation of duties" in lc.chain_refusal(lc.REVIEWED, "approve", who, hist, 0, pol)
+    assert lc.chain_refusal(lc.REVIEWED, "approve", "a1", hist, 0, pol) is None
+    # above the threshold: two different approvers
+    assert lc.approval_step(lc.REVIEWED, 100000.01, pol) == "approve-first"
+    assert lc.approval_step(lc.REVIEWED, 100000.0, pol) == "approve"
+    assert lc.approval_step(lc.FIRST_APPROVED, 500000, pol) == "approve"
+    hist2 = hist + [_E("approve-first", "a1")]
+    assert "different approver" in lc.chain_refusal(lc.FIRST_APPROVED, "approve", "a1", hist2, 5e5, pol)
+    assert lc.chain_refusal(lc.FIRST_APPROVED, "approve", "a2", hist2, 5e5, pol) is None
 
 
 def test_request_document_all_problems_at_once():

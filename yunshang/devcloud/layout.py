@@ -40,8 +40,7 @@ SERVICE_PORT_OFFSETS = {"keystone": 0, "nova_api": 74, "cinder_api": 76, "placem
 
 # The center's own Keystone (people of people.yaml; the API validates their tokens there).
 CENTER = "center"
-CENTER_PROJECT = "center"                 # the project of the center-wide roles
-DEPARTMENT_PROJECT_PREFIX = "dept-"       # a department role is held on project dept-<department>
+from yunshang.authz import CENTER_PROJECT, DEPARTMENT_PROJECT_PREFIX  # noqa: E402  (roles are held there)
 
 
 def center_spec(port_offset: int = 0) -> "OperatorSpec":

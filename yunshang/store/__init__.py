@@ -210,6 +210,7 @@ _PG_GUARDS = [
 
 _PG_SCHEMA_LOCK = 0x79756E73   # advisory lock ids ("yuns"): schema creation
 _PG_AUDIT_LOCK = 0x79756E74    # audit chain appends
+_PG_NAME_LOCK = 0x7975         # (class, hashtext(name)): per-department ceiling checks
 
 
 # --------------------------------------------------------------------------- backends
@@ -283,6 +284,9 @@ class _Sqlite(_Backend):
     def lock_audit(self) -> None:
         pass                                   # BEGIN IMMEDIATE already serialises writers
 
+    def lock_name(self, name: str) -> None:
+        pass                                   # BEGIN IMMEDIATE already serialises writers
+
 
 
 class _Postgres(_Backend):
@@ -325,6 +329,10 @@ class _Postgres(_Backend):
 
     def _schema_prelude(self) -> None:
         self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_SCHEMA_LOCK,))
+
+    def lock_name(self, name: str) -> None:
+        """A transaction-scoped lock on a name (e.g. a department: its contract ceilings)."""
+        self.conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_PG_NAME_LOCK, name))
 
 
 def open_store(url: str | None = None, clock: Clock = utc_now) -> "Store":
@@ -513,8 +521,26 @@ class Store:
             "FROM reservations WHERE provider = ? AND zone = ? AND released_at IS NULL", (provider, zone))[0]
         return float(row[0]), float(row[1]), float(row[2])
 
+    def endorse(self, request_id: int, by: str) -> RequestRecord:
+        """The department head endorses the request (the first step of the approval chain)."""
+        return self._step(request_id, "endorse", by, "")
+
+    def approve_first(self, request_id: int, by: str, reason: str) -> RequestRecord:
+        """The first of two approvals (above the catalog's cost threshold); reserves nothing yet."""
+        return self._step(request_id, "approve-first", by, reason)
+
+    def _committed_by_contract(self, department: str, exclude_id: int) -> dict[str, float]:
+        holding = tuple(sorted(lc.HOLDING_STATES))
+        marks = ", ".join("?" for _ in holding)
+        rows = self._db.execute(
+            "SELECT p.contract, COALESCE(SUM(p.monthly_cost_cny), 0) FROM placements p JOIN requests r "
+            f"ON r.id = p.request_id WHERE r.department = ? AND r.id <> ? AND r.state IN ({marks}) "
+            "GROUP BY p.contract", (department, exclude_id, *holding))
+        return {c: float(v) for c, v in rows}
+
     def approve(self, request_id: int, by: str, reason: str,
-                on_locked: Callable[[], None] | None = None) -> RequestRecord:
+                on_locked: Callable[[], None] | None = None,
+                ceilings_cny: dict[str, float] | None = None) -> RequestRecord:
         """Approve and reserve the reviewed placement, with the capacity check inside the transaction.
 
         The capacity rows of every zone involved are locked (in a fixed order) before the
@@ -525,11 +551,25 @@ class Store:
         def extra(rec: RequestRecord, now: dt.datetime) -> dict:
             if not rec.placements:
                 raise lc.TransitionRefused(f"request {rec.id} has no reviewed placement; run review first")
+            shortfalls = []
+            if ceilings_cny is not None:
+                # the department's contract ceilings: its other holding requests + this one, under one lock
+                self._db.lock_name("ceiling:" + rec.department)
+                held = self._committed_by_contract(rec.department, rec.id)
+                mine: dict[str, float] = {}
+                for p in rec.placements:
+                    mine[p.contract] = mine.get(p.contract, 0.0) + p.monthly_cost_cny
+                for cid, cost in sorted(mine.items()):
+                    ceiling = ceilings_cny.get(cid)
+                    if ceiling is None:
+                        shortfalls.append(f"contract {cid}: not a contract of {rec.department} (any more)")
+                    elif held.get(cid, 0.0) + cost > ceiling + 1e-6:
+                        shortfalls.append(f"contract {cid} ceiling: needs {cost:,.2f} CNY/month, "
+                                          f"{max(0.0, ceiling - held.get(cid, 0.0)):,.2f} left of {ceiling:,.2f}")
             need: dict[tuple[str, str], list[float]] = {}
             for p in rec.placements:
                 n = need.setdefault((p.provider, p.zone), [0.0, 0.0, 0.0])
                 n[0] += p.vcpu; n[1] += p.ram_gb; n[2] += p.disk_gb
-            shortfalls = []
             for prov, zone in sorted(need):
                 cap = self._db.execute("SELECT vcpu, ram_gb, disk_gb FROM capacity WHERE provider = ? AND zone = ?"
                                        + self._db.lock_suffix, (prov, zone))
