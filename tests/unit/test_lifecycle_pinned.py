@@ -29,9 +29,12 @@ def row(req="r", contract_id="C1", cost=100.0, *, role="primary", prov="telecom"
 # (state, action) -> the state after it; every pair not listed is refused.
 TABLE = {
     ("", "submit"): lc.SUBMITTED,
-    (lc.SUBMITTED, "review"): lc.REVIEWED, (lc.REVIEWED, "review"): lc.REVIEWED,
-    (lc.REVIEWED, "approve"): lc.APPROVED,
-    (lc.SUBMITTED, "reject"): lc.REJECTED, (lc.REVIEWED, "reject"): lc.REJECTED,
+    (lc.SUBMITTED, "endorse"): lc.ENDORSED,
+    (lc.SUBMITTED, "review"): lc.REVIEWED, (lc.ENDORSED, "review"): lc.REVIEWED, (lc.REVIEWED, "review"): lc.REVIEWED,
+    (lc.REVIEWED, "approve-first"): lc.FIRST_APPROVED,
+    (lc.REVIEWED, "approve"): lc.APPROVED, (lc.FIRST_APPROVED, "approve"): lc.APPROVED,
+    (lc.SUBMITTED, "reject"): lc.REJECTED, (lc.ENDORSED, "reject"): lc.REJECTED, (lc.REVIEWED, "reject"): lc.REJECTED,
+    (lc.FIRST_APPROVED, "reject"): lc.REJECTED,
     (lc.APPROVED, "configure"): lc.CONFIGURED, (lc.CONFIGURED, "configure"): lc.CONFIGURED,
     (lc.CONFIGURED, "publish"): lc.PUBLISHED,
     (lc.PUBLISHED, "monitor"): lc.MONITORED,
@@ -40,7 +43,7 @@ TABLE = {
     (lc.RECLAIM_PLANNED, "keep"): lc.PUBLISHED,
     (lc.RECLAIM_PLANNED, "reclaim"): lc.RECLAIMED,
 }
-NEEDS_REASON = {"approve", "reject", "plan-reclaim", "keep", "reclaim"}
+NEEDS_REASON = {"approve-first", "approve", "reject", "plan-reclaim", "keep", "reclaim"}
 
 
 @pytest.mark.parametrize("state", ("",) + lc.STATES)
@@ -159,7 +162,9 @@ def test_committed_cost_counts_holding_states_of_the_department_only():
     got = lc.committed_cost_cny(records, "mut-a")
     holding = sum(2.0 ** k for k, s in enumerate(lc.STATES) if s in lc.HOLDING_STATES)
     assert got == {"C1": holding + 0.25, "C2": 0.5}
-    assert holding == 4 + 16 + 32 + 64 + 128
+    # STATES: submitted endorsed reviewed first-approved approved(16) rejected configured(64) published(128)
+    # monitored(256) reclaim-planned(512) reclaimed: the five holding ones
+    assert holding == 16 + 64 + 128 + 256 + 512
     assert lc.committed_cost_cny(records, "mut-a", exclude_id=21) == {"C1": holding}
     assert lc.committed_cost_cny(records, "mut-c") == {}
 
