@@ -73,7 +73,7 @@ def migrate() -> None:
     4. yunshang migrate status          5. yunshang migrate rollback HOST
 
     Each host goes through discover, precheck (the destination fits, before any
-    copy), sync (rsync, checksums), convert (qemu-img -> qcow2), import (Glance),
+    copy), sync (rsync, every file hashed on both sides), convert (qemu-img -> qcow2), import (Glance),
     boot (Nova), verify and cutover. State is saved per host per step: run the
     same command again after an interruption and finished work is not redone.
     """
@@ -162,7 +162,7 @@ class AnsibleStepRunner:
     """Runs one step's playbook for some hosts with ansible_runner and reports per host from events."""
 
     def __init__(self, state_dir: str, plan: MigrationPlan, clouds_file: str, ssh_key: str,
-                 on_output: Any = None, source_python: str = ""):
+                 on_output: Any = None, source_python: str = "", hash_algorithm: str = ""):
         self.state_dir = os.path.abspath(state_dir)
         self.plan = plan
         self.clouds_file = os.path.abspath(clouds_file)
@@ -172,6 +172,7 @@ class AnsibleStepRunner:
         self.staging_dir = os.path.join(self.state_dir, "staging")
         self.plan_file = os.path.join(self.state_dir, "plan.json")
         self.source_python = source_python
+        self.hash_algorithm = hash_algorithm
         self.cancelled = False
         self.on_output = on_output or (lambda line: None)
         self._prepare()
@@ -207,7 +208,8 @@ class AnsibleStepRunner:
     def extravars(self) -> dict[str, Any]:
         return {"migrate_records_dir": self.records_dir, "migrate_staging_dir": self.staging_dir,
                 "migrate_python": sys.executable, "migrate_clouds_file": self.clouds_file,
-                "migrate_plan_file": self.plan_file, "migrate_known_hosts_file": f"{self.state_dir}/known_hosts"}
+                "migrate_plan_file": self.plan_file, "migrate_known_hosts_file": f"{self.state_dir}/known_hosts",
+                **({"migrate_hash_algorithm": self.hash_algorithm} if self.hash_algorithm else {})}
 
     def run_playbook(self, playbook: str, role: str, hosts: tuple[str, ...], ident: str
                      ) -> tuple[StepOutcome, set[str], dict[str, str]]:
@@ -309,13 +311,22 @@ def _stored_plan(state_dir: str) -> MigrationPlan:
 @migrate.command("run")
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
 @click.option("--wave", "waves", type=int, multiple=True, help="Run only this wave (repeatable). Default: all, in order.")
+@click.option("--hash-algorithm", envvar="YUNSHANG_MIGRATE_HASH", type=click.Choice(["sha256", "sm3"]),
+              default="sha256", show_default=True,
+              help="Digest of the data's integrity evidence (manifests, records): sha256, or sm3 "
+                   "(GB/T 32905) where the sources' and conversion hosts' OpenSSL has it. Changing it "
+                   "between syncs re-hashes everything once. Env: YUNSHANG_MIGRATE_HASH.")
 @run_options
 @state_dir_option
 @output_option
-def run_cmd(plan_file: str, waves: tuple[int, ...], clouds_file: str, ssh_key: str, source_python: str,
-            state_dir: str, output: str) -> None:
+def run_cmd(plan_file: str, waves: tuple[int, ...], hash_algorithm: str, clouds_file: str, ssh_key: str,
+            source_python: str, state_dir: str, output: str) -> None:
     """Run a plan (or some of its waves). Safe to re-run: finished host steps are skipped,
-    interrupted ones redone, failed ones retried. Exit 5 when a host failed."""
+    interrupted ones redone, failed ones retried. Exit 5 when a host failed.
+
+    The data is copied with rsync and every file verified on both sides (sync); at cutover only
+    what changed since that verified sync is copied and re-hashed, the rest is shown unchanged
+    by its stat against the manifest, so the window grows with the change, not the data."""
     plan = _load_plan(plan_file)
     store = StateStore(state_dir)
     store.lock()
@@ -337,7 +348,8 @@ def run_cmd(plan_file: str, waves: tuple[int, ...], clouds_file: str, ssh_key: s
             if not quiet and status != "running":
                 click.echo(f"\n  {host:<20} {step:<9} {status}{(': ' + reason) if reason else ''}", err=True)
 
-        runner = AnsibleStepRunner(state_dir, plan, clouds_file, ssh_key, source_python=source_python)
+        runner = AnsibleStepRunner(state_dir, plan, clouds_file, ssh_key, source_python=source_python,
+                                   hash_algorithm=hash_algorithm)
 
         def cancel(signum, frame):  # SIGTERM/SIGINT: let ansible-runner stop the playbook cleanly
             runner.cancelled = True

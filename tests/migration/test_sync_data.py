@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 
 import pytest
 
@@ -37,13 +38,31 @@ class Runner(AnsibleStepRunner):
         return {**super().extravars(), "sync_data_mode": self.mode}
 
 
-def make_runner(state_dir, h, key, mode="warm") -> Runner:
+def make_runner(state_dir, h, key, mode="warm", algorithm="") -> Runner:
     survey = survey_from_dicts(sshhosts.survey_rows([h], {}, "mtest", "telecom"))
     plan = build_plan(survey, WaveOptions(), dt.datetime(2026, 11, 23, 9, 0))
-    r = Runner(str(state_dir), plan, os.devnull, key, source_python="/usr/bin/python3")
+    r = Runner(str(state_dir), plan, os.devnull, key, source_python="/usr/bin/python3", hash_algorithm=algorithm)
     r.mode = mode
     write_json_atomic(r.plan_file, plan.to_dict())
     return r
+
+
+@pytest.fixture
+def fresh(tmp_path, ssh_key):
+    """A host of its own for a test that changes the source's data."""
+    h = sshhosts.start_host("sync2", 43, str(tmp_path / "hosts"), ssh_key)
+    try:
+        sshhosts.seed_host(h, data_files=12, file_bytes=128 * 1024, disk_mb=8)
+        backdate(h)
+        yield h
+    finally:
+        h.stop()
+
+
+def backdate(h) -> None:
+    """The seeded files were written seconds ago; a sync right away would find them 'racy' (changed
+    within --racy-seconds of being read) and re-hash them next time. A real host's data is older."""
+    time.sleep(1.2)
 
 
 def step(r: Runner, playbook: str, role: str, name: str):
@@ -88,10 +107,14 @@ def test_sync_is_an_exact_copy_with_a_manifest(tmp_path, host, ssh_key):
     rec = record(r, host.name, "sync")
     assert rec["mode"] == "warm" and rec["changed_during_copy"] == []
     assert rec["files"] == len(tree_sha256(os.path.join(host.root, "app")))
-    with open(os.path.join(r.staging_dir, host.name, "manifest.sha256"), "rb") as fh:
+    with open(os.path.join(r.staging_dir, host.name, "manifest.jsonl"), "rb") as fh:
         manifest = fh.read()
-    assert rec["manifest_sha256"] == hashlib.sha256(manifest).hexdigest()
-    assert manifest.count(b"\n") == rec["files"]
+    assert rec["algorithm"] == "sha256"
+    assert rec["manifest_digest"] == "sha256:" + hashlib.sha256(manifest).hexdigest()
+    head, *entries = [json.loads(line) for line in manifest.splitlines()]
+    assert head["algorithm"] == "sha256" and head["files"] == rec["files"] == rec["verified"] == len(entries)
+    src = tree_sha256(os.path.join(host.root, "app"))
+    assert {e[0]: e[1] for e in entries} == {"srv/app/" + p: d for p, d in src.items()}   # the digests are real
 
 
 def test_warm_sync_records_files_changing_during_the_copy_and_the_next_sync_is_clean(tmp_path, host, ssh_key):
@@ -128,3 +151,80 @@ def test_final_sync_fails_while_the_source_still_changes(tmp_path, host, ssh_key
         assert record(r, host.name, "cutover-sync")["changed_during_copy"] == []
     finally:
         os.unlink(live)
+
+
+def test_cutover_rehashes_only_what_changed_and_accounts_for_every_file(tmp_path, fresh, ssh_key):
+    """After a verified warm sync, the final sync hashes only the files that changed (both sides);
+    every other file is shown unchanged by its stat key against the manifest."""
+    warm = make_runner(tmp_path, fresh, ssh_key)
+    assert step(warm, "discover_hosts.yml", "discover_hosts", fresh.name)[0]
+    assert step(warm, "sync_data.yml", "sync_data", fresh.name)[0]
+    total = record(warm, fresh.name, "sync")["files"]
+    data = os.path.join(fresh.root, "app", "data")
+    with open(os.path.join(data, "f0003.bin"), "r+b") as fh:          # changed in place
+        fh.write(b"changed")
+    with open(os.path.join(data, "added.bin"), "wb") as fh:           # new
+        fh.write(os.urandom(1000))
+    os.unlink(os.path.join(data, "f0007.bin"))                         # deleted
+    final = make_runner(tmp_path, fresh, ssh_key, mode="final")
+    ok, why = step(final, "sync_data.yml", "sync_data", fresh.name)
+    assert ok, why
+    rec = record(final, fresh.name, "cutover-sync")
+    assert rec["hashed"] == {"source": 2, "copy": 2}, rec
+    assert rec["carried"] == {"source": total - 2, "copy": total - 2}, rec
+    assert rec["files"] == rec["verified"] == total and rec["changed_during_copy"] == []
+    assert tree_sha256(os.path.join(final.staging_dir, fresh.name, "data", "srv", "app")) == tree_sha256(
+        os.path.join(fresh.root, "app"))
+    ok, why = step(final, "sync_data.yml", "sync_data", fresh.name)    # nothing changed: nothing hashed
+    assert ok, why
+    assert record(final, fresh.name, "cutover-sync")["hashed"] == {"source": 0, "copy": 0}
+
+
+def test_final_sync_catches_changes_rsync_cannot_see(tmp_path, fresh, ssh_key):
+    """Same size and mtime put back: rsync's quick check skips the file, its ctime does not lie.
+    On the source the cutover fails naming it; in the copy (a corrupted staged file) too. The
+    differing copy is removed, so the cutover run again copies it and passes."""
+    r = make_runner(tmp_path, fresh, ssh_key)
+    assert step(r, "discover_hosts.yml", "discover_hosts", fresh.name)[0]
+    assert step(r, "sync_data.yml", "sync_data", fresh.name)[0]
+    final = make_runner(tmp_path, fresh, ssh_key, mode="final")
+    staged = os.path.join(final.staging_dir, fresh.name, "data", "srv", "app")
+    for side, rel in ((fresh.root, "app/data/f0005.bin"), (os.path.dirname(staged), "app/conf/f0001.bin")):
+        p = os.path.join(side, rel)
+        st = os.stat(p)
+        with open(p, "r+b") as fh:
+            b = fh.read(1)
+            fh.seek(0)
+            fh.write(bytes([b[0] ^ 0xFF]))
+        os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+        ok, why = step(final, "sync_data.yml", "sync_data", fresh.name)
+        assert not ok and "checksums differ: 1 file(s)" in why and "/srv/" + rel in why, why
+        ok, why = step(final, "sync_data.yml", "sync_data", fresh.name)
+        assert ok, why
+        assert tree_sha256(staged) == tree_sha256(os.path.join(fresh.root, "app"))
+
+
+def test_sm3_evidence_names_its_algorithm(tmp_path, fresh, ssh_key):
+    import hashlib as h
+
+    if "sm3" not in h.algorithms_available:
+        pytest.fail("this machine's OpenSSL has no SM3 (Debian 12's has)")
+    r = make_runner(tmp_path, fresh, ssh_key, algorithm="sm3")
+    assert step(r, "discover_hosts.yml", "discover_hosts", fresh.name)[0]
+    ok, why = step(r, "sync_data.yml", "sync_data", fresh.name)
+    assert ok, why
+    rec = record(r, fresh.name, "sync")
+    with open(os.path.join(r.staging_dir, fresh.name, "manifest.jsonl"), "rb") as fh:
+        manifest = fh.read()
+    assert rec["algorithm"] == "sm3" and rec["manifest_digest"] == "sm3:" + h.new("sm3", manifest).hexdigest()
+    head, *entries = [json.loads(line) for line in manifest.splitlines()]
+    assert head["algorithm"] == "sm3"
+    for path, digest, _, _ in entries:
+        with open(os.path.join(fresh.root, path.removeprefix("srv/")), "rb") as fh:
+            assert digest == h.new("sm3", fh.read()).hexdigest()
+    # a different algorithm than the manifest's: nothing is carried, all re-hashed with it
+    r2 = make_runner(tmp_path, fresh, ssh_key, mode="final", algorithm="sha256")
+    ok, why = step(r2, "sync_data.yml", "sync_data", fresh.name)
+    assert ok, why
+    rec = record(r2, fresh.name, "cutover-sync")
+    assert rec["algorithm"] == "sha256" and rec["hashed"] == {"source": rec["files"], "copy": rec["files"]}

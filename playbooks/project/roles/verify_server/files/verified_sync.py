@@ -1,0 +1,1 @@
+../../sync_data/files/verified_sync.py
