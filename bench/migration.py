@@ -1,26 +1,29 @@
-"""Benchmark of the migration data path and orchestration, against baselines in the same run.
+"""Benchmark of the migration data path: verified warm sync, cutover window by change, waves.
 
-1. Data path throughput, per data size (default 128 MiB and 1 GiB of incompressible files on a
-   real sshd host): the sync_data step's rsync as the playbook runs it through ansible-runner
-   (its own run time, and the task with Ansible's fixed per-task cost) vs a plain `rsync -a` of
-   the same data over ssh on the same machine (baseline A, goal >= 0.9x); and the whole step
-   (rsync, then the source and the copy hashed at the same time, record) vs rsync followed by
-   sha256sum of the source and of the copy done by hand (baseline B).
-2. Orchestration overhead per host per step: wall time of each step job minus the time
-   its work commands (rsync, sha256sum, qemu-img, ...) took, per host.
-3. Wave speed-up: discover + sync + convert for a wave of N hosts (default 8) in one
-   run per step (forks = N) vs the same hosts one at a time.
+1. Per round, on a real sshd host with --data-mb of incompressible 4 MiB files (default 1 GiB):
+   floors and baseline -- plain `rsync -a` over ssh (baseline), sync_data's rsync command alone
+   (copy floor), both sides hashed at once with no copy (hash floor) -- then the verified warm
+   sync (sync_data into a fresh staging directory: copy + both sides hashed + manifest + record),
+   then the cutover window (cutover_host: final sync + verification + record) with 0 %, 1 % and
+   10 % of the files rewritten since the last verified sync. Windows are measured from the job
+   events: first task start to the end of "Record step done" (ansible-playbook's start-up comes
+   before a real cutover stops the services, so it is outside the window; reported apart).
+2. (--wave) Orchestration overhead per host per step and the speed-up of a wave of N hosts.
 
-No cloud needed (the cloud steps' cost is the devcloud's, not ours).
-Usage: .venv/bin/python bench/migration.py [--hosts 8] [--data-mb 128,1024] [--rounds 3] [--no-wave]
+No cloud needed: the cutover's boot/verify records, which a cloud run writes, are written by the
+bench (labelled `bench`), so cutover_host runs for real on everything else.
+Usage: .venv/bin/python bench/migration.py [--data-mb 1024] [--rounds 3] [--algorithm sha256] [--json] [--wave]
 """
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import glob
 import json
 import os
+import random
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -29,9 +32,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [ROOT, os.path.join(ROOT, "tests", "migration")]
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests", "migration"), os.path.join(ROOT, "playbooks", "project", "roles", "sync_data", "files")]
 
 import sshhosts  # noqa: E402
+from verified_sync import BOOT  # noqa: E402
 
 from cli.migrate import AnsibleStepRunner  # noqa: E402
 from yunshang.migration.plan import build_plan  # noqa: E402
@@ -40,17 +44,22 @@ from yunshang.migration.survey import survey_from_dicts  # noqa: E402
 from yunshang.migration.waves import WaveOptions  # noqa: E402
 
 GCM = "-o Ciphers=^aes128-gcm@openssh.com,aes256-gcm@openssh.com"   # sync_data's default cipher order
-RSYNC_TASK = "Copy the data paths with rsync (the source is only read)"
-WORK_TASKS = ("Copy the data paths with rsync", "Checksum the source and the staged copy",
-              "Survey ports, processes, data sizes", "Gather operating system", "Copy the disk image",
+SYNC_TASK = "Copy the data paths with rsync and verify every file on both sides"
+WORK_TASKS = (SYNC_TASK, "Survey ports, processes, data sizes", "Gather operating system", "Copy the disk image",
               "Convert to qcow2")
+SCRIPT = os.path.join(ROOT, "playbooks", "project", "roles", "sync_data", "files", "verified_sync.py")
+SSH_OPTS = "-o BatchMode=yes -o ControlMaster=no -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
 
 
-def make_runner(work: str, hosts: list, key: str, tag: str) -> AnsibleStepRunner:
+class Runner(AnsibleStepRunner):
+    """The bench's runner: the hash algorithm of the run, nothing else changed."""
+
+
+def make_runner(work: str, hosts: list, key: str, tag: str, algorithm: str = "") -> AnsibleStepRunner:
     survey = survey_from_dicts(sshhosts.survey_rows(hosts, {}, "bench", "telecom"))
     plan = build_plan(survey, WaveOptions(max_hosts_per_wave=len(hosts), max_hosts_per_conversion_host=len(hosts)),
                       dt.datetime(2026, 11, 23, 9, 0))
-    r = AnsibleStepRunner(os.path.join(work, tag), plan, os.devnull, key, source_python="/usr/bin/python3")
+    r = Runner(os.path.join(work, tag), plan, os.devnull, key, source_python="/usr/bin/python3", hash_algorithm=algorithm)
     write_json_atomic(r.plan_file, plan.to_dict())
     return r
 
@@ -67,6 +76,25 @@ def command_seconds(res: dict) -> float:
     """The command's own run time as the command module measured it (its ``delta``, h:mm:ss.us)."""
     h, m, sec = str(res.get("delta") or "0:0:0").split(":")
     return int(h) * 3600 + int(m) * 60 + float(sec)
+
+
+def window(events: list[dict]) -> float:
+    """First task start to the end of the last "Record step done" (seconds), from the job events."""
+    oks = [e["event_data"] for e in events if e.get("event") == "runner_on_ok" and e["event_data"].get("start")]
+    start = min(dt.datetime.fromisoformat(d["start"]) for d in oks)
+    end = max(dt.datetime.fromisoformat(d["end"]) for d in oks if d.get("task") == "Record step done")
+    return (end - start).total_seconds()
+
+
+def run_job(runner: AnsibleStepRunner, playbook: str, role: str, host: str) -> tuple[float, float]:
+    """(job wall seconds with ansible-playbook's start-up, window seconds)"""
+    ident = f"bench-{playbook}-{time.time_ns()}"
+    t0 = time.perf_counter()
+    _, done, failures = runner.run_playbook(playbook, role, (host,), ident)
+    wall = time.perf_counter() - t0
+    if host not in done:
+        raise SystemExit(f"{playbook} failed: {failures}")
+    return wall, window(job_events(runner, ident))
 
 
 def run_step(runner: AnsibleStepRunner, playbook: str, role: str, hosts: tuple[str, ...]
@@ -90,38 +118,79 @@ def run_step(runner: AnsibleStepRunner, playbook: str, role: str, hosts: tuple[s
     return wall, work, per_task, per_cmd
 
 
-def plain_rsync_seconds(host, key: str, dest: str, ssh_options: str = "") -> float:
-    shutil.rmtree(dest, ignore_errors=True)
+def ssh_cmd(host, key: str, extra: str = "") -> str:
+    return f"ssh -p {host.port} -i {key} {SSH_OPTS} {extra}".strip()
+
+
+def timed(argv: list[str], **kw) -> float:
     t0 = time.perf_counter()
-    subprocess.run(["rsync", "-a", "--rsh", f"ssh -p {host.port} -i {key} -o BatchMode=yes -o ControlMaster=no "
-                    f"-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null {ssh_options}",
-                    f"root@{host.address}:/srv/app/data", f"root@{host.address}:/srv/app/conf", dest + "/"],
-                   check=True, capture_output=True)
+    subprocess.run(argv, check=True, capture_output=True, **kw)
     return time.perf_counter() - t0
 
 
-def checksum_both_seconds(host, key: str, copy: str) -> float:
-    """What an engineer does by hand after the rsync: sha256sum the source over ssh, then the copy."""
-    sums = "find data conf -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum"
+def plain_rsync_seconds(host, key: str, dest: str) -> float:
+    """Baseline: what an engineer types (OpenSSH's default cipher), into an empty directory."""
+    shutil.rmtree(dest, ignore_errors=True)
+    return timed(["rsync", "-a", "--rsh", ssh_cmd(host, key), f"root@{host.address}:/srv/app/data",
+                  f"root@{host.address}:/srv/app/conf", dest + "/"])
+
+
+def copy_floor_seconds(host, key: str, dest: str) -> float:
+    """sync_data's rsync command alone (its options and cipher order), into an empty directory."""
+    shutil.rmtree(dest, ignore_errors=True)
+    return timed(["rsync", "--archive", "--relative", "--delete", "--numeric-ids", "--out-format=%i %l %n", "--mkpath",
+                  "--rsh=" + ssh_cmd(host, key, GCM), f"root@{host.address}:/srv/app/data/",
+                  f"root@{host.address}:/srv/app/conf/", dest + "/"])
+
+
+def hash_floor_seconds(host, key: str, copy: str, algorithm: str) -> float:
+    """Both sides hashed at once, no copy: the source over ssh, the copy here (verified_sync side)."""
+    with open(SCRIPT, "rb") as fh:
+        b64 = base64.b64encode(fh.read()).decode()
+    side = ["side", "--algorithm", algorithm, "--", "srv/app/data", "srv/app/conf"]
+    remote = " ".join(shlex.quote(a) for a in ["/usr/bin/python3", "-c", BOOT, b64, *side])
     t0 = time.perf_counter()
-    src = subprocess.run(["ssh", "-p", str(host.port), "-i", key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-                          "-o", "UserKnownHostsFile=/dev/null", f"root@{host.address}", f"cd /srv/app && {sums}"],
-                         check=True, capture_output=True).stdout
-    dst = subprocess.run(["bash", "-c", f"cd {copy} && {sums}"],
-                         check=True, capture_output=True).stdout
+    src = subprocess.Popen(shlex.split(ssh_cmd(host, key)) + [f"root@{host.address}", remote], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    dst = subprocess.Popen(["/usr/bin/python3", SCRIPT, "side", "--root", copy, *side[1:]], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    (a, ea), (b, eb) = src.communicate(b"\n"), dst.communicate(b"\n")
     seconds = time.perf_counter() - t0
-    if src != dst:
-        raise SystemExit("bench: the plain rsync's copy differs from the source")
+    if src.returncode or dst.returncode:
+        raise SystemExit(f"bench: hash floor failed: {ea.decode()[-300:]} {eb.decode()[-300:]}")
+    if [json.loads(x)[:2] for x in a.splitlines()] != [json.loads(x)[:2] for x in b.splitlines()]:
+        raise SystemExit("bench: the copy floor's copy differs from the source")
     return seconds
+
+
+def rewrite(host, files: list[str], pct: int, rnd) -> int:
+    """Rewrite pct % of the data files (at least one) with new content; returns bytes changed."""
+    n = max(1, round(len(files) * pct / 100)) if pct else 0
+    changed = 0
+    for p in rnd.sample(files, n):
+        size = os.path.getsize(p)
+        with open(p, "r+b") as fh:
+            fh.write(rnd.randbytes(size))
+        changed += size
+    return changed
+
+
+def stub_cloud_records(runner: AnsibleStepRunner, host: str) -> None:
+    """What import/boot/verify would have recorded on a cloud (the bench has none)."""
+    d = os.path.join(runner.records_dir, host)
+    os.makedirs(d, exist_ok=True)
+    write_json_atomic(os.path.join(d, "boot.json"), {"server_id": "bench", "volume_id": "bench"})
+    write_json_atomic(os.path.join(d, "verify.json"), {"ok": True, "data_checksums_match": True, "failed": []})
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--hosts", type=int, default=8)
-    ap.add_argument("--data-mb", type=lambda v: [int(x) for x in v.split(",")], default=[128, 1024],
-                    help="data sizes of the throughput hosts, comma-separated (default 128,1024)")
-    ap.add_argument("--no-wave", action="store_true", help="only the throughput part")
+    ap.add_argument("--hosts", type=int, default=8, help="hosts of the wave (with --wave)")
+    ap.add_argument("--data-mb", type=int, default=1024, help="data on the host, MiB (default 1024)")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--algorithm", default="sha256", choices=("sha256", "sm3"))
+    ap.add_argument("--wave", action="store_true", help="also the orchestration overhead and a wave of --hosts hosts")
+    ap.add_argument("--json", action="store_true", help="end with one JSON line of the medians")
     args = ap.parse_args()
     missing = sshhosts.missing_tools()
     if missing:
@@ -129,50 +198,86 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="ys-bench-mig-")
     key = sshhosts.make_key(os.path.join(work, "keys"))
     hosts = []
+    load0 = os.getloadavg()
+    t_start = dt.datetime.now(dt.timezone.utc)
+    rnd = random.Random(0)
     try:
-        # ---- 1. throughput: one host per size with that much incompressible data
-        print("\n## 1. data path throughput (median of %d rounds; ratio = baseline seconds / ours)" % args.rounds)
-        print("| data | path | seconds | MiB/s | ratio |\n|---|---|---|---|---|")
-        for k, size_mb in enumerate(args.data_mb):
-            big = sshhosts.start_host(f"tp{k + 1}", 20 + k, os.path.join(work, "hosts"), key)
-            hosts.append(big)
-            sshhosts.seed_host(big, data_files=max(1, size_mb // 4), file_bytes=4 * 1024 * 1024, disk_mb=16)
-            data_bytes = sum(os.path.getsize(p) for p in glob.glob(os.path.join(big.root, "app", "**", "*"),
-                                                                  recursive=True) if os.path.isfile(p))
-            plain, plain_gcm, by_hand, rsync_cmd, rsync_task, step = [], [], [], [], [], []
-
-            def baselines(big=big) -> None:
-                copy = os.path.join(work, "plain")
-                plain_gcm.append(plain_rsync_seconds(big, key, copy, GCM))
-                plain.append(plain_rsync_seconds(big, key, copy))
-                by_hand.append(plain[-1] + checksum_both_seconds(big, key, copy))
-
-            for i in range(args.rounds):
-                r = make_runner(work, [big], key, f"tp{k}-{i}")     # fresh staging each round: a full copy
-                run_step(r, "discover_hosts.yml", "discover_hosts", (big.name,))
-                if i % 2 == 0:                                      # alternate the order against drift
-                    baselines()
-                wall, _, per_task, per_cmd = run_step(r, "sync_data.yml", "sync_data", (big.name,))
-                rsync_task.append(per_task[RSYNC_TASK])
-                rsync_cmd.append(per_cmd[RSYNC_TASK])
-                step.append(wall)
-                if i % 2 == 1:
-                    baselines()
-                shutil.rmtree(r.state_dir, ignore_errors=True)
-            mib = data_bytes / 2**20
-            med = {n: statistics.median(v) for n, v in (("plain", plain), ("gcm", plain_gcm), ("hand", by_hand), ("cmd", rsync_cmd),
-                                                         ("task", rsync_task), ("step", step))}
-            rows = (("plain `rsync -a` over ssh (baseline A)", med["plain"], med["plain"]),
-                    ("plain `rsync -a`, ssh with sync_data's cipher order (AES-GCM first)", med["gcm"], med["plain"]),
-                    ("sync_data's rsync command (its own run time)", med["cmd"], med["plain"]),
-                    ("sync_data's rsync task (+ Ansible's per-task cost)", med["task"], med["plain"]),
-                    ("rsync, then sha256sum source and copy by hand (baseline B)", med["hand"], med["hand"]),
-                    ("whole sync_data step (rsync + both checksums + record)", med["step"], med["hand"]))
-            for label, sec, base in rows:
-                print(f"| {mib:.0f} MiB | {label} | {sec:.2f} | {mib / sec:.0f} | {base / sec:.2f}x |")
+        big = sshhosts.start_host("tp1", 20, os.path.join(work, "hosts"), key)
+        hosts.append(big)
+        sshhosts.seed_host(big, data_files=max(1, args.data_mb // 4), file_bytes=4 * 1024 * 1024, disk_mb=16)
+        files = sorted(glob.glob(os.path.join(big.root, "app", "data", "f*.bin")))
+        data_bytes = sum(os.path.getsize(p) for p in glob.glob(os.path.join(big.root, "app", "**", "*"), recursive=True)
+                         if os.path.isfile(p))
+        time.sleep(1.1)                 # the data is older than sync_data_racy_seconds, as a real host's is
+        m: dict[str, list[float]] = {k: [] for k in ("plain", "copy", "hash", "sync", "sync_job", "sync_work",
+                                                     "cut0", "cut1", "cut10", "cut_job0", "cut_work0", "cut_work1",
+                                                     "cut_work10")}
+        changed_mb = {}
+        for i in range(args.rounds):
+            copy = os.path.join(work, "plain")
+            # alternate the order of baseline/floors and ours between rounds, against drift
+            def floors() -> None:
+                m["plain"].append(plain_rsync_seconds(big, key, copy))
+                m["copy"].append(copy_floor_seconds(big, key, copy))
+                m["hash"].append(hash_floor_seconds(big, key, copy, args.algorithm))
+            if i % 2 == 0:
+                floors()
+            r = make_runner(work, [big], key, f"r{i}", args.algorithm)     # fresh staging: a full copy
+            run_step(r, "discover_hosts.yml", "discover_hosts", (big.name,))
+            wall, win = run_job(r, "sync_data.yml", "sync_data", big.name)
+            m["sync_job"].append(wall)
+            m["sync"].append(win)
+            with open(os.path.join(r.records_dir, big.name, "sync.json")) as fh:
+                m["sync_work"].append(json.load(fh)["seconds"]["total"])
+            if i % 2 == 1:
+                floors()
+            shutil.rmtree(copy, ignore_errors=True)
+            stub_cloud_records(r, big.name)
+            for pct in (0, 1, 10):
+                changed_mb[pct] = rewrite(big, files, pct, rnd) / 2**20
+                if pct:
+                    time.sleep(1.1)      # changed files are older than the racy window, like a quiet service's
+                wall, win = run_job(r, "cutover_host.yml", "cutover_host", big.name)
+                m[f"cut{pct}"].append(win)
+                if pct == 0:
+                    m["cut_job0"].append(wall)
+                with open(os.path.join(r.records_dir, big.name, "cutover-sync.json")) as fh:
+                    rec = json.load(fh)
+                m[f"cut_work{pct}"].append(rec["seconds"]["total"])
+                if rec["hashed"]["source"] != (max(1, round(len(files) * pct / 100)) if pct else 0):
+                    print(f"note: round {i + 1}, {pct} %: the cutover re-hashed {rec['hashed']} files", file=sys.stderr)
+            shutil.rmtree(r.state_dir, ignore_errors=True)
+        med = {k: statistics.median(v) for k, v in m.items()}
+        mib = data_bytes / 2**20
+        print(f"\n## 1. verified sync and cutover window, {mib:.0f} MiB in {len(files) + 4} files, {args.algorithm}, "
+              f"median of {args.rounds} rounds")
+        print("| path | seconds | MiB/s | vs plain rsync |\n|---|---|---|---|")
+        for label, k in (("plain `rsync -a` over ssh (baseline)", "plain"),
+                         ("floor: sync_data's rsync command alone (copy)", "copy"),
+                         ("floor: both sides hashed at once, no copy (hash)", "hash"),
+                         ("verified warm sync: copy + both sides hashed + manifest (its own run time)", "sync_work"),
+                         ("verified warm sync: task + record (the window, Ansible's per-task cost included)", "sync"),
+                         ("verified warm sync: whole job with ansible-playbook's start-up", "sync_job")):
+            print(f"| {label} | {med[k]:.2f} | {mib / med[k]:.0f} | {med[k] / med['plain']:.2f}x |")
+        print("\n| cutover (final sync + verification + record) | changed | window s | its own run time s | "
+              "window / verified sync |\n|---|---|---|---|---|")
+        for pct in (0, 1, 10):
+            print(f"| {pct} % of the files rewritten | {changed_mb[pct]:.0f} MiB | {med[f'cut{pct}']:.2f} | "
+                  f"{med[f'cut_work{pct}']:.2f} | {med[f'cut{pct}'] / med['sync']:.3f} |")
+        print(f"| (0 %, whole job with ansible-playbook's start-up) | | {med['cut_job0']:.2f} | | |")
+        load1 = os.getloadavg()
+        print(f"\nmachine: {os.cpu_count()} cores; run {t_start:%Y-%m-%d %H:%M}-{dt.datetime.now(dt.timezone.utc):%H:%M} UTC; "
+              f"load average (1 min) {load0[0]:.1f} at the start, {load1[0]:.1f} at the end")
+        result = {"data_mb": round(mib), "rsync_seconds": round(med["plain"], 3),
+                  "verified_sync_seconds": round(med["sync"], 3),
+                  "cutover_seconds": {str(p): round(med[f"cut{p}"], 3) for p in (0, 1, 10)},
+                  "rounds": args.rounds, "algorithm": args.algorithm,
+                  "load_average": [round(load0[0], 1), round(load1[0], 1)]}
 
         # ---- 2 + 3. a wave of N small hosts: all at once vs one at a time
-        if args.no_wave:
+        if not args.wave:
+            if args.json:
+                print(json.dumps(result))
             return
         wave = []
         for i in range(args.hosts):
@@ -204,6 +309,8 @@ def main() -> None:
         print(f"| one host at a time (baseline) | {seq_wall:.1f} | 1.00x |")
         print(f"| whole wave in parallel (forks={len(wave)}) | {par_wall:.1f} | {seq_wall / par_wall:.2f}x |")
         print(f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
+        if args.json:
+            print(json.dumps(result))
     finally:
         for h in hosts:
             h.stop()
