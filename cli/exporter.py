@@ -153,3 +153,80 @@ def dump(catalog_dir, clouds_file, operators, interval, probe_interval, state_fi
         list(pool.map(exp.refresh_operator, exp.operators))
         exp.probe_round(pool)
     click.echo(exp.render().decode(), nl=False)
+
+
+def _site_addresses(values: tuple[str, ...], option: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for v in values:
+        site, sep, addr = v.partition("=")
+        host, colon, port = addr.rpartition(":")
+        if not sep or not site or not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise click.BadParameter(f"expected SITE=HOST:PORT (e.g. taojiang=10.3.0.5:9090), got {v!r}",
+                                     param_hint=option)
+        out.setdefault(site, []).append(addr)
+    return out
+
+
+@exporter.command("federation-config")
+@catalog_option
+@click.option("--out", "out_dir", required=True, metavar="DIR",
+              help="Directory to write <site>.yml into (one Prometheus config per site).")
+@click.option("--site", "only", multiple=True, metavar="SITE", help="Only these sites' configs (repeat).")
+@click.option("--prometheus", "proms", multiple=True, metavar="SITE=HOST:PORT",
+              help="Where a site's Prometheus listens (its parent federates from there). "
+                   "Default: prometheus-<site>:9090.")
+@click.option("--exporter", "exps", multiple=True, metavar="SITE=HOST:PORT",
+              help="An exporter a site's Prometheus scrapes (repeat). Given at all, only these; "
+                   "default: yunshang-exporter-<site>:9180 for every site some zone is at.")
+@click.option("--rules-dir", default=None, metavar="DIR",
+              help="Where the rule files are on the Prometheus hosts. Default: this checkout's exporters/rules.")
+@click.option("--scrape-interval", default="30s", show_default=True, help="Scrape and rule evaluation interval.")
+def federation_config(catalog_dir, out_dir, only, proms, exps, rules_dir, scrape_interval):
+    """Write one Prometheus config per site, each federating its children's rolled-up series.
+
+    \b
+    Each site's Prometheus scrapes its own exporter(s) and /federate's every
+    child site's Prometheus for the child's site:* series (what it sees at each
+    site of its subtree) and the site tree series; the recording rules in
+    exporters/rules/yunshang-sites.rules.yml then give site_tree:* (the site and
+    everything below it: capacity, quota use, spend, SLA) at every level,
+    township -> county -> city -> province. external_labels: {prom_site: <site>}.
+    A site with no exporter and no child to federate gets no config.
+
+    \b
+    Example (the county taojiang is scraped by the city yiyang):
+      yunshang exporter federation-config --catalog examples/prefecture --out prom/ \\
+        --prometheus taojiang=10.3.0.5:9090 --exporter taojiang=10.3.0.5:9180 \\
+        --exporter yiyang=10.1.0.5:9180
+      prometheus --config.file=prom/yiyang.yml ...
+    """
+    import pathlib
+
+    import yaml
+
+    from exporters.federation import RULES_DIR, federation_configs
+    from yunshang.sites import tree_of
+
+    catalog = load_catalog(catalog_dir)
+    tree = tree_of(catalog)
+    prom = {k: v[-1] for k, v in _site_addresses(proms, "--prometheus").items()}
+    exp = _site_addresses(exps, "--exporter") if exps else None
+    for name, option in [(s, "--site") for s in only] + [(s, "--prometheus") for s in prom] + \
+            [(s, "--exporter") for s in (exp or {})]:
+        if name not in tree.sites:
+            raise NotFound(f"{option} {name}: no such site (the catalog has: {', '.join(sorted(tree.sites))})")
+    configs = federation_configs(catalog, prom, exp, rules_dir or RULES_DIR, scrape_interval)
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for site, cfg in configs.items():
+        if only and site not in only:
+            continue
+        s = tree.sites[site]
+        head = (f"# Prometheus of site {site} ({s.tier}{', ' + s.display_name if s.display_name != site else ''}); "
+                f"written by `yunshang exporter federation-config`.\n")
+        (out / f"{site}.yml").write_text(head + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True),
+                                         encoding="utf-8")
+        children = [j["job_name"].removeprefix("federate-") for j in cfg["scrape_configs"]
+                    if j["job_name"].startswith("federate-")]
+        click.echo(f"{out / (site + '.yml')}: {s.tier} {site}"
+                   + (f", federates {', '.join(children)}" if children else ""))

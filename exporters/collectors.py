@@ -4,8 +4,11 @@ background refresh and serves the bytes from memory.
 
 Conventions: ``yunshang_<noun>_<unit>``; base units (bytes, seconds, ratios 0-1); counters end in
 ``_total``; labels ``operator``, ``zone``, ``department``, ``contract`` (plus ``resource``,
-``service``, ``probe``, ``kind`` where named). Nothing secret is ever a label value: probe URLs and
-error texts stay out of the exposition.
+``service``, ``probe``, ``kind`` where named). Series that describe a zone, a department or a
+contract also carry ``site`` and ``tier`` (the zone's site; the department's, for its quotas,
+spend, contracts and probes; "" where the catalog does not know it), so recording rules can roll
+them up the site tree (exporters/rules/yunshang-sites.rules.yml). Nothing secret is ever a label
+value: probe URLs and error texts stay out of the exposition.
 """
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ from prometheus_client.registry import Collector
 
 from yunshang import headroom as hr
 from yunshang import sla
-from yunshang.model import Catalog, Contract, Department
+from yunshang.model import TIERS, Catalog, Contract, Department
+from yunshang.sites import SiteTree
 
 from exporters.probes import ProbeTarget
 from exporters.state import API_BUCKETS_SECONDS, ExporterState
@@ -43,6 +47,28 @@ def _providers(catalog: Catalog | None) -> dict:
     return {p.name: p for p in catalog.providers} if catalog else {}
 
 
+class _Sites:
+    """(site, tier) label values of zones and departments from the catalog ("", "" when unknown)."""
+
+    def __init__(self, catalog: Catalog | None):
+        self.zones: dict[tuple[str, str], tuple[str, str]] = {}
+        self.departments: dict[str, tuple[str, str]] = {}
+        if catalog is None:
+            return
+        tree = SiteTree(catalog.sites)
+        for p in catalog.providers:
+            for z in p.zones:
+                self.zones[(p.name, z.name)] = (tree.resolve(z.site), tree.tier(z.site))
+        for d in catalog.departments:
+            self.departments[d.name] = (tree.resolve(d.site), tree.tier(d.site))
+
+    def zone(self, operator: str, zone: str) -> list[str]:
+        return list(self.zones.get((operator, zone), ("", "")))
+
+    def department(self, name: str) -> list[str]:
+        return list(self.departments.get(name, ("", "")))
+
+
 class CapacityCollector(Collector):
     """Capacity per operator and zone from each operator's Placement, and headroom against the
     catalog's overcommit policy (catalog zone size x overcommit - allocated).
@@ -51,17 +77,17 @@ class CapacityCollector(Collector):
 
         # HELP yunshang_zone_vcpus Placement VCPU inventory total, summed over the zone's compute nodes.
         # TYPE yunshang_zone_vcpus gauge
-        yunshang_zone_vcpus{operator="telecom",zone="nova"} 64.0
-        yunshang_zone_vcpus_reserved{operator="telecom",zone="nova"} 0.0
-        yunshang_zone_vcpus_allocated{operator="telecom",zone="nova"} 6.0
-        yunshang_zone_vcpus_free{operator="telecom",zone="nova"} 1018.0
-        yunshang_zone_vcpu_allocation_ratio{operator="telecom",zone="nova"} 16.0
-        yunshang_zone_vcpus_headroom{operator="telecom",zone="nova"} 506.0
-        yunshang_zone_memory_bytes{operator="telecom",zone="nova"} 6.8719476736e+10
-        yunshang_zone_memory_allocated_bytes{operator="telecom",zone="nova"} 1.610612736e+09
-        yunshang_zone_disk_free_bytes{operator="telecom",zone="nova"} 1.0995116277760e+12
-        yunshang_zone_headroom_ratio{operator="telecom",resource="vcpu",zone="nova"} 0.9883
-        yunshang_zone_instances{operator="telecom",zone="nova"} 3.0
+        yunshang_zone_vcpus{operator="telecom",site="yiyang",tier="city",zone="az1"} 64.0
+        yunshang_zone_vcpus_reserved{operator="telecom",site="yiyang",tier="city",zone="az1"} 0.0
+        yunshang_zone_vcpus_allocated{operator="telecom",site="yiyang",tier="city",zone="az1"} 6.0
+        yunshang_zone_vcpus_free{operator="telecom",site="yiyang",tier="city",zone="az1"} 1018.0
+        yunshang_zone_vcpu_allocation_ratio{operator="telecom",site="yiyang",tier="city",zone="az1"} 16.0
+        yunshang_zone_vcpus_headroom{operator="telecom",site="yiyang",tier="city",zone="az1"} 506.0
+        yunshang_zone_memory_bytes{operator="telecom",site="yiyang",tier="city",zone="az1"} 6.8719476736e+10
+        yunshang_zone_memory_allocated_bytes{operator="telecom",site="yiyang",tier="city",zone="az1"} 1.610612736e+09
+        yunshang_zone_disk_free_bytes{operator="telecom",site="yiyang",tier="city",zone="az1"} 1.0995116277760e+12
+        yunshang_zone_headroom_ratio{operator="telecom",resource="vcpu",site="yiyang",tier="city",zone="az1"} 0.9883
+        yunshang_zone_instances{operator="telecom",site="yiyang",tier="city",zone="az1"} 3.0
     """
 
     def __init__(self, state: ExporterState, catalog: Catalog | None = None):
@@ -69,7 +95,7 @@ class CapacityCollector(Collector):
         self.catalog = catalog
 
     def collect(self):
-        L = ["operator", "zone"]
+        L = ["operator", "zone", "site", "tier"]
         fam: dict[str, GaugeMetricFamily] = {}
 
         def g(name, doc, labels=L):
@@ -87,9 +113,10 @@ class CapacityCollector(Collector):
               f"Placement {what} allocation ratio (overcommit) of the zone's inventories.")
             g(f"{stem}_headroom{unit}", f"{what} the catalog's policy still allows: catalog size x overcommit - allocated.")
         ratio = g("yunshang_zone_headroom_ratio", "Headroom / catalog capacity per resource (negative: past policy).",
-                  ["operator", "zone", "resource"])
+                  ["operator", "zone", "site", "tier", "resource"])
         inst = g("yunshang_zone_instances", "Servers in the zone (any state).")
         providers = _providers(self.catalog)
+        sites = _Sites(self.catalog)
         for op, snap in sorted(self.state.snapshots().items()):
             acc: dict[tuple[str, str], list[float]] = {}
             for z in snap.zones:
@@ -104,7 +131,7 @@ class CapacityCollector(Collector):
             for (zone, rc), (total, reserved, used, capacity, alloc) in sorted(acc.items()):
                 stem, unit, short = _RC[rc]
                 b = lambda v: hr.to_base_units(rc, v)  # noqa: E731
-                lv = [op, zone]
+                lv = [op, zone] + sites.zone(op, zone)
                 fam[f"{stem}{unit}"].add_metric(lv, b(total))
                 fam[f"{stem}_reserved{unit}"].add_metric(lv, b(reserved))
                 fam[f"{stem}_allocated{unit}"].add_metric(lv, b(used))
@@ -117,9 +144,9 @@ class CapacityCollector(Collector):
                     czone = None
                 if czone is not None:
                     fam[f"{stem}_headroom{unit}"].add_metric(lv, b(hr.headroom(czone, rc, used)))
-                    ratio.add_metric([op, zone, short], hr.headroom_ratio(czone, rc, used))
+                    ratio.add_metric(lv + [short], hr.headroom_ratio(czone, rc, used))
             for zone, n in sorted(snap.instances):
-                inst.add_metric([op, zone], n)
+                inst.add_metric([op, zone] + sites.zone(op, zone), n)
         yield from fam.values()
 
 
@@ -142,17 +169,19 @@ class QuotaCollector(Collector):
 
         # HELP yunshang_quota_limit Quota limit of the department's project (bytes for *_bytes resources, else a count).
         # TYPE yunshang_quota_limit gauge
-        yunshang_quota_limit{department="health",operator="telecom",resource="cores",service="compute"} 20.0
-        yunshang_quota_in_use{department="health",operator="telecom",resource="cores",service="compute"} 2.0
-        yunshang_quota_used_ratio{department="health",operator="telecom",resource="cores",service="compute"} 0.1
-        yunshang_quota_in_use{department="health",operator="telecom",resource="ram_bytes",service="compute"} 1.073741824e+09
+        yunshang_quota_limit{department="health",operator="telecom",resource="cores",service="compute",site="yiyang",tier="city"} 20.0
+        yunshang_quota_in_use{department="health",operator="telecom",resource="cores",service="compute",site="yiyang",tier="city"} 2.0
+        yunshang_quota_used_ratio{department="health",operator="telecom",resource="cores",service="compute",site="yiyang",tier="city"} 0.1
+        yunshang_quota_in_use{department="health",operator="telecom",resource="ram_bytes",service="compute",site="yiyang",tier="city"} 1.073741824e+09
     """
 
-    def __init__(self, state: ExporterState):
+    def __init__(self, state: ExporterState, catalog: Catalog | None = None):
         self.state = state
+        self.catalog = catalog
 
     def collect(self):
-        L = ["operator", "department", "service", "resource"]
+        L = ["operator", "department", "service", "resource", "site", "tier"]
+        sites = _Sites(self.catalog)
         limit = GaugeMetricFamily("yunshang_quota_limit",
                                   "Quota limit of the department's project (bytes for *_bytes resources, else a count).", labels=L)
         used = GaugeMetricFamily("yunshang_quota_in_use", "Quota usage of the department's project (same units as the limit).", labels=L)
@@ -160,7 +189,7 @@ class QuotaCollector(Collector):
         for op, snap in sorted(self.state.snapshots().items()):
             for q in snap.quotas:
                 name, mult = _QUOTA_UNITS.get((q.service, q.resource), (q.resource, 1))
-                lv = [op, q.department, q.service, name]
+                lv = [op, q.department, q.service, name] + sites.department(q.department)
                 if q.limit >= 0:
                     limit.add_metric(lv, q.limit * mult)
                 used.add_metric(lv, q.in_use * mult)
@@ -182,9 +211,9 @@ class SpendCollector(Collector):
 
         # HELP yunshang_tenant_monthly_cost_cny Monthly price of the resources the department's project uses now.
         # TYPE yunshang_tenant_monthly_cost_cny gauge
-        yunshang_tenant_monthly_cost_cny{contract="HEALTH-TEL-2026",department="health",operator="telecom"} 420.0
-        yunshang_contract_ceiling_cny{contract="HEALTH-TEL-2026",department="health",operator="telecom"} 50000.0
-        yunshang_contract_ceiling_used_ratio{contract="HEALTH-TEL-2026",department="health",operator="telecom"} 0.0084
+        yunshang_tenant_monthly_cost_cny{contract="HEALTH-TEL-2026",department="health",operator="telecom",site="yiyang",tier="city"} 420.0
+        yunshang_contract_ceiling_cny{contract="HEALTH-TEL-2026",department="health",operator="telecom",site="yiyang",tier="city"} 50000.0
+        yunshang_contract_ceiling_used_ratio{contract="HEALTH-TEL-2026",department="health",operator="telecom",site="yiyang",tier="city"} 0.0084
     """
 
     def __init__(self, state: ExporterState, catalog: Catalog, clock: Clock = utc_now):
@@ -193,7 +222,8 @@ class SpendCollector(Collector):
         self.clock = clock
 
     def collect(self):
-        L = ["operator", "department", "contract"]
+        L = ["operator", "department", "contract", "site", "tier"]
+        sites = _Sites(self.catalog)
         cost = GaugeMetricFamily("yunshang_tenant_monthly_cost_cny",
                                  "Monthly price of the resources the department's project uses now.", labels=L)
         ceiling = GaugeMetricFamily("yunshang_contract_ceiling_cny", "The contract's monthly spending ceiling.", labels=L)
@@ -215,13 +245,14 @@ class SpendCollector(Collector):
                 contracts = valid_contracts(dept, op, today)
                 if not contracts:
                     continue
+                where = sites.department(dept.name)
                 for c in contracts:
-                    ceiling.add_metric([op, dept.name, c.id], c.ceiling_cny_per_month)
+                    ceiling.add_metric([op, dept.name, c.id] + where, c.ceiling_cny_per_month)
                 if dept.name in by_dept:
                     c = contracts[0]   # the tenant's resources count against the primary (first valid) contract
                     value = hr.tenant_monthly_cost_cny(prov.prices, by_dept[dept.name])
-                    cost.add_metric([op, dept.name, c.id], value)
-                    ratio.add_metric([op, dept.name, c.id], hr.ceiling_used_ratio(value, c.ceiling_cny_per_month))
+                    cost.add_metric([op, dept.name, c.id] + where, value)
+                    ratio.add_metric([op, dept.name, c.id] + where, hr.ceiling_used_ratio(value, c.ceiling_cny_per_month))
         yield from (cost, ceiling, ratio)
 
 
@@ -238,16 +269,16 @@ class SlaCollector(Collector):
 
         # HELP yunshang_probe_success 1 if the last probe of the target succeeded.
         # TYPE yunshang_probe_success gauge
-        yunshang_probe_success{contract="",department="",kind="http",operator="telecom",probe="api-compute"} 1.0
-        yunshang_probe_success{contract="HEALTH-TEL-2026",department="health",kind="tcp",operator="telecom",probe="portal"} 1.0
-        yunshang_probe_samples_total{contract="",department="",kind="http",operator="telecom",probe="api-compute"} 412.0
-        yunshang_sla_probe_samples_total{contract="HEALTH-TEL-2026",department="health",operator="telecom"} 2884.0
-        yunshang_sla_probe_failures_total{contract="HEALTH-TEL-2026",department="health",operator="telecom"} 3.0
-        yunshang_sla_availability_ratio{contract="HEALTH-TEL-2026",department="health",operator="telecom"} 0.99896
-        yunshang_sla_target_ratio{contract="HEALTH-TEL-2026",department="health",operator="telecom"} 0.9995
-        yunshang_sla_error_budget_remaining_ratio{contract="HEALTH-TEL-2026",department="health",operator="telecom"} -1.08
-        yunshang_sla_service_credit_ratio{contract="HEALTH-TEL-2026",department="health",operator="telecom"} 0.1
-        yunshang_sla_breached{contract="HEALTH-TEL-2026",department="health",operator="telecom"} 1.0
+        yunshang_probe_success{contract="",department="",kind="http",operator="telecom",probe="api-compute",site="",tier=""} 1.0
+        yunshang_probe_success{contract="HEALTH-TEL-2026",department="health",kind="tcp",operator="telecom",probe="portal",site="yiyang",tier="city"} 1.0
+        yunshang_probe_samples_total{contract="",department="",kind="http",operator="telecom",probe="api-compute",site="",tier=""} 412.0
+        yunshang_sla_probe_samples_total{contract="HEALTH-TEL-2026",department="health",operator="telecom",site="yiyang",tier="city"} 2884.0
+        yunshang_sla_probe_failures_total{contract="HEALTH-TEL-2026",department="health",operator="telecom",site="yiyang",tier="city"} 3.0
+        yunshang_sla_availability_ratio{contract="HEALTH-TEL-2026",department="health",operator="telecom",site="yiyang",tier="city"} 0.99896
+        yunshang_sla_target_ratio{contract="HEALTH-TEL-2026",department="health",operator="telecom",site="yiyang",tier="city"} 0.9995
+        yunshang_sla_error_budget_remaining_ratio{contract="HEALTH-TEL-2026",department="health",operator="telecom",site="yiyang",tier="city"} -1.08
+        yunshang_sla_service_credit_ratio{contract="HEALTH-TEL-2026",department="health",operator="telecom",site="yiyang",tier="city"} 0.1
+        yunshang_sla_breached{contract="HEALTH-TEL-2026",department="health",operator="telecom",site="yiyang",tier="city"} 1.0
         yunshang_maintenance_month_seconds{operator="telecom"} 7200.0
         yunshang_maintenance_active{operator="telecom"} 0.0
     """
@@ -262,14 +293,15 @@ class SlaCollector(Collector):
 
     def collect(self):
         now = self.clock()
-        PL = ["operator", "department", "contract", "probe", "kind"]
+        PL = ["operator", "department", "contract", "probe", "kind", "site", "tier"]
+        sites = _Sites(self.catalog)
         success = GaugeMetricFamily("yunshang_probe_success", "1 if the last probe of the target succeeded.", labels=PL)
         dur = GaugeMetricFamily("yunshang_probe_duration_seconds", "Duration of the last probe.", labels=PL)
         samples = CounterMetricFamily("yunshang_probe_samples", "Probe samples counted this calendar month (maintenance excluded).", labels=PL)
         fails = CounterMetricFamily("yunshang_probe_failures", "Failed probe samples counted this calendar month (maintenance excluded).", labels=PL)
         maint = CounterMetricFamily("yunshang_probe_maintenance_samples",
                                     "Probe samples taken inside declared maintenance this month (not counted).", labels=PL)
-        CL = ["operator", "department", "contract"]
+        CL = ["operator", "department", "contract", "site", "tier"]
         c_samples = CounterMetricFamily("yunshang_sla_probe_samples", "Probe samples counted for the contract this month.", labels=CL)
         c_fails = CounterMetricFamily("yunshang_sla_probe_failures", "Failed probe samples counted for the contract this month.", labels=CL)
         avail = GaugeMetricFamily("yunshang_sla_availability_ratio",
@@ -288,7 +320,7 @@ class SlaCollector(Collector):
         api_tally: dict[str, sla.ProbeTally] = defaultdict(sla.ProbeTally)
         contract_tally: dict[tuple[str, str, str], sla.ProbeTally] = defaultdict(sla.ProbeTally)
         for t in self.targets():
-            lv = [t.operator, t.department, t.contract, t.name, t.kind]
+            lv = [t.operator, t.department, t.contract, t.name, t.kind] + sites.department(t.department)
             tally = self.store.tally(t.key, now)
             r = results.get(t.key)
             if r is not None:
@@ -313,7 +345,7 @@ class SlaCollector(Collector):
             for dept in self.catalog.departments:
                 for c in valid_contracts(dept, op, today):
                     tally = api_tally[op].merged(contract_tally[(op, dept.name, c.id)])
-                    lv = [op, dept.name, c.id]
+                    lv = [op, dept.name, c.id] + sites.department(dept.name)
                     a = sla.availability_ratio(tally)
                     c_samples.add_metric(lv, tally.counted)
                     c_fails.add_metric(lv, tally.bad)
@@ -324,6 +356,42 @@ class SlaCollector(Collector):
                     breached.add_metric(lv, 1.0 if sla.sla_breached(a, prov.sla.availability) else 0.0)
         yield from (success, dur, samples, fails, maint, c_samples, c_fails, avail, target, budget, credit,
                     breached, mmonth, mactive)
+
+
+class SiteCollector(Collector):
+    """The catalog's site tree (sites.yaml; one implicit root without it), for the roll-up rules.
+
+    ``yunshang_site_path`` has one series per site whose ``province``/``city``/``county``/
+    ``township`` labels name the site's ancestor (or itself) at that tier ("" where the chain
+    skips the tier): recording rules join on ``site`` and sum by a tier label to roll a figure up
+    the tree. Sample exposition::
+
+        # HELP yunshang_site_info The site's place in the tree (1 per site).
+        # TYPE yunshang_site_info gauge
+        yunshang_site_info{parent="yiyang",site="taojiang",tier="county"} 1.0
+        yunshang_site_path{city="yiyang",county="taojiang",province="",site="fuqiushan",tier="township",township="fuqiushan"} 1.0
+        yunshang_site_budget_cny{site="taojiang",tier="county"} 60000.0
+    """
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+
+    def collect(self):
+        tree = SiteTree(self.catalog.sites)
+        info = GaugeMetricFamily("yunshang_site_info", "The site's place in the tree (1 per site).",
+                                 labels=["site", "tier", "parent"])
+        path = GaugeMetricFamily("yunshang_site_path", "The site's ancestor (or itself) at each tier (1 per site).",
+                                 labels=["site", "tier", *TIERS])
+        budget = GaugeMetricFamily("yunshang_site_budget_cny",
+                                   "Monthly budget of the site and the sites below it (sites.yaml).",
+                                   labels=["site", "tier"])
+        for s in tree.ordered():
+            info.add_metric([s.name, s.tier, s.parent], 1.0)
+            at = {tree.tier(n): n for n in tree.chain(s.name)}
+            path.add_metric([s.name, s.tier, *(at.get(t, "") for t in TIERS)], 1.0)
+            if s.budget_cny_per_month is not None:
+                budget.add_metric([s.name, s.tier], s.budget_cny_per_month)
+        yield from (info, path, budget)
 
 
 class SelfCollector(Collector):

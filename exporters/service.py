@@ -29,8 +29,8 @@ from yunshang.capacity import OperatorSnapshot
 from yunshang.model import Catalog, Provider
 from yunshang.redact import exception_text
 
-from exporters.collectors import (CapacityCollector, QuotaCollector, SelfCollector, SlaCollector, SpendCollector,
-                                  utc_now)
+from exporters.collectors import (CapacityCollector, QuotaCollector, SelfCollector, SiteCollector, SlaCollector,
+                                  SpendCollector, utc_now)
 from exporters.probes import ProbeTarget, department_targets, identity_target, probe_once, service_targets
 from exporters.state import ExporterState, ProbeResult
 from exporters.store import ProbeStore
@@ -75,9 +75,9 @@ class Exporter:
             self._api_targets[op] = [ident] if ident else []
         self._dept_targets = department_targets(catalog, self.operators, clock().date())
         self.registry = CollectorRegistry(auto_describe=False)
-        for c in (SelfCollector(self.state), CapacityCollector(self.state, catalog), QuotaCollector(self.state),
-                  SpendCollector(self.state, catalog, clock),
-                  SlaCollector(self.state, store, self.targets, catalog, clock)):
+        for c in (SelfCollector(self.state), CapacityCollector(self.state, catalog),
+                  QuotaCollector(self.state, catalog), SpendCollector(self.state, catalog, clock),
+                  SlaCollector(self.state, store, self.targets, catalog, clock), SiteCollector(catalog)):
             self.registry.register(c)
         self.render()
 

@@ -55,8 +55,21 @@ def snap(op, ok=True):
     return OperatorSnapshot(op, NOW, 0.25, ok=True, zones=zones, instances=(("az1", 3), ("nova", 1)), quotas=quotas)
 
 
+class SubsetRegistry(CollectorRegistry):
+    """get_sample_value by a subset of the labels: the site and tier labels (issue 13) ride along on
+    zone, department and contract series; the tests below name them only where they test them."""
+
+    def get_sample_value(self, name, labels=None):
+        labels = labels or {}
+        for metric in self.collect():
+            for s in metric.samples:
+                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                    return s.value
+        return None
+
+
 def registry(*collectors):
-    r = CollectorRegistry(auto_describe=False)
+    r = SubsetRegistry(auto_describe=False)
     for c in collectors:
         r.register(c)
     return r
