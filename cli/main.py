@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "takeover": ("cli.takeover", "takeover", "Backup-cloud takeover: evaluate triggers, plan the move, run a drill."),
     "api": ("cli.api", "api", "The HTTP API for departments and the center's people (Keystone tokens, OpenAPI)."),
     "compliance": ("cli.compliance", "compliance", "Graded-protection (MLPS) checks of live tenants, as evidence."),
+    "report": ("cli.report", "report", "The monthly report per site and tier: capacity use, spend vs budgets, SLA, MLPS, migration."),
 }
 
 

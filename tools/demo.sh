@@ -25,6 +25,10 @@ $Y catalog validate
 step "2. Place every department's requests (contract-aware, cheapest allowed operator first)"
 $Y plan --output table
 
+step "2b. A county department's placement: its county's zone or above (residency), its spend under the county's budget"
+$Y plan --output table | sed -n '/^== xian-taojiang-health/,/^contracts:/p' | cut -c1-150
+$Y plan --output table | sed -n '/^Site budgets/,/^$/p'
+
 step "3. A real local OpenStack per operator on 127.0.0.1 (first run installs and starts it: minutes)"
 $Y devcloud up
 eval "$($Y devcloud env)"                       # OS_CLIENT_CONFIG_FILE only; never OS_CLOUD
@@ -68,5 +72,9 @@ if command -v promtool >/dev/null; then promtool check metrics < "$OUT/metrics.p
 step "10. This month's bill for $DEPT (HTML statement: $OUT/bill-$DEPT.html)"
 $Y bill --month "$(date +%Y-%m)" --department "$DEPT"
 $Y bill --month "$(date +%Y-%m)" --department "$DEPT" --output html --out "$OUT/bill-$DEPT.html"
+
+step "11. The month's report per site and tier, rolled up the tree (HTML with charts: $OUT/report.html)"
+$Y report --month "$(date +%Y-%m)" | cut -c1-200
+$Y report --month "$(date +%Y-%m)" --output html --out "$OUT/report.html"
 
 printf '\nDone. The devcloud is still running: `eval "$(%s devcloud env)"` to use it, `make devcloud-down` to stop it.\n' "$Y"
