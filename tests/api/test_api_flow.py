@@ -115,3 +115,43 @@ def test_tokens_never_reach_the_logs(api_pair, tokens):
         text = s.log.read_text(errors="replace")
         for t in tokens.values():
             assert t not in text
+
+
+def test_above_the_threshold_two_different_approvers_and_nobody_approves_their_own_review(api_pair, tokens, clouds):
+    from yunshang.openstack.identity import ensure_person, token_of_cloud
+    import secrets as _s
+
+    a = api_pair["a"]
+    big = {"department": "health", "title": "big", "requests": [
+        {"name": "big-web", "template": "web-standard", "size": "large", "count": 220}]}
+    rid = a.call("POST", "/api/v1/requests", tokens["health-it"], big).json()["id"]
+    a.call("POST", f"/api/v1/requests/{rid}/endorse", tokens["health-head"])
+    r = a.call("POST", f"/api/v1/requests/{rid}/review", tokens["center-reviewer"], {"date": "2026-11-26"})
+    assert r.status_code == 200, r.text
+    assert r.json()["monthly_cost_cny"] > 100000
+    r = a.call("POST", f"/api/v1/requests/{rid}/approve", tokens["center-approver-1"], {"reason": "one"})
+    assert r.status_code == 200 and r.json()["state"] == "first-approved"
+    r = a.call("POST", f"/api/v1/requests/{rid}/approve", tokens["center-approver-1"], {"reason": "again"})
+    assert r.status_code == 409 and "different approver" in r.json()["error"]
+    # a person who is both reviewer and approver may not approve what they reviewed
+    pw = _s.token_urlsafe(16)
+    ensure_person(clouds, "center", "apitest-rev-appr", "center", ["reviewer", "approver"], pw)
+    import yaml
+
+    data = yaml.safe_load(open(clouds, encoding="utf-8"))
+    c = data["clouds"]["center"]
+    data["clouds"]["person-apitest-rev-appr"] = {**c, "auth": {**c["auth"], "username": "apitest-rev-appr",
+                                                               "password": pw, "project_name": "center"}}
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
+        yaml.safe_dump(data, fh)
+    both = token_of_cloud(fh.name, "person-apitest-rev-appr")
+    rid2 = a.call("POST", "/api/v1/requests", tokens["health-it"], {"department": "health", "requests": [
+        {"name": "small-web", "template": "web-standard", "size": "small", "count": 1}]}).json()["id"]
+    a.call("POST", f"/api/v1/requests/{rid2}/endorse", tokens["health-head"])
+    assert a.call("POST", f"/api/v1/requests/{rid2}/review", both, {"date": "2026-11-26"}).status_code == 200
+    r = a.call("POST", f"/api/v1/requests/{rid2}/approve", both, {"reason": "mine"})
+    assert r.status_code == 409 and "separation of duties" in r.json()["error"]
+    r = a.call("POST", f"/api/v1/requests/{rid}/approve", tokens["center-approver-2"], {"reason": "two"})
+    assert r.status_code == 200 and r.json()["state"] == "approved", r.text
