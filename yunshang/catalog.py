@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import ipaddress
+import math
 import os
 import re
 from pathlib import Path
@@ -32,10 +33,19 @@ from yunshang.model import (
 )
 from yunshang.yamlload import YamlDoc, decode_text, parse_yaml, read_bytes, yaml_files
 
-NAME_RE = re.compile(r"^[a-z0-9-]+$")
+NAME_RE = re.compile(r"[a-z0-9-]+")             # whole string (fullmatch): "db\n" is not a name
 NAME_MAX = 63
-CONTRACT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+CONTRACT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 ROLES = ("primary", "backup")
+# Sane bounds: far above any real prefecture, low enough that sums and products stay exact and finite.
+MAX_CNY = 1e10                   # prices, ceilings (CNY per month)
+MAX_OVERCOMMIT = 64.0
+MAX_PHYSICAL = 10_000_000        # a zone's vCPUs / GB of RAM / GB of disk
+MAX_SIZE = 1_000_000             # a flavor's vCPUs / GB of RAM / GB of disk
+MAX_COUNT = 10_000               # instances of one request; floating IPs, volumes of a template
+MAX_MINUTES = 525_600            # a year
+MAX_ITEMS = 100_000              # entries of any one list
+DATE_MIN, DATE_MAX = dt.date(2000, 1, 1), dt.date(2099, 12, 31)   # contracts, maintenance windows
 PROTOCOLS = ("tcp", "udp", "icmp", "any")
 PROBE_KINDS = ("http", "tcp")
 _BAD = object()          # a value that failed its check (the problem is already recorded)
@@ -92,15 +102,29 @@ def _typename(v: Any) -> str:
 
 
 def c_name(doc: _Doc, path: tuple, v: Any) -> Any:
-    if not isinstance(v, str) or not NAME_RE.match(v) or len(v) > NAME_MAX:
-        doc.err(path, f"expected a name of lowercase letters, digits and '-' (at most {NAME_MAX}), got {v!r}")
+    if not isinstance(v, str) or not NAME_RE.fullmatch(v) or len(v) > NAME_MAX:
+        doc.err(path, f"expected a name of lowercase letters, digits and '-' (at most {NAME_MAX}), got {_show(v)}")
         return _BAD
     return v
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+TEXT_MAX = 1000
+
+
+def _show(v: Any) -> str:
+    """A value as shown in a message: repr, cut to 60 characters (a hostile value may be 4 MiB)."""
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def c_text(doc: _Doc, path: tuple, v: Any) -> Any:
+    """Non-empty single-line text (no newlines or other control characters), at most TEXT_MAX."""
     if not isinstance(v, str) or not v.strip():
         doc.err(path, f"expected non-empty text, got {_typename(v) if not isinstance(v, str) else 'empty text'}")
+        return _BAD
+    if _CONTROL.search(v) or len(v) > TEXT_MAX:
+        doc.err(path, f"expected one line of text (no control characters, at most {TEXT_MAX}), got {_show(v)}")
         return _BAD
     return v
 
@@ -114,7 +138,7 @@ def c_any_text(doc: _Doc, path: tuple, v: Any) -> Any:
 
 def c_bool(doc: _Doc, path: tuple, v: Any) -> Any:
     if not isinstance(v, bool):
-        doc.err(path, f"expected true or false, got {v!r}")
+        doc.err(path, f"expected true or false, got {_show(v)}")
         return _BAD
     return v
 
@@ -123,7 +147,7 @@ def c_int(lo: int | None = None, hi: int | None = None, what: str = "") -> Check
     def check(doc: _Doc, path: tuple, v: Any) -> Any:
         rng = _range_text(lo, hi)
         if isinstance(v, bool) or not isinstance(v, int):
-            doc.err(path, f"expected an integer{rng}{what}, got {_typename(v)} {v!r}")
+            doc.err(path, f"expected an integer{rng}{what}, got {_typename(v)} {_show(v)}")
             return _BAD
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             doc.err(path, f"expected an integer{rng}{what}, got {v}")
@@ -139,9 +163,10 @@ def c_num(lo: float | None = None, hi: float | None = None, lo_open: bool = Fals
         else:
             rng = _range_text(lo, hi)
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            doc.err(path, f"expected a number{rng}{what}, got {_typename(v)} {v!r}")
+            doc.err(path, f"expected a number{rng}{what}, got {_typename(v)} {_show(v)}")
             return _BAD
-        bad = (lo is not None and (v <= lo if lo_open else v < lo)) or (hi is not None and v > hi) or v != v
+        bad = (not math.isfinite(v) or (lo is not None and (v <= lo if lo_open else v < lo))
+               or (hi is not None and v > hi))
         if bad:
             doc.err(path, f"expected a number{rng}{what}, got {v:g}")
             return _BAD
@@ -149,20 +174,24 @@ def c_num(lo: float | None = None, hi: float | None = None, lo_open: bool = Fals
     return check
 
 
+def _num_text(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) >= 1_000_000 else f"{x:g}"
+
+
 def _range_text(lo: float | None, hi: float | None) -> str:
     if lo is not None and hi is not None:
-        return f" from {lo:g} to {hi:g}"
+        return f" from {_num_text(lo)} to {_num_text(hi)}"
     if lo is not None:
-        return f" >= {lo:g}"
+        return f" >= {_num_text(lo)}"
     if hi is not None:
-        return f" <= {hi:g}"
+        return f" <= {_num_text(hi)}"
     return ""
 
 
 def c_choice(*choices: str) -> Checker:
     def check(doc: _Doc, path: tuple, v: Any) -> Any:
         if v not in choices:
-            doc.err(path, f"expected one of {' | '.join(choices)}, got {v!r}")
+            doc.err(path, f"expected one of {' | '.join(choices)}, got {_show(v)}")
             return _BAD
         return v
     return check
@@ -172,15 +201,19 @@ def c_date(doc: _Doc, path: tuple, v: Any) -> Any:
     if isinstance(v, dt.datetime):
         doc.err(path, f"expected a date YYYY-MM-DD (no time), got {v.isoformat()}")
         return _BAD
-    if isinstance(v, dt.date):
-        return v
+    value = v if isinstance(v, dt.date) else None
     if isinstance(v, str):
         try:
-            return dt.date.fromisoformat(v)
+            value = dt.date.fromisoformat(v)
         except ValueError:
             pass
-    doc.err(path, f"expected a date YYYY-MM-DD, got {v!r}")
-    return _BAD
+    if value is None:
+        doc.err(path, f"expected a date YYYY-MM-DD, got {_show(v)}")
+        return _BAD
+    if not DATE_MIN <= value <= DATE_MAX:
+        doc.err(path, f"expected a date from {DATE_MIN} to {DATE_MAX}, got {value}")
+        return _BAD
+    return value
 
 
 def c_datetime(doc: _Doc, path: tuple, v: Any) -> Any:
@@ -191,7 +224,10 @@ def c_datetime(doc: _Doc, path: tuple, v: Any) -> Any:
         except ValueError:
             value = None
     if not isinstance(value, dt.datetime):
-        doc.err(path, f"expected a UTC date-time like 2026-11-14T16:00:00Z, got {v!r}")
+        doc.err(path, f"expected a UTC date-time like 2026-11-14T16:00:00Z, got {_show(v)}")
+        return _BAD
+    if not DATE_MIN <= value.date() <= DATE_MAX:
+        doc.err(path, f"expected a date-time from {DATE_MIN} to {DATE_MAX}, got {value.isoformat()}")
         return _BAD
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.timezone.utc)
@@ -203,15 +239,15 @@ def c_cidr(doc: _Doc, path: tuple, v: Any) -> Any:
         try:
             return str(ipaddress.ip_network(v, strict=True))
         except ValueError as exc:
-            doc.err(path, f"expected a network in CIDR form like 10.0.0.0/8, got {v!r} ({exc})")
+            doc.err(path, f"expected a network in CIDR form like 10.0.0.0/8, got {_show(v)} ({exc})")
             return _BAD
     doc.err(path, f"expected a network in CIDR form like 10.0.0.0/8, got {_typename(v)}")
     return _BAD
 
 
 def c_contract_id(doc: _Doc, path: tuple, v: Any) -> Any:
-    if not isinstance(v, str) or not CONTRACT_ID_RE.match(v):
-        doc.err(path, f"expected a contract id of letters, digits, '.', '_' and '-' (e.g. GA-2026-01), got {v!r}")
+    if not isinstance(v, str) or not CONTRACT_ID_RE.fullmatch(v):
+        doc.err(path, f"expected a contract id of letters, digits, '.', '_' and '-' (e.g. GA-2026-01), got {_show(v)}")
         return _BAD
     return v
 
@@ -222,6 +258,9 @@ def c_list(item: Checker) -> Checker:
             return []
         if not isinstance(v, list):
             doc.err(path, f"expected a list, got {_typename(v)}")
+            return _BAD
+        if len(v) > MAX_ITEMS:
+            doc.err(path, f"expected at most {MAX_ITEMS:,} entries, got {len(v):,}")
             return _BAD
         return [item(doc, path + (i,), x) for i, x in enumerate(v)]
     return check
@@ -309,7 +348,7 @@ def _build_overcommit(doc, path, o):
     return Overcommit(**{k: _opt(o, k, 1.0) for k in ("vcpu", "ram_gb", "disk_gb")})
 
 
-_overcommit = c_record({}, {k: c_num(1.0, what=" (overcommit below 1 would waste physical capacity)")
+_overcommit = c_record({}, {k: c_num(1.0, MAX_OVERCOMMIT, what=" (overcommit below 1 would waste physical capacity)")
                             for k in ("vcpu", "ram_gb", "disk_gb")}, _build_overcommit)
 
 
@@ -318,13 +357,15 @@ def _build_zone(doc, path, z):
                 overcommit=_opt(z, "overcommit", Overcommit()), site=_opt(z, "site", ""))
 
 
-_zone = c_record({"name": c_name, "vcpu": c_int(0, what=" (physical vCPUs)"),
-                  "ram_gb": c_int(0, what=" (physical RAM, GB)"), "disk_gb": c_int(0, what=" (physical disk, GB)")},
+_zone = c_record({"name": c_name, "vcpu": c_int(0, MAX_PHYSICAL, what=" (physical vCPUs)"),
+                  "ram_gb": c_int(0, MAX_PHYSICAL, what=" (physical RAM, GB)"),
+                  "disk_gb": c_int(0, MAX_PHYSICAL, what=" (physical disk, GB)")},
                  {"overcommit": _overcommit, "site": c_name}, _build_zone)
 
-_sla = c_record({"availability": c_num(0.0, 1.0, lo_open=True), "rto_minutes": c_int(0), "rpo_minutes": c_int(0)},
+_sla = c_record({"availability": c_num(0.0, 1.0, lo_open=True), "rto_minutes": c_int(0, MAX_MINUTES),
+                 "rpo_minutes": c_int(0, MAX_MINUTES)},
                 build=lambda doc, path, s: ProviderSla(**s))
-_prices = c_record({k: c_num(0.0, what=" CNY per month") for k in ("vcpu", "ram_gb", "disk_gb", "floating_ip")},
+_prices = c_record({k: c_num(0.0, MAX_CNY, what=" CNY per month") for k in ("vcpu", "ram_gb", "disk_gb", "floating_ip")},
                    build=lambda doc, path, p: Prices(**p))
 
 
@@ -376,18 +417,18 @@ def _build_contract(doc, path, c):
 
 _contract = c_record(
     {"id": c_contract_id, "provider": c_name, "role": c_choice(*ROLES), "start": c_date, "end": c_date,
-     "ceiling_cny_per_month": c_num(0.0, what=" CNY per month")},
+     "ceiling_cny_per_month": c_num(0.0, MAX_CNY, what=" CNY per month")},
     {"sla_credits": c_list(_credit)}, _build_contract)
 
 _request = c_record(
-    {"name": c_name, "template": c_name, "size": c_name, "count": c_int(1, what=" (instances)")},
+    {"name": c_name, "template": c_name, "size": c_name, "count": c_int(1, MAX_COUNT, what=" (instances)")},
     {"mlps_level": c_int(1, 4, " (MLPS level)"), "ha": c_bool, "dr": c_bool, "secret": c_bool})
 
 
 def _build_user(doc, path, u):
     email = _opt(u, "email", "")
-    if email and ("@" not in email or " " in email):
-        doc.err(path + ("email",), f"expected an e-mail address like name@example.cn, got {email!r}")
+    if email and not re.fullmatch(r"[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s.]{1,63}", email):
+        doc.err(path + ("email",), f"expected an e-mail address like name@example.cn, got {_show(email)}")
         return _BAD
     return User(name=u["name"], role=_opt(u, "role", "member"), email=email)
 
@@ -397,7 +438,7 @@ _user = c_record({"name": c_text}, {"role": c_text, "email": c_any_text}, _build
 
 def _build_probe(doc, path, p):
     target = p["target"]
-    if p["kind"] == "http" and not re.match(r"^https?://[^\s/]+", target):
+    if p["kind"] == "http" and not re.match(r"https?://[^\s/]+(/\S*)?\Z", target):
         doc.err(path + ("target",), f"expected an http(s):// URL for kind http, got {target!r}")
         return _BAD
     if p["kind"] == "tcp":
@@ -537,7 +578,7 @@ def _read_people(root: Path, department_names: set[str], problems: list[Problem]
 
 
 # --------------------------------------------------------------------------- templates/*.yaml
-_size = c_record({"vcpu": c_int(1), "ram_gb": c_int(1), "disk_gb": c_int(0)}, build=lambda doc, path, s: Size(**s))
+_size = c_record({"vcpu": c_int(1, MAX_SIZE), "ram_gb": c_int(1, MAX_SIZE), "disk_gb": c_int(0, MAX_SIZE)}, build=lambda doc, path, s: Size(**s))
 
 
 def _build_rule(doc, path, r):
@@ -564,11 +605,11 @@ def _build_rule(doc, path, r):
 _rule = c_record({"protocol": c_choice(*PROTOCOLS), "remote_cidr": c_cidr},
                  {"port": c_int(1, 65535), "port_min": c_int(1, 65535), "port_max": c_int(1, 65535),
                   "description": c_any_text}, _build_rule)
-_volume = c_record({"name": c_name, "size_gb": c_int(1)}, build=lambda doc, path, v: VolumeSpec(**v))
+_volume = c_record({"name": c_name, "size_gb": c_int(1, MAX_SIZE)}, build=lambda doc, path, v: VolumeSpec(**v))
 
 _template_file = c_record(
     {"name": c_name, "sizes": c_map_of(_size)},
-    {"floating_ips": c_int(0), "ingress": c_list(_rule), "egress": c_list(_rule), "image": c_text,
+    {"floating_ips": c_int(0, MAX_COUNT), "ingress": c_list(_rule), "egress": c_list(_rule), "image": c_text,
      "volumes": c_list(_volume), "user_data": c_any_text})
 
 
