@@ -9,6 +9,7 @@ import os
 import click
 
 from cli.common import catalog_option, echo_json, load_catalog, output_option, table
+from cli.common import OutPath, moment_type
 from yunshang import billing as b
 from yunshang.errors import NotFound
 
@@ -36,7 +37,7 @@ def bill() -> None:
     """
 
 
-_AT = click.option("--at", "at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]),
+_AT = click.option("--at", "at", type=moment_type(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]),
                    metavar="UTC-TIME", help="Take the bill at this time (UTC) instead of now.")
 _DB = click.option("--db", "db_url", envvar="YUNSHANG_DB", metavar="URL",
                    help="Lifecycle store holding what was configured/reclaimed when. Env: YUNSHANG_DB.")
@@ -49,7 +50,7 @@ _PROM = click.option("--prometheus", metavar="URL", envvar="YUNSHANG_PROMETHEUS"
 @click.option("--department", metavar="NAME", help="Only this department.")
 @click.option("--output", "-o", type=click.Choice(["table", "json", "csv", "html"]), default="table",
               show_default=True, help="table for people, json/csv for machines, html: a statement per department.")
-@click.option("--out", "out_path", type=click.Path(), metavar="PATH",
+@click.option("--out", "out_path", type=OutPath("any"), metavar="PATH",
               help="Write here instead of stdout. html without --department: a directory, one page per department.")
 @catalog_option
 @_DB

@@ -1,10 +1,82 @@
 """Options and helpers shared by the command groups."""
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import json
+import os
 from typing import Any, Callable, Iterable, Sequence
 
 import click
+
+# ----------------------------------------------------------------------------- argument types
+# Every date, id, CIDR and output path a command takes is checked here, so that a bad one is one
+# line and exit 2 (click's usage error) before anything runs or is written.
+DAY_MIN, DAY_MAX = dt.datetime(2000, 1, 1), dt.datetime(2099, 12, 31, 23, 59, 59)
+ID_MAX = 2 ** 63 - 1
+
+
+class BoundedDateTime(click.DateTime):
+    """click.DateTime limited to 2000-01-01 .. 2099-12-31 (dates far out overflow date arithmetic)."""
+
+    def convert(self, value, param, ctx):  # type: ignore[override]
+        out = super().convert(value, param, ctx)
+        if not DAY_MIN <= out.replace(tzinfo=None) <= DAY_MAX:
+            self.fail(f"{value!s:.40} is out of range: expected a date from {DAY_MIN:%Y-%m-%d} to {DAY_MAX:%Y-%m-%d}",
+                      param, ctx)
+        return out
+
+
+def day_type() -> click.ParamType:
+    return BoundedDateTime(["%Y-%m-%d"])
+
+
+def moment_type(formats: Sequence[str]) -> click.ParamType:
+    return BoundedDateTime(list(formats))
+
+
+ID = click.IntRange(1, ID_MAX)       # a stored id (sqlite / PostgreSQL bigint)
+
+
+class Cidr(click.ParamType):
+    name = "CIDR"
+
+    def convert(self, value, param, ctx):  # type: ignore[override]
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.ip_network(str(value), strict=True))
+        except ValueError as exc:
+            self.fail(f"expected a network in CIDR form like 10.250.0.0/24, got {str(value)[:60]!r} ({exc})", param, ctx)
+
+
+class OutPath(click.ParamType):
+    """A path to write: its directory must exist (nothing is created on a typo), a file path must
+    not be a directory, and the directory must be writable — checked before any work is done."""
+
+    name = "PATH"
+
+    def __init__(self, kind: str = "file"):
+        self.kind = kind           # "file", "dir" (may exist or is created in an existing parent) or "any"
+
+    def convert(self, value, param, ctx):  # type: ignore[override]
+        path = os.fspath(value)
+        if not path or "\x00" in path:
+            self.fail("expected a path", param, ctx)
+        parent = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):
+            if self.kind == "file":
+                self.fail(f"{path}: is a directory, expected a file path", param, ctx)
+            if not os.access(path, os.W_OK):
+                self.fail(f"{path}: directory is not writable", param, ctx)
+            return path
+        if os.path.lexists(path) and self.kind == "dir":
+            self.fail(f"{path}: exists and is not a directory", param, ctx)
+        if not os.path.isdir(parent):
+            self.fail(f"{path}: the directory {parent} does not exist", param, ctx)
+        if not os.access(parent, os.W_OK):
+            self.fail(f"{path}: the directory {parent} is not writable", param, ctx)
+        return path
 
 
 

@@ -7,6 +7,7 @@ import json
 import click
 
 from cli.common import catalog_option, clouds_option, echo_json, load_catalog, table
+from cli.common import OutPath, day_type
 from yunshang import compliance as c
 from yunshang.errors import NotFound
 
@@ -29,9 +30,9 @@ def compliance() -> None:
 @click.option("--department", "departments", multiple=True, metavar="NAME",
               help="Only these departments (repeatable; default: all in the catalog).")
 @click.option("--operator", "operators", multiple=True, metavar="OP", help="Only these operators (repeatable).")
-@click.option("--date", "on", type=click.DateTime(["%Y-%m-%d"]), help="Contract validity date (default: today).")
+@click.option("--date", "on", type=day_type(), help="Contract validity date (default: today).")
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Also write the JSON evidence here.")
+@click.option("--out", "out_path", type=OutPath(), help="Also write the JSON evidence here.")
 def check(catalog_dir, clouds_file, departments, operators, on, output, out_path):
     """Check each department's tenants against the checks its MLPS level requires (reads only)."""
     from yunshang.openstack.compliance import read_department

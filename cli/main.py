@@ -50,11 +50,56 @@ class LazyGroup(click.Group):
         return _Placeholder(name, module_name, attr, short)
 
     def invoke(self, ctx: click.Context):
+        """The one place an exception becomes what the user sees: a ``YunshangError`` its message
+        and exit code; anything else (a bug) one line, exit 1, and the traceback only with --debug."""
+        debug = bool(ctx.params.get("debug"))
         try:
             return super().invoke(ctx)
         except YunshangError as exc:
+            if debug:
+                _traceback()
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except click.exceptions.UsageError as exc:     # a bad argument: one line, exit 2, where to look
+            if debug:
+                _traceback()
+            sub = exc.ctx.command_path if exc.ctx is not None else "yunshang"
+            click.echo(f"error: {exc.format_message()} (see '{sub} --help')", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except BrokenPipeError:          # `yunshang ... | head`: the reader left; nothing to say
+            _quiet_stdout()
+            ctx.exit(1)
+        except Exception as exc:  # noqa: BLE001 - the last resort: never a bare traceback
+            from yunshang.redact import exception_text
+
+            if debug:
+                _traceback()
+            command = " ".join(x for x in ("yunshang", ctx.invoked_subcommand) if x)
+            hint = "" if debug else "; run again with --debug for the traceback"
+            click.echo(f"error: unexpected {type(exc).__name__} in {command}: "
+                       f"{exception_text(exc, limit=200)} (this is a bug in yunshang{hint})", err=True)
+            ctx.exit(1)
+
+
+def _traceback() -> None:
+    import traceback
+
+    from yunshang.redact import redact
+
+    click.echo(redact(traceback.format_exc()).rstrip(), err=True)
+
+
+def _quiet_stdout() -> None:
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 class _Placeholder(click.Command):
@@ -77,7 +122,9 @@ class _Placeholder(click.Command):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="yunshang")
-def cli() -> None:
+@click.option("--debug", is_flag=True, envvar="YUNSHANG_DEBUG",
+              help="On an error, also print the Python traceback (for a bug report). Env: YUNSHANG_DEBUG.")
+def cli(debug: bool) -> None:
     """yunshang: run a prefecture's government cloud center on OpenStack.
 
     The city qualifies several operators once; each department signs its own

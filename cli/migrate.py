@@ -21,6 +21,7 @@ import click
 import yaml
 
 from cli.common import echo_json, output_option, table
+from cli.common import OutPath, moment_type
 from yunshang.errors import MigrationFailed, NotFound
 from yunshang.migration.inventory import build_inventory
 from yunshang.migration.plan import MigrationPlan, build_plan, plan_from_dict
@@ -82,7 +83,7 @@ def migrate() -> None:
 # --------------------------------------------------------------------------- survey
 @migrate.command("survey")
 @click.argument("survey_file", metavar="FILE", type=click.Path(dir_okay=False))
-@click.option("--inventory-out", type=click.Path(dir_okay=False), metavar="PATH",
+@click.option("--inventory-out", type=OutPath(), metavar="PATH",
               help="Write the Ansible YAML inventory (groups department_* > system_*) here.")
 @click.option("--ssh-key", "ssh_key", type=click.Path(dir_okay=False), metavar="FILE",
               help="Key path to put in the inventory as ansible_ssh_private_key_file.")
@@ -121,9 +122,9 @@ def survey_cmd(survey_file: str, inventory_out: str | None, ssh_key: str | None,
               help="Conversion host (repeat for several); runs rsync, qemu-img and the uploads.")
 @click.option("--wave-minutes", default=120, show_default=True, type=click.IntRange(1, 10080),
               help="Time a wave needs inside its hosts' shared maintenance window.")
-@click.option("--not-before", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]),
+@click.option("--not-before", type=moment_type(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]),
               help="Schedule waves from this local time on (default: now).")
-@click.option("--plan-out", type=click.Path(dir_okay=False), metavar="PATH", help="Also write the plan (JSON) here.")
+@click.option("--plan-out", type=OutPath(), metavar="PATH", help="Also write the plan (JSON) here.")
 @output_option
 def plan_cmd(survey_file: str, catalog_dir: str | None, max_per_wave: int, max_per_conversion_host: int,
              conversion_hosts: tuple[str, ...], wave_minutes: int, not_before: dt.datetime | None,
@@ -310,7 +311,7 @@ def _stored_plan(state_dir: str) -> MigrationPlan:
 # --------------------------------------------------------------------------- run
 @migrate.command("run")
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
-@click.option("--wave", "waves", type=int, multiple=True, help="Run only this wave (repeatable). Default: all, in order.")
+@click.option("--wave", "waves", type=click.IntRange(1, 10_000), multiple=True, help="Run only this wave (repeatable). Default: all, in order.")
 @click.option("--hash-algorithm", envvar="YUNSHANG_MIGRATE_HASH", type=click.Choice(["sha256", "sm3"]),
               default="sha256", show_default=True,
               help="Digest of the data's integrity evidence (manifests, records): sha256, or sm3 "

@@ -6,11 +6,12 @@ import datetime as dt
 import click
 
 from cli.common import catalog_option, clouds_option, echo_json, output_option, table
+from cli.common import day_type
 
 
 @click.command()
 @catalog_option
-@click.option("--date", "date_", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+@click.option("--date", "date_", type=day_type(), metavar="YYYY-MM-DD",
               help="Plan as of this day: only contracts valid on it count. Default: today.")
 @output_option
 @click.option("--live", is_flag=True,

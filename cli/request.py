@@ -6,7 +6,7 @@ import os
 
 import click
 
-from cli.common import catalog_option, clouds_option, echo_json, output_option, table
+from cli.common import ID, catalog_option, clouds_option, day_type, echo_json, output_option, table
 from yunshang import lifecycle as lc
 from yunshang.errors import YunshangError
 
@@ -143,7 +143,7 @@ def submit(ctx, file, catalog_dir, os_cloud, output):
 
 
 @request.command()
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=ID)
 @catalog_option
 @identity_option()
 @output_option
@@ -157,11 +157,11 @@ def endorse(ctx, request_id, catalog_dir, os_cloud, output):
 
 
 @request.command()
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=ID)
 @catalog_option
 @clouds_option
 @click.option("--live", is_flag=True, help="Also count what each operator's Placement reports as used (needs --clouds).")
-@click.option("--date", "on", type=click.DateTime(["%Y-%m-%d"]), help="Contract validity date (default: today).")
+@click.option("--date", "on", type=day_type(), help="Contract validity date (default: today).")
 @identity_option()
 @output_option
 @click.pass_context
@@ -183,7 +183,7 @@ def review(ctx, request_id, catalog_dir, clouds_file, live, on, os_cloud, output
 
 
 @request.command()
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=ID)
 @catalog_option
 @identity_option(required_reason=True)
 @output_option
@@ -205,7 +205,7 @@ def approve(ctx, request_id, catalog_dir, os_cloud, reason, output):
 
 
 @request.command()
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=ID)
 @identity_option(required_reason=True)
 @output_option
 @click.pass_context
@@ -217,12 +217,12 @@ def reject(ctx, request_id, os_cloud, reason, output):
 
 
 @request.command()
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=ID)
 @click.option("--engine", type=click.Choice(["sdk", "pulumi"]), default="sdk", show_default=True,
               help="sdk: openstacksdk applier (no Pulumi needed); pulumi: stack up (needs the pulumi binary).")
 @catalog_option
 @clouds_option
-@click.option("--date", "on", type=click.DateTime(["%Y-%m-%d"]), help="Contract validity date (default: today).")
+@click.option("--date", "on", type=day_type(), help="Contract validity date (default: today).")
 @identity_option()
 @output_option
 @click.pass_context
@@ -237,7 +237,7 @@ def configure(ctx, request_id, engine, catalog_dir, clouds_file, on, os_cloud, o
 
 
 @request.command()
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=ID)
 @click.option("--catalog", "catalog_dir", envvar="YUNSHANG_CATALOG", type=click.Path(file_okay=False),
               help="Catalog: the department's own probes are added to the request's.")
 @identity_option()
@@ -258,7 +258,7 @@ def publish(ctx, request_id, catalog_dir, os_cloud, output):
 @click.option("--idle-days", type=click.IntRange(1), default=None,
               help="Also propose tenants whose servers were idle for N days by the exporter's data.")
 @click.option("--prometheus", metavar="URL", help="Prometheus base URL (needed with --idle-days).")
-@click.option("--date", "on", type=click.DateTime(["%Y-%m-%d"]), help="Evaluation date (default: today).")
+@click.option("--date", "on", type=day_type(), help="Evaluation date (default: today).")
 @click.option("--mark", is_flag=True, help="Move the candidates to reclaim-planned (audited). Nothing is deleted.")
 @click.option("--os-cloud", "os_cloud", metavar="NAME", help="Who marks (with --mark): an engineer's clouds.yaml entry.")
 @output_option
@@ -294,7 +294,7 @@ def reclaim_plan(ctx, catalog_dir, idle_days, prometheus, on, mark, os_cloud, ou
 
 
 @request.command()
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=ID)
 @click.option("--prometheus", required=True, metavar="URL", envvar="YUNSHANG_PROMETHEUS",
               help="Prometheus scraping the exporters: the request's probes must have data there.")
 @click.option("--within-days", type=click.IntRange(1), default=1, show_default=True,
@@ -336,7 +336,7 @@ def idle_tenants(prometheus_url: str, days: int, at: dt.datetime | None = None) 
 
 
 @request.command(name="reclaim-confirm")
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=ID)
 @identity_option(required_reason=True)
 @output_option
 @click.pass_context
@@ -351,7 +351,7 @@ def reclaim_confirm(ctx, request_id, os_cloud, reason, output):
 
 
 @request.command()
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=ID)
 @identity_option(required_reason=True)
 @output_option
 @click.pass_context
@@ -383,7 +383,7 @@ def list_(ctx, state, department, os_cloud, output):
 
 
 @request.command()
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=ID)
 @identity_option()
 @output_option
 @click.pass_context
@@ -395,7 +395,7 @@ def show(ctx, request_id, os_cloud, output):
 
 
 @request.command()
-@click.option("--request", "request_id", type=int, help="Only this request's entries.")
+@click.option("--request", "request_id", type=ID, help="Only this request's entries.")
 @click.option("--verify", is_flag=True, help="Recompute the hash chain; exit 1 if any entry was altered.")
 @identity_option()
 @output_option

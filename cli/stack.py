@@ -10,13 +10,14 @@ import click
 import yaml
 
 from cli.common import catalog_option, clouds_option, echo_json, load_catalog, output_option, table
+from cli.common import Cidr, OutPath, day_type
 
 GRAPH_LABEL = ("declared by the program under Pulumi mocks (pulumi.runtime.set_mocks), not a preview "
                "against state: no engine ran and no cloud was asked")
 
 
 def date_option(f):
-    return click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
+    return click.option("--date", "day", type=day_type(), default=None, metavar="YYYY-MM-DD",
                         help="Plan date: contracts must be valid then. Default: today.")(f)
 
 
@@ -27,7 +28,7 @@ def operator_option(f):
 
 
 def mgmt_option(f):
-    return click.option("--management-cidr", default=None, metavar="CIDR",
+    return click.option("--management-cidr", default=None, metavar="CIDR", type=Cidr(),
                         help="The center's management CIDR (admin ports are opened only to it). "
                              "Default: 10.250.0.0/24.")(f)
 
@@ -76,7 +77,7 @@ def stack() -> None:
 @operator_option
 @date_option
 @mgmt_option
-@click.option("--dir", "out_dir", default=".", show_default=True, type=click.Path(file_okay=False),
+@click.option("--dir", "out_dir", default=".", show_default=True, type=OutPath("dir"),
               help="Where to write Pulumi.<department>.<operator>.yaml (the directory holding Pulumi.yaml).")
 @output_option
 def render(department, catalog_dir, operators, day, management_cidr, out_dir, output):

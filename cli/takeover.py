@@ -10,6 +10,7 @@ import time
 import click
 
 from cli.common import catalog_option, clouds_option, echo_json, load_catalog, output_option, table
+from cli.common import OutPath, moment_type
 from yunshang import lifecycle as lc
 from yunshang import takeover as tk
 from yunshang.errors import CloudUnavailable, NotFound, YunshangError
@@ -114,7 +115,7 @@ def takeover() -> None:
 @click.option("--force", is_flag=True, help="Plan the moves even if no trigger fired (for drills).")
 @click.option("--parallel", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Tenants the team rebuilds at once (divides the expected sequence time).")
-@click.option("--at", "at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]),
+@click.option("--at", "at", type=moment_type(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]),
               help="Evaluate as of this UTC time (post-incident review); default: now.")
 @output_option
 def plan(operator, catalog_dir, db_url, prometheus, terminated, breach_months, force, parallel, at, output):
@@ -124,6 +125,12 @@ def plan(operator, catalog_dir, db_url, prometheus, terminated, breach_months, f
         catalog.provider(operator)
     except KeyError:
         raise NotFound(f"unknown operator {operator!r} in catalog {catalog_dir}") from None
+    primaries = {c.id for d in catalog.departments for c in d.contracts if c.provider == operator and c.role == "primary"}
+    unknown = sorted(set(terminated) - primaries)
+    if unknown:
+        raise click.BadParameter(f"{', '.join(x[:64] for x in unknown)}: not a primary contract with {operator} in "
+                                 f"the catalog (it has: {', '.join(sorted(primaries)[:12]) or 'none'})",
+                                 param_hint="--terminated")
     now = at.replace(tzinfo=UTC) if at else dt.datetime.now(UTC)
     up, breached = read_trigger_inputs(prometheus, operator, now, breach_months) if prometheus else ([], {})
     triggers = tk.evaluate_triggers(catalog, operator, now, up, breached, breach_months, terminated)
@@ -227,7 +234,7 @@ def _run_drill(steps, dc, procs, from_op, to_op, clouds_file, moves, specs_a, sp
 @db_option
 @click.option("--devcloud-dir", type=click.Path(file_okay=False), envvar="YUNSHANG_DEVCLOUD_DIR",
               help="The devcloud whose operator A is stopped and restored (default: the usual one).")
-@click.option("--evidence", "evidence_path", type=click.Path(dir_okay=False),
+@click.option("--evidence", "evidence_path", type=OutPath(),
               help="Write the evidence record (JSON) here (default: drill-<A>-<B>-<time>.json in the cwd).")
 @click.option("--os-cloud", "os_cloud", required=True, metavar="NAME",
               help="Who runs the drill: an engineer's clouds.yaml entry (e.g. person-center-engineer).")

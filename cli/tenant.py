@@ -9,6 +9,7 @@ import click
 import yaml
 
 from cli.common import catalog_option, clouds_option, echo_json, output_option, table
+from cli.common import OutPath
 from cli.stack import date_option, mgmt_option, specs_for
 
 
@@ -120,7 +121,7 @@ def verify(ctx, department, operator, catalog_dir, day, management_cidr, clouds_
 @click.option("--catalog", "catalog_dir", envvar="YUNSHANG_CATALOG", type=click.Path(file_okay=False),
               default=None, help="Catalog (for the operator's cloud name); default: cloud = operator.")
 @clouds_option
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", required=True, type=OutPath("dir"),
               help="Writes departments/<name>.yaml, templates/adopted-<name>.yaml and <name>.<operator>.import.json.")
 @output_option
 def adopt(operator, project, catalog_dir, clouds_file, out_dir, output):

@@ -70,6 +70,19 @@ class NotFound(YunshangError):
     exit_code = 2
 
 
+class UnknownName(NotFound, KeyError):
+    """A name looked up in the catalog (department, operator, zone, contract, person) is not there.
+
+    Still a ``KeyError`` for code that checks membership that way; uncaught, it is one line and
+    exit 2 (e.g. a stored request naming a department the catalog no longer has)."""
+
+    def __init__(self, kind: str, name: object, known: "list[str] | tuple[str, ...]" = ()):
+        self.name = name
+        shown = ", ".join(list(known)[:12]) + (", ..." if len(known) > 12 else "")
+        super().__init__(f"unknown {kind} {str(name)[:80]!r}" + (f" (the catalog has: {shown})" if known else
+                                                                " (the catalog has none)"))
+
+
 class PlacementImpossible(YunshangError):
     exit_code = 3
 

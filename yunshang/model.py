@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
+from yunshang.errors import UnknownName
+
 RESOURCES = ("vcpu", "ram_gb", "disk_gb")
 
 
@@ -84,7 +86,7 @@ class Provider:
         for z in self.zones:
             if z.name == name:
                 return z
-        raise KeyError(name)
+        raise UnknownName(f"zone of {self.name}", name, [z.name for z in self.zones])
 
 
 # --------------------------------------------------------------------------- departments
@@ -196,7 +198,7 @@ class Department:
         for c in self.contracts:
             if c.id == contract_id:
                 return c
-        raise KeyError(contract_id)
+        raise UnknownName(f"contract of {self.name}", contract_id, [c.id for c in self.contracts])
 
 
 # --------------------------------------------------------------------------- templates
@@ -281,19 +283,19 @@ class Catalog:
         for p in self.providers:
             if p.name == name:
                 return p
-        raise KeyError(name)
+        raise UnknownName("operator", name, [p.name for p in self.providers])
 
     def department(self, name: str) -> Department:
         for d in self.departments:
             if d.name == name:
                 return d
-        raise KeyError(name)
+        raise UnknownName("department", name, [d.name for d in self.departments])
 
     def person(self, name: str) -> Person:
         for p in self.people:
             if p.name == name:
                 return p
-        raise KeyError(name)
+        raise UnknownName("person", name, [p.name for p in self.people])
 
 
 # --------------------------------------------------------------------------- plans
