@@ -30,6 +30,26 @@ CATALOG = ROOT / "examples" / "prefecture"
 RULES = ROOT / "exporters" / "rules" / "yunshang.rules.yml"
 
 
+# The departments these tests seed on the shared devcloud are their own (tests/own_catalog.py):
+# copies of the sample's health and transport under a prefix no sample nor `make demo` uses.
+TEST_PREFIX = "exptest-"
+
+
+def own_catalog(dest: pathlib.Path) -> pathlib.Path:
+    from tests.own_catalog import own_catalog as _own
+
+    return _own(dest, TEST_PREFIX, ("health", "transport"))
+
+
+def test_contract(contract_id: str) -> str:
+    from tests.own_catalog import own_contract
+
+    return own_contract(TEST_PREFIX, contract_id)
+
+
+test_contract.__test__ = False     # a helper, not a pytest test
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,8 +1,10 @@
 """The exporter against the real devcloud (two operators, each its own OpenStack control plane),
 scraped by a real Prometheus that evaluates the real rules and alerts a real Alertmanager.
 
-Seeded with openstacksdk directly: ``health`` on unicom (contract WJ-2025-01) and ``transport``
-on telecom (JT-2026-01), servers booted in both zones. The transport department's published
+Seeded with openstacksdk directly: ``exptest-health`` on unicom (contract EXPTEST-WJ-2025-01) and
+``exptest-transport`` on telecom (EXPTEST-JT-2026-01), servers booted in both zones: the test's own
+copies of the sample's health and transport (``own_catalog``), so a tenant of the real ``health``
+(``make demo`` builds one) is never reused, counted or deleted here. The transport department's published
 services are served by this test (HTTP + TCP on the catalog's ports), the health department's are
 not: its probes fail, so its contract burns budget for real.
 
@@ -25,16 +27,18 @@ import urllib.request
 
 import pytest
 
-from exporter_harness import (CATALOG, RULES, AlertmanagerProc, ExporterProc, PrometheusProc, Webhook,
-                                      need, wait_until)
+from exporter_harness import (RULES, TEST_PREFIX, AlertmanagerProc, ExporterProc, PrometheusProc, Webhook,
+                              need, own_catalog, test_contract, wait_until)
 from exporter_seed import compute_quota, ensure_servers, placement_totals, remove_project
 
 pytestmark = pytest.mark.cloud
 
 DASHBOARDS = pathlib.Path(__file__).resolve().parents[2] / "exporters" / "dashboards"
+HEALTH, TRANSPORT = TEST_PREFIX + "health", TEST_PREFIX + "transport"
+HEALTH_C, TRANSPORT_C = test_contract("WJ-2025-01"), test_contract("JT-2026-01")
 SEED = {  # department -> (operator, contract, mlps, servers per zone)
-    "health": ("unicom", "WJ-2025-01", 3, {"az1": 2, "az2": 1}),
-    "transport": ("telecom", "JT-2026-01", 3, {"az1": 1, "az2": 1}),
+    HEALTH: ("unicom", HEALTH_C, 3, {"az1": 2, "az2": 1}),
+    TRANSPORT: ("telecom", TRANSPORT_C, 3, {"az1": 1, "az2": 1}),
 }
 PLACEMENT_TO_METRIC = {"VCPU": ("yunshang_zone_vcpus", 1), "MEMORY_MB": ("yunshang_zone_memory_bytes", 1024 ** 2),
                        "DISK_GB": ("yunshang_zone_disk_bytes", 1024 ** 3)}
@@ -77,6 +81,11 @@ class _Services:
 
 
 @pytest.fixture(scope="module")
+def catalog_dir(tmp_path_factory):
+    return own_catalog(tmp_path_factory.mktemp("catalog") / "prefecture")
+
+
+@pytest.fixture(scope="module")
 def seeded(devcloud):
     out = {}
     for dept, (op, contract, mlps, zones) in SEED.items():
@@ -94,8 +103,8 @@ def services():
 
 
 @pytest.fixture(scope="module")
-def exporter(devcloud, seeded, services, tmp_path_factory):
-    e = ExporterProc(tmp_path_factory.mktemp("exp"), devcloud.clouds_file, ["telecom", "unicom"])
+def exporter(devcloud, seeded, services, catalog_dir, tmp_path_factory):
+    e = ExporterProc(tmp_path_factory.mktemp("exp"), devcloud.clouds_file, ["telecom", "unicom"], catalog=catalog_dir)
     try:
         wait_until(lambda: e.value("yunshang_operator_up", operator="telecom") == 1
                    and e.value("yunshang_operator_up", operator="unicom") == 1, 120, f"both operators up\n{e.tail()}")
@@ -145,7 +154,7 @@ def SEED_servers(op):  # noqa: N802
 
 
 @pytest.mark.parametrize("dept", list(SEED))
-def test_quota_and_cost_match_nova(devcloud, seeded, exporter, dept):
+def test_quota_and_cost_match_nova(devcloud, seeded, exporter, catalog_dir, dept):
     op, contract, _, zones = SEED[dept]
     pid = seeded[dept]["project_id"]
 
@@ -165,7 +174,7 @@ def test_quota_and_cost_match_nova(devcloud, seeded, exporter, dept):
                           resource="instances") >= sum(zones.values())
     from yunshang.catalog import load_catalog
 
-    cat = load_catalog(str(CATALOG))
+    cat = load_catalog(str(catalog_dir))
     q = compute_quota(devcloud.clouds_file, op, pid)
     cost = exporter.value("yunshang_tenant_monthly_cost_cny", operator=op, department=dept, contract=contract)
     # no volumes nor floating IPs in this tenant: cores and RAM only
@@ -175,10 +184,10 @@ def test_quota_and_cost_match_nova(devcloud, seeded, exporter, dept):
                           contract=contract) == pytest.approx(cost / ceiling)
 
 
-def test_headroom_uses_catalog_policy(exporter):
+def test_headroom_uses_catalog_policy(exporter, catalog_dir):
     from yunshang.catalog import load_catalog
 
-    zone = load_catalog(str(CATALOG)).provider("telecom").zone("az1")
+    zone = load_catalog(str(catalog_dir)).provider("telecom").zone("az1")
     used = exporter.value("yunshang_zone_vcpus_allocated", operator="telecom", zone="az1")
     assert exporter.value("yunshang_zone_vcpus_headroom", operator="telecom", zone="az1") == zone.vcpu * zone.overcommit.vcpu - used
 
@@ -187,35 +196,35 @@ def test_headroom_uses_catalog_policy(exporter):
 def test_probes_follow_real_services(exporter):
     wait_until(lambda: exporter.value("yunshang_probe_success", operator="telecom", probe="transport-portal") is not None,
                30, "probe results")
-    assert exporter.value("yunshang_probe_success", operator="telecom", department="transport", probe="transport-portal") == 1
-    assert exporter.value("yunshang_probe_success", operator="telecom", department="transport", probe="traffic-db") == 1
-    assert exporter.value("yunshang_probe_success", operator="unicom", department="health", probe="emr-db") == 0
+    assert exporter.value("yunshang_probe_success", operator="telecom", department=TRANSPORT, probe="transport-portal") == 1
+    assert exporter.value("yunshang_probe_success", operator="telecom", department=TRANSPORT, probe="traffic-db") == 1
+    assert exporter.value("yunshang_probe_success", operator="unicom", department=HEALTH, probe="emr-db") == 0
     # operator APIs discovered from each Keystone catalog, all answering
     for op in ("telecom", "unicom"):
         for svc in ("identity", "compute", "placement"):
             assert exporter.value("yunshang_probe_success", operator=op, probe=f"api-{svc}") == 1, (op, svc)
-    health = dict(operator="unicom", department="health", contract="WJ-2025-01")
+    health = dict(operator="unicom", department=HEALTH, contract=HEALTH_C)
     wait_until(lambda: exporter.value("yunshang_sla_probe_failures_total", **health) >= 3, 30, "health failures counted")
     assert exporter.value("yunshang_sla_availability_ratio", **health) < 0.9995
     assert exporter.value("yunshang_sla_breached", **health) == 1
     assert exporter.value("yunshang_sla_error_budget_remaining_ratio", **health) < 0
-    transport = dict(operator="telecom", department="transport", contract="JT-2026-01")
+    transport = dict(operator="telecom", department=TRANSPORT, contract=TRANSPORT_C)
     # its services answer; only a rare timeout of a busy devcloud API could count against it
     assert exporter.value("yunshang_sla_availability_ratio", **transport) > 0.99
     assert exporter.value("yunshang_sla_probe_samples_total", **transport) > 0
 
 
-def test_probe_history_survives_restart(devcloud, services, tmp_path):
-    e = ExporterProc(tmp_path, devcloud.clouds_file, ["unicom"], name="restart", interval=5)
+def test_probe_history_survives_restart(devcloud, services, catalog_dir, tmp_path):
+    e = ExporterProc(tmp_path, devcloud.clouds_file, ["unicom"], catalog=catalog_dir, name="restart", interval=5)
     try:
-        L = dict(operator="unicom", department="health", contract="WJ-2025-01")
+        L = dict(operator="unicom", department=HEALTH, contract=HEALTH_C)
         wait_until(lambda: (e.value("yunshang_sla_probe_samples_total", **L) or 0) >= 10, 60, "10 samples")
     finally:
         e.stop()
     before = json.loads(e.state_file.read_text())
-    n_before = sum(v[0] + v[1] for m in before["months"].values() for k, v in m.items() if k.startswith("unicom|health|"))
+    n_before = sum(v[0] + v[1] for m in before["months"].values() for k, v in m.items() if k.startswith(f"unicom|{HEALTH}|"))
     assert n_before >= 3
-    e2 = ExporterProc(tmp_path, devcloud.clouds_file, ["unicom"], name="restart", interval=5)
+    e2 = ExporterProc(tmp_path, devcloud.clouds_file, ["unicom"], catalog=catalog_dir, name="restart", interval=5)
     try:
         first = e2.value("yunshang_sla_probe_samples_total", **L)
         assert first >= 10, "the month restarted from zero after a restart"
@@ -253,17 +262,17 @@ def test_recording_rules_produce_expected_series(prometheus, exporter):
     api = {s["metric"]["probe"]: s["value"][1] for s in
            prometheus.series('increase(yunshang_probe_failures_total{operator="telecom",department=""}[5m]) > 0')}
     print(f"\ntelecom API probe failures over 5m (busy shared devcloud): {api or 'none'}")
-    own = prometheus.series('sum(increase(yunshang_probe_failures_total{department="transport"}[5m]))')
+    own = prometheus.series(f'sum(increase(yunshang_probe_failures_total{{department="{TRANSPORT}"}}[5m]))')
     assert own and float(own[0]["value"][1]) == 0.0
-    assert by[("telecom", "transport", "JT-2026-01")] < by[("unicom", "health", "WJ-2025-01")]
-    assert 0 < by[("unicom", "health", "WJ-2025-01")] < 1
+    assert by[("telecom", TRANSPORT, TRANSPORT_C)] < by[("unicom", HEALTH, HEALTH_C)]
+    assert 0 < by[("unicom", HEALTH, HEALTH_C)] < 1
     burn = {tuple(s["metric"][k] for k in ("operator", "department", "contract")): float(s["value"][1])
             for s in prometheus.series("contract:yunshang_sla_burn_rate:rate5m")}
-    h = ("unicom", "health", "WJ-2025-01")
+    h = ("unicom", HEALTH, HEALTH_C)
     assert burn[h] == pytest.approx(by[h] / (1 - 0.9995), rel=0.05)
     zones = {(s["metric"]["operator"], s["metric"]["zone"]) for s in prometheus.series("zone:yunshang_zone_headroom_ratio:min")}
     assert {("telecom", "az1"), ("telecom", "az2"), ("unicom", "az1"), ("unicom", "az2")} <= zones
-    fast = prometheus.series('ALERTS{alertname="YunshangSlaBreachedThisMonth", contract="WJ-2025-01"}')
+    fast = prometheus.series(f'ALERTS{{alertname="YunshangSlaBreachedThisMonth", contract="{HEALTH_C}"}}')
     assert fast, "the breached health contract raises YunshangSlaBreachedThisMonth"
 
 
@@ -375,7 +384,7 @@ def test_operator_down_for_real_others_keep_values_and_alertmanager_gets_it(devc
         assert e.value("yunshang_operator_up", operator="unicom") == 1
         assert e.value("yunshang_zone_vcpus", operator="telecom", zone="az1") is None
         assert e.value("yunshang_zone_vcpus", operator="unicom", zone="az1") > 0
-        assert e.value("yunshang_quota_in_use", operator="unicom", department="health", service="compute",
+        assert e.value("yunshang_quota_in_use", operator="unicom", department=HEALTH, service="compute",
                        resource="instances") >= 3
         assert e.value("yunshang_last_refresh_timestamp_seconds", operator="unicom") > time.time() - 120
         assert (e.value("yunshang_collection_errors_total", operator="telecom") or 0) >= 1

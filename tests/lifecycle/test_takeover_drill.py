@@ -15,8 +15,19 @@ from cli.main import cli
 pytestmark = pytest.mark.cloud
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CATALOG = os.path.join(ROOT, "examples", "prefecture")
-DEPT = "natural-resources"          # primary telecom, backup unicom, level 3
+PREFIX = "drilltest-"               # this module's own department (tests/own_catalog.py), never the sample's
+DEPT = PREFIX + "natural-resources"  # primary telecom, backup unicom, level 3
+CATALOG = ""                        # the module's own catalog, made by the autouse fixture below
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_catalog_dir(tmp_path_factory):
+    from tests.own_catalog import own_catalog
+
+    global CATALOG
+    CATALOG = str(own_catalog(tmp_path_factory.mktemp("catalog") / "prefecture", PREFIX,
+                              (DEPT.removeprefix(PREFIX),)))
+    return CATALOG
 
 
 def y(args, codes=(0,)):
