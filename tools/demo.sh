@@ -69,9 +69,11 @@ $Y exporter dump --operator telecom --operator unicom > "$OUT/metrics.prom"
 grep -E '^yunshang_(operator_up|zone_capacity_free|quota_in_use)' "$OUT/metrics.prom" | sed -n '1,20p'
 if command -v promtool >/dev/null; then promtool check metrics < "$OUT/metrics.prom" && echo "promtool: clean"; fi
 
-step "10. This month's bill for $DEPT (HTML statement: $OUT/bill-$DEPT.html)"
-$Y bill --month "$(date +%Y-%m)" --department "$DEPT"
-$Y bill --month "$(date +%Y-%m)" --department "$DEPT" --output html --out "$OUT/bill-$DEPT.html"
+step "10. This month's bill for $DEPT, to date and projected (HTML statement: $OUT/bill-$DEPT.html)"
+MONTH=$(date -u +%Y-%m)
+$Y bill --month "$MONTH" --department "$DEPT"                 # to date: what was held up to now
+$Y bill --month "$MONTH" --department "$DEPT" --projected | sed -n '1,6p'   # the forecast to month end
+$Y bill --month "$MONTH" --department "$DEPT" --output html --out "$OUT/bill-$DEPT.html"
 
 step "11. The month's report per site and tier, rolled up the tree (HTML with charts: $OUT/report.html)"
 $Y report --month "$(date +%Y-%m)" | cut -c1-200
