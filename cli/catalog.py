@@ -51,7 +51,8 @@ def validate(ctx: click.Context, catalog_dir: str, output: str) -> None:
         return
     click.echo(f"catalog {catalog_dir} is valid: {summary['providers']} providers, {summary['departments']} "
                f"departments, {summary['contracts']} contracts, {summary['requests']} requests "
-               f"({summary['instances']} instances incl. standby copies), {summary['templates']} templates")
+               f"({summary['instances']} instances incl. standby copies), {summary['templates']} templates"
+               + (f", {summary['sites']} sites" if summary["sites"] else ""))
 
 
 def _summary(cat) -> dict:
@@ -60,6 +61,7 @@ def _summary(cat) -> dict:
         "contracts": sum(len(d.contracts) for d in cat.departments),
         "requests": sum(len(d.requests) for d in cat.departments),
         "instances": sum(r.count * (2 if r.dr else 1) for d in cat.departments for r in d.requests),
+        "sites": len(cat.sites),
     }
 
 
@@ -85,10 +87,21 @@ def show(catalog_dir: str, output: str) -> None:
           ", ".join(f"{z.name} ({z.capacity('vcpu'):g} vCPU, {z.capacity('ram_gb'):g} GB RAM, "
                     f"{z.capacity('disk_gb'):g} GB disk)" for z in p.zones)]
          for p in cat.providers]))
+    if cat.sites:
+        from yunshang.sites import tree_of
+
+        tree = tree_of(cat)
+        click.echo("\nSites (sites.yaml; budget in CNY per month for the site and the sites below it)")
+        click.echo(table(
+            ["site", "name", "tier", "parent", "budget", "zones", "departments"],
+            [["  " * (len(tree.chain(s.name)) - 1) + s.name, s.display_name, s.tier, s.parent or "-",
+              "" if s.budget_cny_per_month is None else f"{s.budget_cny_per_month:g}",
+              ", ".join(f"{p.name}/{z.name}" for p in cat.providers for z in p.zones if z.site == s.name),
+              len([d for d in cat.departments if d.site == s.name])] for s in tree.ordered()]))
     click.echo("\nDepartments")
     click.echo(table(
-        ["#", "department", "name", "mlps", "contracts", "requests", "instances", "users", "probes"],
-        [[d.cidr_index, d.name, d.display_name, d.mlps_level, len(d.contracts),
+        ["#", "department", "name", "site", "mlps", "contracts", "requests", "instances", "users", "probes"],
+        [[d.cidr_index, d.name, d.display_name, d.site, d.mlps_level, len(d.contracts),
           len(d.requests), sum(r.count * (2 if r.dr else 1) for r in d.requests), len(d.users), len(d.probes)]
          for d in cat.departments]))
     click.echo("\nContracts (ceiling in CNY per month)")

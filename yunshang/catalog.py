@@ -873,4 +873,5 @@ def catalog_to_dict(catalog: Catalog) -> dict:
         "providers": [asdict(p) for p in catalog.providers],
         "departments": [asdict(d) for d in catalog.departments],
         "templates": templates,
+        "sites": [asdict(s) for s in catalog.sites],
     })

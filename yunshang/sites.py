@@ -20,7 +20,7 @@ placement rules 6 (residency) and 7 (budget), the exporter and the report use.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from yunshang.model import IMPLICIT_ROOT, TIERS, Catalog, Plan, Site
 
@@ -219,6 +219,26 @@ def zone_references(doc: Any, raw: Any, known: set[str] | None) -> bool:
             if isinstance(z, dict) and "site" in z:
                 ok = check_reference(doc, ("providers", i, "zones", j, "site"), z["site"], known) and ok
     return ok
+
+
+def with_committed(catalog: Catalog, committed_by_department: Mapping[str, float]) -> Catalog:
+    """The catalog with each site budget lowered by what departments at the site or below it already
+    hold (monthly CNY, e.g. approved and configured requests), never below 0: placing a new request
+    alone then sees what is really left of every budget above it (rule 7)."""
+    from dataclasses import replace
+
+    tree = SiteTree(catalog.sites)
+    site_of = {d.name: tree.resolve(d.site) for d in catalog.departments}
+    spent: dict[str, float] = {}
+    for dept, cost in committed_by_department.items():
+        home = site_of.get(dept)
+        if home is None:
+            continue
+        for s in tree.chain(home):
+            spent[s] = spent.get(s, 0.0) + cost
+    return replace(catalog, sites=tuple(
+        replace(s, budget_cny_per_month=max(0.0, s.budget_cny_per_month - spent.get(s.name, 0.0)))
+        if s.budget_cny_per_month is not None else s for s in catalog.sites))
 
 
 def resolve_catalog(catalog: Catalog) -> Catalog:

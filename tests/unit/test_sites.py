@@ -3,6 +3,7 @@ and the bundled sample's hierarchy."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,68 @@ def test_sample_hierarchy():
     county_zones = [z for p in cat.providers for z in p.zones if t.tier(z.site) == "county"]
     county_depts = [d for d in cat.departments if t.tier(d.site) in ("county", "township")]
     assert county_zones and county_depts
+
+
+def test_committed_spend_lowers_every_budget_above():
+    import dataclasses
+    import datetime as dt
+
+    from yunshang.placement import place
+    from yunshang.sites import with_committed
+
+    cat = load_catalog(SAMPLE)
+    got = {s.name: s.budget_cny_per_month for s in with_committed(cat, {"xiang-fuqiushan-government": 59000.0,
+                                                                        "health": 5.0, "nobody": 1.0}).sites}
+    assert got["taojiang"] == 1000.0 and got["anhua"] == 40000.0 and got["fuqiushan"] is None
+    assert got["yiyang"] is None                          # no budget: nothing to lower
+    # a review placing one department alone sees the held spend of its county (rule 7)
+    alone = dataclasses.replace(with_committed(cat, {"xiang-fuqiushan-government": 59000.0}),
+                                departments=(cat.department("xian-taojiang-health"),))
+    plan = place(alone, dt.date(2026, 11, 26))
+    assert any("budget: site taojiang 1000 CNY/month" in r for u in plan.unplaced for r in u.reasons)
+    assert with_committed(cat, {"xiang-fuqiushan-government": 1e9}).sites[1].budget_cny_per_month == 0.0
+
+
+def test_catalog_show_lists_the_sites():
+    r = CliRunner().invoke(cli, ["catalog", "show", "--catalog", str(SAMPLE)])
+    assert r.exit_code == 0 and "Sites (sites.yaml" in r.output and "    fuqiushan" in r.output
+    assert "cmcc/taojiang-1" in r.output
+
+
+@pytest.mark.parametrize("budget, placed", [(8000, False), (20000, True)])
+def test_request_review_sees_what_the_county_already_holds(tmp_path, budget, placed):
+    """taojiang's township holds 7,000 CNY/month; a new 1,728 CNY/month request of the county's health
+    bureau fits a 20,000 budget and not an 8,000 one (rule 7 in the review use case)."""
+    import shutil
+
+    from yunshang import lifecycle as lc
+    from yunshang.authz import Identity
+    from yunshang.store import CapacityRow, PlacementRow, open_store
+    from yunshang.usecases import Deps
+    from yunshang.usecases.requests import NotPlaceable, review
+
+    root = tmp_path / "cat"
+    shutil.copytree(SAMPLE, root)
+    sites = root / "sites.yaml"
+    sites.write_text(sites.read_text(encoding="utf-8").replace("budget_cny_per_month: 60000",
+                                                               f"budget_cny_per_month: {budget}"), encoding="utf-8")
+    cat = load_catalog(root)
+    with open_store("sqlite:///" + str(tmp_path / "l.db")) as s:
+        s.set_capacity([CapacityRow("cmcc", "taojiang-1", 1e6, 1e6, 1e7)], "ops")
+        held = s.submit(lc.parse_request_document({"department": "xiang-fuqiushan-government", "requests": [
+            {"name": "archive", "template": "web-standard", "size": "small", "count": 2}]}, "f", default_mlps=2), "d")
+        s.review(held.id, "li", [PlacementRow("archive", "primary", "cmcc", "FQS-2026-01", "taojiang-1", 2, 4, 8, 100,
+                                              2, 7000.0)])
+        s.approve(held.id, "wang", "ok")
+        new = s.submit(lc.parse_request_document({"department": "xian-taojiang-health", "requests": [
+            {"name": "his2", "template": "app-java", "size": "medium", "count": 6}]}, "f", default_mlps=3), "d")
+        s.endorse(new.id, "tj-head")
+        deps = Deps(store=s, catalog=cat)
+        who = Identity("u1", "reviewer-li", frozenset({"reviewer"}))
+        if placed:
+            rec, _ = review(deps, who, new.id, day=dt.date(2026, 11, 26))
+            assert {p.provider for p in rec.placements} == {"cmcc"}
+        else:
+            with pytest.raises(NotPlaceable) as exc:
+                review(deps, who, new.id, day=dt.date(2026, 11, 26))
+            assert "budget: site taojiang 1000 CNY/month: placing would make it 1728" in str(exc.value)

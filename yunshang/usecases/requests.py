@@ -10,6 +10,7 @@ from typing import Any
 from yunshang import lifecycle as lc
 from yunshang.authz import Identity, authorize, sees_department
 from yunshang.errors import CloudUnavailable, InputInvalid, NotFound, ToolMissing, YunshangError
+from yunshang.sites import with_committed
 from yunshang.usecases import Deps
 
 
@@ -117,7 +118,14 @@ def review(deps: Deps, who: Identity, request_id: int, day: dt.date | None = Non
         usage = lc.merge_usage(usage, got)
         notes.append(f"live usage read from {len(got)} zones")
     committed = lc.committed_cost_cny(store.list_requests(department=doc.department), doc.department, rec.id)
-    plan = place(lc.catalog_for_review(catalog, doc, committed), day, usage=usage)
+    # site budgets (rule 7): what every department at or below each site already holds is taken off
+    held_by_dept: dict[str, float] = {}
+    if catalog.sites:
+        for r in store.list_requests():
+            if r.id != rec.id and r.state in lc.HOLDING_STATES:
+                held_by_dept[r.department] = held_by_dept.get(r.department, 0.0) + sum(
+                    p.monthly_cost_cny for p in r.placements)
+    plan = place(lc.catalog_for_review(with_committed(catalog, held_by_dept), doc, committed), day, usage=usage)
     unplaced = [u for u in plan.unplaced if u.department == doc.department]
     if unplaced:
         raise NotPlaceable("request cannot be placed: " + "; ".join(
