@@ -64,7 +64,9 @@ class LazyGroup(click.Group):
             if debug:
                 _traceback()
             sub = exc.ctx.command_path if exc.ctx is not None else "yunshang"
-            click.echo(f"error: {exc.format_message()} (see '{sub} --help')", err=True)
+            from yunshang.redact import redact
+
+            click.echo(f"error: {redact(exc.format_message())} (see '{sub} --help')", err=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise

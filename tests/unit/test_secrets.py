@@ -135,6 +135,11 @@ def _commands(d: Path) -> list[list[str]]:
          "--db", db, "--evidence", str(d / "drill.json"), "--os-cloud", "person-canary"],
         ["bill", "--month", "2026-11", "--catalog", cat, "--db", db, "-o", "html", "--out", str(d / "html")],
         ["bill", "--month", "2026-11", "--catalog", cat, "--db", db, "-o", "csv", "--out", str(d / "bill.csv")],
+        # a secret pasted into the wrong option: click's usage error quotes the value it refused
+        ["bill", "--month", "2026-11", "--catalog", cat, "--db", db, "--at", f"http://u:{C['pg_userinfo']}@h"],
+        ["request", "--db", db, "show", f"postgresql://u:{C['pg_userinfo']}@h/db"],
+        ["bill", "reconcile", "--month", "2026-11", "--catalog", cat, "--db", db,
+         "--invoice", f"http://u:{C['prom_userinfo']}@h/inv.csv"],
     ]
     return cmds
 
@@ -183,3 +188,14 @@ def test_no_canary_secret_in_any_output_file_or_store_row(scratch, monkeypatch):
     assert audit and all("Canary" not in a[0] for a in audit)
     codes = {code for _, code in exits}
     assert {2, 4} <= codes, exits
+
+
+def test_prometheus_userinfo_is_sent_as_basic_auth_and_never_shown():
+    import base64
+
+    from yunshang.promread import PrometheusClient
+
+    c = PrometheusClient("http://ops:p%40ss%3Aw0rd@127.0.0.1:9090/")
+    assert c.base_url == "http://127.0.0.1:9090" and c.shown == "http://ops:***@127.0.0.1:9090"
+    assert c._headers == {"Authorization": "Basic " + base64.b64encode(b"ops:p@ss:w0rd").decode()}
+    assert PrometheusClient("http://127.0.0.1:9090")._headers == {}
