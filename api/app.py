@@ -230,7 +230,8 @@ class _Stores:
 
 
 def create_app(catalog, clouds_file: str | None, db_url: str | None, validator=None, center_cloud: str = "center",
-               token_cache_seconds: float = 10.0, notify=None) -> FastAPI:
+               token_cache_seconds: float = 10.0, notify=None, session_secret: bytes | None = None,
+               cookie_secure: bool = True, session_seconds: int = 1800) -> FastAPI:
     """The API over ``catalog`` (a model.Catalog), the store at ``db_url`` and the center's Keystone."""
     from yunshang.usecases import Deps
     from yunshang.usecases import bills as ub
@@ -377,4 +378,13 @@ def create_app(catalog, clouds_file: str | None, db_url: str | None, validator=N
         """Recorded capacity per operator zone, reserved and free (reviewer, approver, engineer)."""
         return uc.capacity(deps(), me)
 
+    # ---- the portal (pages for people), same use cases
+    import secrets as _secrets
+
+    from api.portal import Sessions, mount_portal
+    from yunshang.openstack.identity import password_login
+
+    mount_portal(app, offer_of=lambda me: uc.offer(deps(), me, me.department), deps_of=deps, validator=validator,
+                 login=lambda u, p: password_login(clouds_file, center_cloud, u, p),
+                 sessions=Sessions(session_secret or _secrets.token_bytes(32), session_seconds, cookie_secure))
     return app

@@ -32,8 +32,16 @@ def api() -> None:
               help="clouds.yaml entry of the center's Keystone (validates tokens).")
 @click.option("--token-cache-seconds", type=click.FloatRange(0, 300), default=10.0, show_default=True,
               help="How long a validated token is trusted before Keystone is asked again.")
-def serve(listen, catalog_dir, clouds_file, db_url, center_cloud, token_cache_seconds):
-    """Serve the API until interrupted."""
+@click.option("--session-secret-file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Secret that signs portal session cookies; give every API process the same file "
+                   "(created 0600 if missing). Default: a secret of this process only.")
+@click.option("--cookie-secure/--no-cookie-secure", default=True, show_default=True,
+              help="Send the portal's session cookie only over HTTPS (turn off only behind plain-HTTP tests).")
+@click.option("--session-minutes", type=click.IntRange(1, 24 * 60), default=30, show_default=True,
+              help="Portal session lifetime.")
+def serve(listen, catalog_dir, clouds_file, db_url, center_cloud, token_cache_seconds, session_secret_file,
+          cookie_secure, session_minutes):
+    """Serve the API and the portal (/portal/) until interrupted."""
     import uvicorn
 
     from api.app import create_app
@@ -47,7 +55,19 @@ def serve(listen, catalog_dir, clouds_file, db_url, center_cloud, token_cache_se
         raise click.UsageError("api serve needs --clouds FILE (with the `center` entry)")
     catalog = load_catalog(catalog_dir)
     open_store(db_url).close()                 # a bad store URL fails here, in one line
+    secret = None
+    if session_secret_file:
+        import os
+        import secrets as _secrets
+
+        if not os.path.exists(session_secret_file):
+            fd = os.open(session_secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(_secrets.token_bytes(32))
+        with open(session_secret_file, "rb") as fh:
+            secret = fh.read()
     app = create_app(catalog, clouds_file, db_url, center_cloud=center_cloud,
-                     token_cache_seconds=token_cache_seconds)
+                     token_cache_seconds=token_cache_seconds, session_secret=secret, cookie_secure=cookie_secure,
+                     session_seconds=session_minutes * 60)
     # access log off: a URL never carries a token here, but keep request lines out of the logs anyway
     uvicorn.run(app, host=host, port=int(port), log_level="warning", access_log=False)

@@ -6,6 +6,7 @@ PKGS=(qemu-utils rsync openssh-server openssh-client prometheus prometheus-alert
       postgresql chromium util-linux iproute2 curl)
 PKGS+=(prometheus-openstack-exporter)   # exporters: the peer measured by bench/exporter.py
 PKGS+=(fonts-wqy-microhei)             # lifecycle: a CJK font so bill statements render department names in Chromium
+PKGS+=(chromium-driver)                # api: the portal driven in headless Chromium through Selenium
 PKGS+=(procps)                         # migration: ps in discover_hosts (rsync, sshd, qemu-img, unshare, ss listed above)
 missing=()
 for p in "${PKGS[@]}"; do

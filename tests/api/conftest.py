@@ -72,11 +72,14 @@ class Server:
         return httpx.request(method, self.url + path, headers=h, json=json_body, content=data, timeout=timeout)
 
 
-def start_server(catalog: Path, clouds_file: str, db: str, log_dir: Path, cache_seconds: float = 10.0) -> Server:
+def start_server(catalog: Path, clouds_file: str, db: str, log_dir: Path, cache_seconds: float = 10.0,
+                 extra: tuple = ()) -> Server:
     port = free_port()
     log = log_dir / f"api-{port}.log"
     proc = subprocess.Popen([YUNSHANG, "api", "serve", "--listen", f"127.0.0.1:{port}", "--catalog", str(catalog),
-                             "--clouds", clouds_file, "--db", db, "--token-cache-seconds", str(cache_seconds)],
+                             "--clouds", clouds_file, "--db", db, "--token-cache-seconds", str(cache_seconds),
+                             "--session-secret-file", str(log_dir / "session.secret"), "--no-cookie-secure",
+                             *extra],
                             stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

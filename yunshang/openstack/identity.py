@@ -83,6 +83,17 @@ class TokenValidator:
             self._cache[key] = (now + min(self.cache_seconds, left), ident)
         return ident
 
+    def revoke(self, token: str) -> None:
+        """Revoke ``token`` at the center's Keystone (the portal's logout) and forget it here."""
+        with self._lock:
+            self._cache.pop(hashlib.sha256(token.encode()).hexdigest(), None)
+            sess = self._session()
+        try:
+            url = sess.get_endpoint(service_type="identity", interface="public").rstrip("/") + "/auth/tokens"
+            sess.delete(url, headers={"X-Subject-Token": token}, raise_exc=False)
+        except CLOUD_ERRORS:
+            pass                   # the cookie is dropped anyway; the token expires on its own
+
     def _ask_keystone(self, token: str) -> tuple[Identity, dt.datetime]:
         with self._lock:
             sess = self._session()
@@ -126,3 +137,34 @@ def ensure_person(clouds_file: str | None, admin_cloud: str, name: str, project:
         return u.id
     except CLOUD_ERRORS as exc:
         raise CloudUnavailable(f"cloud {admin_cloud!r}: cannot set up user {name} ({type(exc).__name__})") from None
+
+
+def password_login(clouds_file: str | None, center_cloud: str, username: str, password: str) -> str:
+    """A token for ``username``/``password`` at the center's Keystone (the portal's login), scoped to
+    the one project the person's roles are held on. NotAuthenticated when Keystone refuses."""
+    from keystoneauth1 import session as ks_session
+    from keystoneauth1.identity import v3
+
+    if not username or not password or len(username) > 255 or len(password) > 4096:
+        raise NotAuthenticated("login refused")
+    conn = connect(center_cloud, clouds_file)
+    auth_url = conn.config.get_auth_args()["auth_url"]
+    try:
+        unscoped = ks_session.Session(auth=v3.Password(auth_url=auth_url, username=username, password=password,
+                                                       user_domain_name="Default"), timeout=30)
+        projects = unscoped.get(auth_url.rstrip("/") + "/auth/projects",
+                                headers={"X-Auth-Token": unscoped.get_token()}, raise_exc=False)
+        names = [p["name"] for p in projects.json().get("projects", [])] if projects.status_code == 200 else []
+        if len(names) != 1:
+            raise NotAuthenticated("login refused")
+        scoped = ks_session.Session(auth=v3.Password(auth_url=auth_url, username=username, password=password,
+                                                     user_domain_name="Default", project_name=names[0],
+                                                     project_domain_name="Default"), timeout=30)
+        return scoped.get_token()
+    except CLOUD_ERRORS as exc:
+        from keystoneauth1 import exceptions as ks_exc
+
+        if isinstance(exc, ks_exc.Unauthorized):
+            raise NotAuthenticated("login refused") from None
+        raise CloudUnavailable(f"the center's Keystone ({center_cloud}) is unreachable ({type(exc).__name__})") \
+            from None
