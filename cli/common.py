@@ -129,6 +129,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 def _w(s: str) -> int:
     """Display width: CJK characters take two columns."""
+    if s.isascii():
+        return len(s)
     import unicodedata
 
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)

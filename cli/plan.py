@@ -100,6 +100,10 @@ def render_table(catalog, result, decisions, excluded: dict[str, str] | None = N
     by_dept: dict[str, list] = {}
     for d in decisions:
         by_dept.setdefault(d.department, []).append(d)
+    spent_by_dept: dict[str, dict[str, float]] = {}      # one pass (was one per department: quadratic)
+    for p in result.placements:
+        per = spent_by_dept.setdefault(p.department, {})
+        per[p.contract] = per.get(p.contract, 0.0) + p.monthly_cost_cny
     for dept in catalog.departments:
         rows = []
         spend = 0.0
@@ -118,10 +122,7 @@ def render_table(catalog, result, decisions, excluded: dict[str, str] | None = N
         where = f", site {tree.resolve(dept.site)}" if catalog.sites else ""
         out.append(f"== {dept.name} {dept.display_name} (MLPS {dept.mlps_level}{where}) — {spend:,.2f} CNY/month")
         out.append(table(["request", "role", "operator", "contract", "zones", "site", "n", "CNY/month", "why"], rows))
-        spent: dict[str, float] = {}
-        for p in result.placements:
-            if p.department == dept.name:
-                spent[p.contract] = spent.get(p.contract, 0.0) + p.monthly_cost_cny
+        spent = spent_by_dept.get(dept.name, {})
         out.append("contracts: " + "; ".join(
             f"{c.id} {c.provider} {c.role} {spent.get(c.id, 0.0):,.0f} of {c.ceiling_cny_per_month:,.0f}"
             + ("" if c.valid_on(result.date) else f" (not valid on {result.date}: {c.start}..{c.end})")

@@ -144,8 +144,9 @@ def c_bool(doc: _Doc, path: tuple, v: Any) -> Any:
 
 
 def c_int(lo: int | None = None, hi: int | None = None, what: str = "") -> Checker:
+    rng = _range_text(lo, hi)
+
     def check(doc: _Doc, path: tuple, v: Any) -> Any:
-        rng = _range_text(lo, hi)
         if isinstance(v, bool) or not isinstance(v, int):
             doc.err(path, f"expected an integer{rng}{what}, got {_typename(v)} {_show(v)}")
             return _BAD
@@ -157,11 +158,12 @@ def c_int(lo: int | None = None, hi: int | None = None, what: str = "") -> Check
 
 
 def c_num(lo: float | None = None, hi: float | None = None, lo_open: bool = False, what: str = "") -> Checker:
+    if lo_open:
+        rng = f" in ({lo:g}, {hi:g}]" if hi is not None else f" greater than {lo:g}"
+    else:
+        rng = _range_text(lo, hi)
+
     def check(doc: _Doc, path: tuple, v: Any) -> Any:
-        if lo_open:
-            rng = f" in ({lo:g}, {hi:g}]" if hi is not None else f" greater than {lo:g}"
-        else:
-            rng = _range_text(lo, hi)
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             doc.err(path, f"expected a number{rng}{what}, got {_typename(v)} {_show(v)}")
             return _BAD
@@ -319,11 +321,15 @@ def c_record(required: dict[str, Checker], optional: dict[str, Checker] | None =
 def _has_bad(x: Any) -> bool:
     if x is _BAD:
         return True
-    if isinstance(x, list):
-        return any(_has_bad(i) for i in x)
-    if isinstance(x, dict) and not isinstance(x, type(frozen_mapping({}))):
-        return any(_has_bad(i) for i in x.values())
+    t = type(x)
+    if t is list:
+        return any(i is _BAD or (type(i) in _CONTAINERS and _has_bad(i)) for i in x)
+    if t is dict:
+        return any(i is _BAD or (type(i) in _CONTAINERS and _has_bad(i)) for i in x.values())
     return False
+
+
+_CONTAINERS = (list, dict)       # frozen mappings (model values) are never searched
 
 
 def _opt(out: dict, key: str, default: Any) -> Any:

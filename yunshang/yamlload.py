@@ -39,22 +39,30 @@ except AttributeError:  # pragma: no cover
     _Base = yaml.SafeLoader
 
 
+_STR, _INT, _FLOAT, _BOOL, _NULL, _TS, _MAP, _SEQ, _MERGE = (
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq", "merge"))
+
+
 class _FastLoader(_Base):  # type: ignore[misc, valid-type]
     """The safe loader with plain-scalar tag resolution memoised (keys and small values repeat in
     every file; PyYAML's resolver runs a regex per scalar, the most expensive step of a load)."""
 
-    _cache: dict[tuple, str] = {}
+    _cache: dict[str, str] = {}
+    # SafeLoader has no path resolvers, so these two (called by libyaml for every node) do nothing;
+    # a C no-op that takes any arguments costs a third of a Python one.
+    descend_resolver = ascend_resolver = "".format  # type: ignore[assignment]
 
     def resolve(self, kind, value, implicit):  # type: ignore[override]
-        if kind is yaml.ScalarNode and implicit[0] and len(value) <= 64:
-            key = (value, implicit[1])
-            tag = self._cache.get(key)
+        if kind is yaml.ScalarNode:
+            if not implicit[0]:                   # quoted (or `!`): text
+                return _STR
+            tag = self._cache.get(value)
             if tag is None:
                 tag = super().resolve(kind, value, implicit)
-                if len(self._cache) < 100_000:
-                    self._cache[key] = tag
+                if len(value) <= 64 and len(self._cache) < 100_000:
+                    self._cache[value] = tag
             return tag
-        return super().resolve(kind, value, implicit)
+        return _MAP if kind is yaml.MappingNode else _SEQ    # SafeLoader has no path resolvers
 
 
 _Loader: type = _FastLoader
@@ -67,10 +75,8 @@ INT_LIMIT = 2 ** 63              # integers must fit a signed 64-bit column
 # YAML 1.1 printable set: TAB, LF, CR, 0x20-0x7E, NEL, 0xA0-... (surrogates and 0xFFFE/F excluded)
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]")
 
-_STR, _INT, _FLOAT, _BOOL, _NULL, _TS, _MAP, _SEQ, _MERGE = (
-    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq", "merge"))
-
 _Scalar, _Sequence = yaml.ScalarNode, yaml.SequenceNode
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 
 
 class YamlDoc:
@@ -284,8 +290,9 @@ class _Builder:
         return value
 
     def mapping(self, node: yaml.MappingNode, depth: int) -> tuple[dict, int, int]:
-        own = {id(k) for k, _ in node.value}      # keys written here (merged-in ones may be overridden)
+        own: set[int] | None = None               # keys written here (merged-in ones may be overridden)
         if any(k.tag == _MERGE for k, _ in node.value):
+            own = {id(k) for k, _ in node.value}
             try:
                 self.ctor.flatten_mapping(node)
             except yaml.MarkedYAMLError as exc:
@@ -298,10 +305,11 @@ class _Builder:
             if k_node.__class__ is not _Scalar:
                 raise self.fail(k_node, "mapping keys must be plain names, not lists or mappings")
             key = k_node.value if k_node.tag == _STR else self.scalar(k_node)
-            if key in first_line and id(k_node) in own:
+            mine = own is None or id(k_node) in own
+            if key in first_line and mine:
                 raise self.fail(k_node, f"duplicate key {key!r} (first on line {first_line[key]}); "
                                         "each key may appear once")
-            if id(k_node) in own:
+            if mine:
                 first_line[key] = k_node.start_mark.line + 1
             if v_node.__class__ is _Scalar:
                 out[key] = v_node.value if v_node.tag == _STR else self.scalar(v_node)
@@ -316,6 +324,11 @@ class _Builder:
         tag = node.tag
         if tag == _STR:
             return node.value
+        value = node.value
+        if tag == _INT and value.isdigit() and (value[0] != "0" or value == "0") and len(value) < 19:
+            return int(value)                     # plain decimal (YAML 1.1: a leading 0 is octal)
+        if tag == _BOOL and value in _BOOLS:
+            return _BOOLS[value]
         if tag == _INT:
             value = self.ctor.construct_yaml_int(node)
             if not -INT_LIMIT < value < INT_LIMIT:
