@@ -95,9 +95,20 @@ def output_option(f: Callable) -> Callable:
     )(f)
 
 
+def _check_clouds(ctx, param, value):
+    """A given clouds.yaml goes through the one safe loader before anything runs (exit 2 on a bad one);
+    a missing one is left to the command (which reports each operator it cannot reach)."""
+    if value and os.path.lexists(value):
+        from yunshang.yamlload import read_yaml
+
+        read_yaml(value)
+    return value
+
+
 def clouds_option(f: Callable) -> Callable:
     return click.option(
         "--clouds", "clouds_file", envvar="OS_CLIENT_CONFIG_FILE", type=click.Path(dir_okay=False), metavar="FILE",
+        callback=_check_clouds,
         help="clouds.yaml with one named cloud per operator (the catalog's `cloud:` fields). "
              "Env: OS_CLIENT_CONFIG_FILE; default: openstacksdk's usual locations.",
     )(f)
