@@ -39,8 +39,11 @@ def api() -> None:
               help="Send the portal's session cookie only over HTTPS (turn off only behind plain-HTTP tests).")
 @click.option("--session-minutes", type=click.IntRange(1, 24 * 60), default=30, show_default=True,
               help="Portal session lifetime.")
+@click.option("--smtp", "smtp", metavar="HOST:PORT", help="Send e-mail notifications through this SMTP server.")
+@click.option("--smtp-from", default="yunshang@localhost", show_default=True, metavar="ADDR", help="Sender address.")
+@click.option("--webhook", metavar="URL", help="POST a JSON notification here at every step that waits on someone.")
 def serve(listen, catalog_dir, clouds_file, db_url, center_cloud, token_cache_seconds, session_secret_file,
-          cookie_secure, session_minutes):
+          cookie_secure, session_minutes, smtp, smtp_from, webhook):
     """Serve the API and the portal (/portal/) until interrupted."""
     import uvicorn
 
@@ -66,7 +69,16 @@ def serve(listen, catalog_dir, clouds_file, db_url, center_cloud, token_cache_se
                 fh.write(_secrets.token_bytes(32))
         with open(session_secret_file, "rb") as fh:
             secret = fh.read()
-    app = create_app(catalog, clouds_file, db_url, center_cloud=center_cloud,
+    notify = None
+    if smtp or webhook:
+        from yunshang.notify import Notifier
+
+        shost, _, sport = (smtp or "").rpartition(":")
+        if smtp and (not shost or not sport.isdigit()):
+            raise click.BadParameter("expected HOST:PORT", param_hint="--smtp")
+        notify = Notifier(people=catalog.people, smtp_host=shost, smtp_port=int(sport or 25), sender=smtp_from,
+                          webhook_url=webhook or "")
+    app = create_app(catalog, clouds_file, db_url, center_cloud=center_cloud, notify=notify,
                      token_cache_seconds=token_cache_seconds, session_secret=secret, cookie_secure=cookie_secure,
                      session_seconds=session_minutes * 60)
     # access log off: a URL never carries a token here, but keep request lines out of the logs anyway

@@ -39,3 +39,13 @@ def test_every_problem_of_a_bad_people_file_at_once(tmp_path):
                    "(did you mean 'health'?)", "people[2].department: center-wide roles", "people[3].roles[0]",
                    "people[4].name: duplicate person 'a'"):
         assert needle in text, (needle, text)
+
+
+def test_notifications_go_to_the_people_waited_on():
+    from yunshang.notify import Notifier
+
+    n = Notifier(people=load_catalog(SAMPLE).people)
+    assert n.recipients("department-head", "health") == ["health-head@gov.example.cn"]
+    assert n.recipients("department-head", "finance") == []           # no head of finance in the sample
+    assert n.recipients("approver", "health") == ["center-approver-1@gov.example.cn",
+                                                  "center-approver-2@gov.example.cn"]
