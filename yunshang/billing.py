@@ -379,7 +379,7 @@ CSV_HEADER = ("month", "department", "contract", "operator", "role", "request", 
 
 def csv_rows(department_bills: Iterable[DepartmentBill]) -> list[tuple]:
     """One row per line item, then one summary row per contract (request = '(credit)' / '(net)')."""
-    rows = []
+    rows: list[tuple] = []
     for b in department_bills:
         for c in b.contracts:
             for li in c.lines:

@@ -107,11 +107,11 @@ def availability_svg(c: ContractBill, days: Sequence[str], width: int = 720, hei
     if len(pts) > 1:
         parts.append('<polyline fill="none" stroke="#2b6cb0" stroke-width="1.5" points="'
                      + " ".join(f"{px:.1f},{py:.1f}" for px, py in pts) + '"/>')
-    for (d, v) in c.sla.daily_availability:
-        if v is not None and d in idx:
-            parts.append(f'<circle cx="{pad_l + idx[d] * step:.1f}" cy="{y(v):.1f}" r="2.5" '
-                         f'fill="{"#c53030" if v < c.sla.target_ratio else "#2b6cb0"}"><title>{_e(d)}: '
-                         f'{_pct(v)}</title></circle>')
+    for (d, day_ratio) in c.sla.daily_availability:
+        if day_ratio is not None and d in idx:
+            parts.append(f'<circle cx="{pad_l + idx[d] * step:.1f}" cy="{y(day_ratio):.1f}" r="2.5" '
+                         f'fill="{"#c53030" if day_ratio < c.sla.target_ratio else "#2b6cb0"}"><title>{_e(d)}: '
+                         f'{_pct(day_ratio)}</title></circle>')
     parts.append("</svg>")
     return "".join(parts)
 

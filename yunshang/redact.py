@@ -183,13 +183,13 @@ class _RedactingStderr(logging.StreamHandler):
         self.setFormatter(RedactingFormatter("%(message)s"))
 
     @property  # type: ignore[override]
-    def stream(self):  # noqa: D401 - sys.stderr as it is now (click's test runner swaps it)
+    def stream(self):  # sys.stderr as it is now (click's test runner swaps it)
         import sys
 
         return sys.stderr
 
     @stream.setter
-    def stream(self, value) -> None:  # noqa: ARG002 - always the current sys.stderr
+    def stream(self, value) -> None:  # always the current sys.stderr
         pass
 
 
