@@ -148,11 +148,18 @@ def survey_from_dicts(hosts: list[dict[str, Any]], file: str = "<plan>") -> Surv
 
 
 def _csv_rows(text: str, file: str) -> list[tuple[int, dict[str, Any]]]:
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text, newline=""))    # the csv module's own newline handling (\r, \r\n)
     rows: list[tuple[int, dict[str, Any]]] = []
     header: list[str] | None = None
     problems: list[Problem] = []
-    for record in reader:
+    records = iter(reader)
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            break
+        except csv.Error as exc:       # NUL bytes, a field over the csv module's limit, ...
+            raise SurveyInvalid([Problem(file, "", f"not valid CSV: {exc}", reader.line_num + 1)]) from None
         line = reader.line_num
         if not record or all(not c.strip() for c in record) or record[0].lstrip().startswith("#"):
             continue
