@@ -11,7 +11,6 @@ import click
 from cli.common import catalog_option, echo_json, load_catalog, output_option, table
 from cli.common import OutPath, moment_type
 from yunshang import billing as b
-from yunshang.errors import NotFound
 
 from yunshang.usecases.bills import PROBE_QUERY, evidence_from_prometheus  # noqa: F401  (re-exported)
 
@@ -174,21 +173,16 @@ def reconcile(month, invoice_path, operator, tolerance, output, catalog_dir, db_
       WJ-2025-01,sla_credit,0,-16.80
     """
     from yunshang.store import open_store
+    from yunshang.usecases import Deps
+    from yunshang.usecases.bills import reconcile_invoice
 
     now = at.replace(tzinfo=dt.timezone.utc) if at else dt.datetime.now(dt.timezone.utc)
     b.billing_period(month, now)
-    invoice = b.parse_invoice_csv(_read_invoice(invoice_path), invoice_path)
+    invoice = b.parse_invoice_csv(_read_invoice(invoice_path), invoice_path)     # refused before anything is read
     catalog = load_catalog(catalog_dir)
-    if operator:
-        try:
-            catalog.provider(operator)
-        except KeyError:
-            raise NotFound(f"unknown operator {operator!r} in catalog {catalog_dir}") from None
     with open_store(db_url) as store:
-        held = store.holdings()
-    evidence = evidence_from_prometheus(prometheus, catalog, month, now) if prometheus else {}
-    bills = b.bills(catalog, held, month, evidence=evidence, now=now)
-    rec = b.reconcile(catalog, bills, invoice, month, tolerance_fen=int(round(tolerance * 100)), operator=operator)
+        rec = reconcile_invoice(Deps(store, catalog), None, month, invoice, operator=operator,
+                                tolerance_fen=int(round(tolerance * 100)), prometheus_url=prometheus, now=now)
     if output == "json":
         echo_json(b.reconciliation_to_dict(rec))
         return

@@ -208,3 +208,22 @@ def test_cli_missing_file_and_directory_exit_2(tmp_path, empty_db):
     for path in (tmp_path / "nope.csv", tmp_path):
         r = reconcile_cli(empty_db, "--invoice", str(path))
         assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+
+
+def test_the_use_case_is_a_center_task(tmp_path):
+    from yunshang.authz import Identity, NotPermitted
+    from yunshang.store import open_store
+    from yunshang.usecases import Deps
+    from yunshang.usecases.bills import reconcile_invoice
+
+    invoice = b.parse_invoice_csv(EXACT, "inv.csv")
+    with open_store("sqlite:///" + str(tmp_path / "l.db")) as s:
+        deps = Deps(s, CAT)
+        head = Identity("u1", "health-head", frozenset({"department-head"}), "health")
+        with pytest.raises(NotPermitted, match="covers every department"):
+            reconcile_invoice(deps, head, "2026-11", invoice, now=DEC)
+        auditor = Identity("u2", "center-auditor", frozenset({"auditor"}))
+        r = reconcile_invoice(deps, auditor, "2026-11", invoice, now=DEC)
+        assert not r.reconciled and r.contracts[0].expected_fen == 0 and r.contracts[0].invoiced_fen == 26400
+        with pytest.raises(Exception, match="unknown operator 'nope'"):
+            reconcile_invoice(deps, None, "2026-11", invoice, operator="nope", now=DEC)

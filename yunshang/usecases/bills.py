@@ -79,3 +79,26 @@ def statement(deps: Deps, who: Identity | None, month: str, department: str, pro
 
     [bill] = month_bills(deps, who, month, department, prometheus_url)
     return statement_html(bill, deps.catalog, issued or dt.datetime.now(dt.timezone.utc))
+
+
+def reconcile_invoice(deps: Deps, who: Identity | None, month: str, invoice, *, operator: str | None = None,
+                      tolerance_fen: int = 100, prometheus_url: str | None = None,
+                      now: dt.datetime | None = None) -> b.Reconciliation:
+    """The three-way check of an operator's invoice (``billing.reconcile``) against every department's metering.
+
+    A center task: ``who`` None is the center's batch on its own machine (the CLI); a person needs a
+    center role that reads bills (a department's role sees only its own bill, not the operator's invoice).
+    """
+    from yunshang.authz import NotPermitted
+
+    if who is not None:
+        authorize(who, "bill.read")
+        if sees_department(who, "bill.read") is not None:
+            raise NotPermitted(f"{who.name} may not reconcile an operator's invoice: it covers every department")
+    if operator:
+        try:
+            deps.catalog.provider(operator)
+        except KeyError:
+            raise NotFound(f"unknown operator {operator!r} in the catalog") from None
+    bills = month_bills(deps, None, month, None, prometheus_url, now=now)
+    return b.reconcile(deps.catalog, bills, invoice, month, tolerance_fen=tolerance_fen, operator=operator)
