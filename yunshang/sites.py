@@ -143,8 +143,27 @@ def _sites_file(C: Any):
     return C.c_record({"sites": C.c_list(site)})
 
 
+MAX_TREE_PROBLEMS = 100      # a hostile file may break the tree everywhere: the first 100, then a count
+
+
 def _check_tree(doc: Any, entries: list, known: set[str]) -> None:
     """Roots, unknown parents, cycles and tiers, on the raw entries (one bad field hides nothing else)."""
+    found: list[tuple[tuple, str]] = []
+    _tree_problems(found, entries, known)
+    for path, msg in found[:MAX_TREE_PROBLEMS]:
+        doc.err(path, msg)
+    if len(found) > MAX_TREE_PROBLEMS:
+        doc.err(("sites",), f"... and {len(found) - MAX_TREE_PROBLEMS} more problems of the tree "
+                            f"(the first {MAX_TREE_PROBLEMS} are listed)")
+
+
+def _tree_problems(found: list, entries: list, known: set[str]) -> None:
+    class _Acc:
+        @staticmethod
+        def err(path: tuple, msg: str) -> None:
+            found.append((path, msg))
+
+    doc = _Acc
     parent: dict[str, str] = {}
     tier: dict[str, str] = {}
     index: dict[str, int] = {}
@@ -165,8 +184,7 @@ def _check_tree(doc: Any, entries: list, known: set[str]) -> None:
             if p == name:
                 doc.err(("sites", i, "parent"), f"site '{name}' is its own parent (a cycle)")
             elif p not in known:
-                doc.err(("sites", i, "parent"),
-                        f"unknown site '{p}' (sites.yaml has: {', '.join(sorted(known)) or 'none'})")
+                doc.err(("sites", i, "parent"), f"unknown site '{p}' (sites.yaml has: {_some(known)})")
             else:
                 parent[name] = p
     if entries and not roots:
@@ -175,25 +193,38 @@ def _check_tree(doc: Any, entries: list, known: set[str]) -> None:
         first = roots[0]
         doc.err(("sites", i, "name"), f"a second root site '{entries[i]['name']}' (no parent); expected exactly "
                                       f"one root, the first is '{entries[first]['name']}' at sites[{first}]")
-    reported: set[str] = set()
+    state: dict[str, int] = {}                          # 1: on the current walk, 2: done (linear overall)
     for name in parent:
         path, n = [], name
-        while n in parent and n not in path:
+        while n in parent and n not in state:
+            state[n] = 1
             path.append(n)
             n = parent[n]
-        if n in path and n not in reported:             # a cycle through n
+        if state.get(n) == 1:                           # the walk came back to itself: a cycle through n
             cycle = path[path.index(n):]
-            reported.update(cycle)
             first = min(cycle, key=index.__getitem__)
             k = cycle.index(first)
             ring = cycle[k:] + cycle[:k] + [first]
-            doc.err(("sites", index[first], "parent"), f"cycle in parents: {' -> '.join(ring)}")
+            shown = " -> ".join(ring) if len(ring) <= 12 else " -> ".join(ring[:10] + ["...", first])
+            doc.err(("sites", index[first], "parent"), f"cycle in parents: {shown} ({len(cycle)} sites)"
+                    if len(ring) > 12 else f"cycle in parents: {shown}")
+        for m in path:
+            state[m] = 2
     for name, p in parent.items():
         if name in tier and p in tier and TIERS.index(tier[name]) <= TIERS.index(tier[p]):
             below = TIERS[TIERS.index(tier[p]) + 1:]
             doc.err(("sites", index[name], "tier"),
                     f"expected a tier below its parent {p} ({tier[p]}): "
                     f"{' | '.join(below) or 'none (a township has no children)'}, got {tier[name]}")
+
+
+def _some(names: set[str], most: int = 20) -> str:
+    """Names for a message, at most ``most`` of them (a hostile file may hold very many)."""
+    if not names:
+        return "none"
+    shown = sorted(names)[:most]
+    more = len(names) - len(shown)
+    return ", ".join(shown) + (f", ... and {more} more" if more else "")
 
 
 def check_reference(doc: Any, path: tuple, value: Any, known: set[str] | None) -> bool:
@@ -205,7 +236,7 @@ def check_reference(doc: Any, path: tuple, value: Any, known: set[str] | None) -
     if not known:
         doc.err(path, f"unknown site '{value}' (the catalog has no sites.yaml: one implicit root site)")
     else:
-        doc.err(path, f"unknown site '{value}' (sites.yaml has: {', '.join(sorted(known))})")
+        doc.err(path, f"unknown site '{value}' (sites.yaml has: {_some(known)})")
     return False
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 
 from prometheus_client import CollectorRegistry, generate_latest
 

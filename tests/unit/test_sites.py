@@ -216,3 +216,17 @@ def test_request_review_sees_what_the_county_already_holds(tmp_path, budget, pla
             with pytest.raises(NotPlaceable) as exc:
                 review(deps, who, new.id, day=dt.date(2026, 11, 26))
             assert "budget: site taojiang 1000 CNY/month: placing would make it 1728" in str(exc.value)
+
+
+def test_a_hostile_tree_is_reported_in_bounded_form(tmp_path):
+    n = 1000      # one long cycle, and as many children above their parents' tier
+    lines = ["sites:", f"  - {{name: s0, tier: province, parent: s{n - 1}}}"]
+    lines += [f"  - {{name: s{i}, tier: city, parent: s{i - 1}}}" for i in range(1, n)]
+    got = _problems(_cat(tmp_path, "\n".join(lines) + "\n"))
+    assert len(got) == 101 and any("more problems of the tree (the first 100 are listed)" in p for p in got)
+    cycle = [p for p in got if "cycle in parents" in p]
+    assert len(cycle) == 1 and "(1000 sites)" in cycle[0] and len(cycle[0]) < 400
+    unknown = "sites:\n  - {name: r, tier: city}\n" + "".join(
+        f"  - {{name: x{i}, tier: county, parent: nope{i}}}\n" for i in range(50))
+    msgs = _problems(_cat(tmp_path / "2", unknown))
+    assert all(len(m) < 400 for m in msgs) and "... and 31 more" in msgs[0]
