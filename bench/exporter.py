@@ -12,7 +12,8 @@
    scrape latency p50/p99 over --scrapes sequential scrapes on loopback, and the metric families.
    With --peer only; without it the peer's column is n/a.
 4. Measures the FLOOR in the same run: the fewest API calls that return the facts a refresh must
-   read every time (Keystone projects; Nova aggregates, hypervisors, all servers, server groups;
+   read every time (Keystone projects; Nova aggregates, hypervisors, the usage report of every
+   instance, servers in BUILD/ERROR, server groups;
    Placement providers and each node's inventories and usages; Neutron's seven counted collections
    with fields=project_id; Cinder volumes, snapshots, backups), made with plain openstacksdk
    sessions, as concurrently as the exporter makes them, and nothing done with the answers (median
@@ -384,8 +385,22 @@ def measure_floor(clouds: str, operator: str, rounds: int = 3) -> tuple[float, i
                                           get_json(conn.placement, f"/resource_providers/{rp['uuid']}/usages")), rps))
 
         def compute():
-            servers = paged(conn.compute, "/servers/detail", "servers", "2.47", all_tenants="1")
-            calls[0] += 1 + len(servers) // 1000
+            # the instances' vcpus/RAM from nova's usage report, the never-launched ones from the list
+            marker = None
+            while True:
+                now = time.time()
+                fmt = "%Y-%m-%dT%H:%M:%S"
+                q = {"start": time.strftime(fmt, time.gmtime(now - 60)), "end": time.strftime(fmt, time.gmtime(now + 60)),
+                     "detailed": "1", "limit": 1000, **({"marker": marker} if marker else {})}
+                page = conn.compute.get("/os-simple-tenant-usage", params=q, microversion="2.40").json()
+                calls[0] += 1
+                nxt = [ln["href"] for ln in page.get("tenant_usages_links") or [] if ln.get("rel") == "next"]
+                if not nxt or not page.get("tenant_usages"):
+                    break
+                marker = nxt[0].split("marker=")[1].split("&")[0]
+            for status in ("BUILD", "ERROR"):
+                servers = paged(conn.compute, "/servers/detail", "servers", "2.47", all_tenants="1", status=status)
+                calls[0] += 1 + len(servers) // 1000
             get_json(conn.compute, "/os-server-groups", all_projects="True", limit=1000)
 
         def network():

@@ -47,7 +47,7 @@ def tenant(devcloud):
     try:
         admin.identity.assign_project_role_to_user(proj, admin.identity.find_user("admin", domain_id="default"),
                                                    admin.identity.find_role("admin"))
-        admin.compute.update_quota_set(proj.id, cores=9, instances=7, ram=9 * 1024, server_groups=4)
+        admin.compute.update_quota_set(proj.id, cores=9, instances=7, ram=256 * 1024 ** 2, server_groups=4)
         admin.network.update_quota(proj.id, networks=3, subnets=3, ports=11, routers=2, floating_ips=2,
                                    security_groups=5, security_group_rules=40)
         admin.block_storage.update_quota_set(proj.id, volumes=6, gigabytes=25, snapshots=3)
@@ -75,9 +75,18 @@ def tenant(devcloud):
         p.block_storage.wait_for_status(snap, "available", failures=["error"], interval=1, wait=300)
         for s in servers:
             p.compute.wait_for_server(s, status="ACTIVE", failures=["ERROR"], interval=2, wait=480)
+        # one that can never be scheduled (NoValidHost: ERROR in cell0, never launched): nova still
+        # counts it against the quota, and the usage report leaves it out
+        huge = admin.compute.create_flavor(name=f"{dept}-huge", ram=128 * 1024 ** 2, vcpus=1, disk=1, is_public=False)
+        admin.compute.flavor_add_tenant_access(huge, proj.id)
+        bad = p.compute.create_server(name=f"{dept}-novalidhost", flavor_id=huge.id, image_id=image.id, networks="none")
+        p.compute.wait_for_server(bad, status="ERROR", failures=["ACTIVE"], interval=2, wait=300)
         yield {"dept": dept, "project_id": proj.id}
     finally:
         _remove(admin, proj.id)
+        for f in admin.compute.flavors(is_public=None):
+            if f.name == f"{dept}-huge":
+                admin.compute.delete_flavor(f, ignore_missing=True)
 
 
 def _remove(admin, pid: str) -> None:
@@ -131,8 +140,9 @@ def test_bulk_usage_equals_each_services_quota_usage(devcloud, provider, tenant)
     reader = OperatorReader(provider, devcloud.clouds_file, departments=(tenant["dept"],), limits_max_age_seconds=0)
     snap, got = _agree(reader, provider, devcloud.clouds_file, tenant["dept"])
     # the tenant built above, as each service counts it (not just "the two reads agree")
-    assert got["compute", "instances"] == (7, 2)
-    assert got["compute", "cores"] == (9, 2)
+    assert got["compute", "instances"] == (7, 3)               # 2 ACTIVE + 1 ERROR that never launched
+    assert got["compute", "cores"] == (9, 3)
+    assert got["compute", "ram"][1] == 2 * 512 + 128 * 1024 ** 2
     assert got["compute", "server_groups"] == (4, 1)
     assert got["network", "network"] == (3, 1) and got["network", "subnet"] == (3, 1)
     assert got["network", "router"] == (2, 1) and got["network", "floatingip"] == (2, 1)

@@ -19,17 +19,23 @@ EARLIER = NOW - dt.timedelta(minutes=7)
 
 
 def test_compute_usage_counts_every_state_but_soft_deleted():
-    servers = [
-        {"tenant_id": "p1", "status": "ACTIVE", "flavor": {"vcpus": 2, "ram": 2048}},
-        {"tenant_id": "p1", "status": "ERROR", "flavor": {"vcpus": 1, "ram": 512}},     # nova counts ERROR
-        {"tenant_id": "p1", "status": "SHUTOFF", "flavor": {"vcpus": 4, "ram": 4096}},
-        {"tenant_id": "p1", "status": "SOFT_DELETED", "flavor": {"vcpus": 8, "ram": 8192}},
-        {"tenant_id": "p2", "status": "BUILD", "flavor": {"vcpus": 1, "ram": 1024}},
+    usages = [
+        {"tenant_id": "p1", "instance_id": "a", "state": "active", "vcpus": 2, "memory_mb": 2048, "ended_at": None},
+        {"tenant_id": "p1", "instance_id": "b", "state": "error", "vcpus": 1, "memory_mb": 512, "ended_at": None},
+        {"tenant_id": "p1", "instance_id": "c", "state": "stopped", "vcpus": 4, "memory_mb": 4096, "ended_at": None},
+        {"tenant_id": "p1", "instance_id": "d", "state": "soft-delete", "vcpus": 8, "memory_mb": 8192, "ended_at": None},
+        {"tenant_id": "p1", "instance_id": "e", "state": "terminated", "vcpus": 8, "memory_mb": 8192,
+         "ended_at": "2026-11-26T11:59:30"},                                            # deleted a moment ago
+    ]
+    unlaunched = [
+        {"tenant_id": "p2", "id": "f", "status": "BUILD", "flavor": {"vcpus": 1, "ram": 1024}},
+        {"tenant_id": "p2", "id": "g", "status": "ERROR", "flavor": {"vcpus": 2, "ram": 256}},   # never scheduled
+        {"tenant_id": "p1", "id": "b", "status": "ERROR", "flavor": {"vcpus": 1, "ram": 512}},   # in both: once
     ]
     groups = [{"project_id": "p2"}, {"project_id": "p2"}, {"project_id": "p3"}]
-    got = count_compute_usage(servers, groups)
+    got = count_compute_usage(usages, unlaunched, groups)
     assert got == {"p1": {"instances": 3, "cores": 7, "ram": 6656, "server_groups": 0},
-                   "p2": {"instances": 1, "cores": 1, "ram": 1024, "server_groups": 2},
+                   "p2": {"instances": 2, "cores": 3, "ram": 1280, "server_groups": 2},
                    "p3": {"instances": 0, "cores": 0, "ram": 0, "server_groups": 1}}
 
 
