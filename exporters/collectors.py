@@ -346,11 +346,13 @@ class SlaCollector(Collector):
                 for c in valid_contracts(dept, op, today):
                     tally = api_tally[op].merged(contract_tally[(op, dept.name, c.id)])
                     lv = [op, dept.name, c.id] + sites.department(dept.name)
-                    a = sla.availability_ratio(tally)
                     c_samples.add_metric(lv, tally.counted)
                     c_fails.add_metric(lv, tally.bad)
-                    avail.add_metric(lv, a)
                     target.add_metric(lv, prov.sla.availability)
+                    if tally.counted == 0:
+                        continue      # no probe data this month: no availability (absent, like the bill's null)
+                    a = sla.availability_ratio(tally)
+                    avail.add_metric(lv, a)
                     budget.add_metric(lv, sla.error_budget_remaining_ratio(a, prov.sla.availability))
                     credit.add_metric(lv, sla.service_credit_ratio(a, c.sla_credits))
                     breached.add_metric(lv, 1.0 if sla.sla_breached(a, prov.sla.availability) else 0.0)

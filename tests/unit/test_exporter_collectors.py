@@ -173,9 +173,14 @@ def test_sla_per_contract_merges_api_and_service_probes(tmp_path):
     assert r.get_sample_value("yunshang_probe_maintenance_samples_total", P) == 1
     assert r.get_sample_value("yunshang_maintenance_active", {"operator": "telecom"}) == 1
     assert r.get_sample_value("yunshang_maintenance_month_seconds", {"operator": "telecom"}) == 7200
-    # the unicom backup contract has no samples yet: no evidence of downtime
+    # the unicom backup contract has no samples yet: no availability at all (not 1.0), nor what
+    # derives from it; its sample count (0) and target are there
     U = {"operator": "unicom", "department": "health", "contract": "H-UNI"}
-    assert r.get_sample_value("yunshang_sla_availability_ratio", U) == 1.0
+    for name in ("yunshang_sla_availability_ratio", "yunshang_sla_error_budget_remaining_ratio",
+                 "yunshang_sla_service_credit_ratio", "yunshang_sla_breached"):
+        assert r.get_sample_value(name, U) is None, name
+    assert r.get_sample_value("yunshang_sla_probe_samples_total", U) == 0
+    assert r.get_sample_value("yunshang_sla_target_ratio", U) == 0.999
     assert b"127.0.0.1" not in generate_latest(r)        # target URLs are not exported
 
 

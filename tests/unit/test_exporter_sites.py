@@ -50,7 +50,7 @@ def test_sla_series_carry_the_departments_site():
     t = ProbeTarget("telecom", "portal", "tcp", "127.0.0.1:1", department="health", contract="H-TEL")
     r = reg(SlaCollector(st, store, lambda: [t], SITED, clock=lambda: NOW))
     lv = {"operator": "telecom", "department": "health", "contract": "H-TEL", "site": "fuqiushan", "tier": "township"}
-    assert r.get_sample_value("yunshang_sla_availability_ratio", lv) is not None
+    assert r.get_sample_value("yunshang_sla_target_ratio", lv) is not None
     assert r.get_sample_value("yunshang_probe_samples_total", {**lv, "probe": "portal", "kind": "tcp"}) is not None
 
 
