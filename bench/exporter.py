@@ -430,7 +430,9 @@ def run_peer(tmp, clouds, operator, scrapes):
     exe = shutil.which("prometheus-openstack-exporter")
     if exe is None:
         return None
-    doc = yaml.safe_load(pathlib.Path(clouds).read_text())["clouds"][operator]
+    from yunshang.yamlload import load_yaml
+
+    doc = load_yaml(clouds)["clouds"][operator]
     auth = doc["auth"]
     env = dict(os.environ, OS_AUTH_URL=auth["auth_url"], OS_USERNAME=auth["username"], OS_PASSWORD=auth["password"],
                OS_PROJECT_NAME=auth["project_name"], OS_TENANT_NAME=auth["project_name"],
