@@ -291,9 +291,12 @@ def create_app(catalog, clouds_file: str | None, db_url: str | None, validator=N
     # ---- requests
     @app.get("/api/v1/requests", response_model=list[RequestOut], responses=errors, tags=["requests"])
     def list_requests(state: Optional[str] = Query(default=None, pattern="^(" + "|".join(lc.STATES) + ")$"),
+                      limit: int = Query(default=100, ge=1, le=1000),
+                      before: Optional[int] = Query(default=None, ge=1, le=2**62),
                       me: Identity = Depends(who)):
-        """Requests; a department's people see only their department's."""
-        return [uc.record_dict(r) for r in uc.list_requests(deps(), me, state=state)]
+        """Requests, newest page first cut (`limit`, then `before=<smallest id seen>` for the next page);
+        a department's people see only their department's."""
+        return [uc.record_dict(r) for r in uc.list_requests(deps(), me, state=state, limit=limit, before_id=before)]
 
     @app.get("/api/v1/queue", response_model=list[RequestOut], responses=errors, tags=["requests"])
     def queue(me: Identity = Depends(who)):

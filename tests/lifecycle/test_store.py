@@ -184,3 +184,17 @@ def test_bad_store_urls_fail_with_one_clear_line(tmp_path):
         open_store("sqlite://x.db")
     with pytest.raises(StoreUnavailable, match="expected sqlite"):
         open_store("mysql://h/x")
+
+
+def test_list_pages_newest_first_cut_with_placements_in_one_query(store_url):
+    with open_store(store_url) as s:
+        s.set_capacity([CapacityRow("telecom", "az1", 1000, 1000, 100000)], "ops")
+        ids = [s.submit(_doc("health" if i % 3 else "finance", f"r{i}"), "dept").id for i in range(7)]
+        s.review(ids[5], "li", _rows("r5"))                 # health's newest (i % 3 != 0: health)
+        assert [r.id for r in s.list_requests()] == ids
+        page = s.list_requests(department="health", limit=2)
+        health = [i for k, i in enumerate(ids) if k % 3]
+        assert [r.id for r in page] == health[-2:] and page[-1].placements == s.get(ids[5]).placements
+        assert page[-1].placements and not page[0].placements
+        assert [r.id for r in s.list_requests(department="health", limit=2, before_id=page[0].id)] == health[-4:-2]
+        assert s.list_requests(department="health", limit=5, before_id=health[0]) == []

@@ -418,9 +418,10 @@ class Store:
             raise NotFound(f"no request with id {request_id} in {redact_url(self.url)}")
         return self._record(rows[0])
 
-    def _record(self, r: tuple) -> RequestRecord:
-        pls = self._db.execute(f"SELECT {_PL_COLS} FROM placements WHERE request_id = ? "
-                               "ORDER BY role, provider, zone, request_name", (r[0],))
+    def _record(self, r: tuple, pls: list | None = None) -> RequestRecord:
+        if pls is None:
+            pls = self._db.execute(f"SELECT {_PL_COLS} FROM placements WHERE request_id = ? "
+                                   "ORDER BY role, provider, zone, request_name", (r[0],))
         return RequestRecord(
             id=int(r[0]), department=r[1], title=r[2], state=r[3], document=json.loads(r[4]),
             source_file=r[5], submitted_by=r[6], created_at=_parse_ts(r[7]), updated_at=_parse_ts(r[8]),
@@ -639,13 +640,30 @@ class Store:
     def get(self, request_id: int) -> RequestRecord:
         return self._load(request_id)
 
-    def list_requests(self, state: str | None = None, department: str | None = None) -> list[RequestRecord]:
+    def list_requests(self, state: str | None = None, department: str | None = None,
+                      limit: int | None = None, before_id: int | None = None) -> list[RequestRecord]:
+        """Requests in id order; with ``limit``: the newest ``limit`` (below ``before_id``), still in id order.
+        Placements come in one query for the whole page (not one per request)."""
         q, params = f"SELECT {_REQ_COLS} FROM requests WHERE 1 = 1", []
         if state:
             q += " AND state = ?"; params.append(state)
         if department:
             q += " AND department = ?"; params.append(department)
-        return [self._record(r) for r in self._db.execute(q + " ORDER BY id", params)]
+        if before_id is not None:
+            q += " AND id < ?"; params.append(int(before_id))
+        if limit is not None:
+            rows = list(reversed(self._db.execute(q + " ORDER BY id DESC LIMIT ?", (*params, int(limit)))))
+        else:
+            rows = self._db.execute(q + " ORDER BY id", params)
+        if not rows:
+            return []
+        by_id: dict[int, list] = {int(r[0]): [] for r in rows}
+        pq = (f"SELECT request_id, {_PL_COLS} FROM placements WHERE request_id IN "
+              f"(SELECT id FROM ({q}) AS page) ORDER BY request_id, role, provider, zone, request_name")
+        for p in self._db.execute(pq, params):
+            if int(p[0]) in by_id:
+                by_id[int(p[0])].append(p[1:])
+        return [self._record(r, by_id[int(r[0])]) for r in rows]
 
     def audit_log(self, subject: str | None = None, since_seq: int = 0) -> list[AuditEntry]:
         q = ("SELECT seq, at, actor, action, subject, before_json, after_json, reason, prev_hash, hash "

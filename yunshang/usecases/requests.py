@@ -273,15 +273,17 @@ def keep(deps: Deps, who: Identity, request_id: int, reason: str) -> Any:
 
 
 # --------------------------------------------------------------------------- reads
-def list_requests(deps: Deps, who: Identity, state: str | None = None, department: str | None = None) -> list:
-    """A department role sees only its department's requests; a center role every department's."""
+def list_requests(deps: Deps, who: Identity, state: str | None = None, department: str | None = None,
+                  limit: int | None = None, before_id: int | None = None) -> list:
+    """A department role sees only its department's requests; a center role every department's.
+    ``limit``/``before_id``: one page, the newest first cut (ids stay ascending within it)."""
     authorize(who, "request.read")
     only = sees_department(who)
     if only is not None:
         if department and department != only:
             return []
         department = only
-    return deps.store.list_requests(state=state, department=department)
+    return deps.store.list_requests(state=state, department=department, limit=limit, before_id=before_id)
 
 
 def show(deps: Deps, who: Identity, request_id: int) -> Any:
