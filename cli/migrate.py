@@ -291,13 +291,9 @@ def _write_text_atomic(path: str, text: str) -> None:
 
 
 def _load_plan(path: str) -> MigrationPlan:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except OSError as exc:
-        raise NotFound(f"{path}: cannot read plan ({exc.strerror})") from None
-    except ValueError as exc:
-        raise MigrationFailed(f"{path}: not JSON ({exc}); make a plan with `yunshang migrate plan SURVEY -o json`") from None
+    from yunshang.yamlload import load_json
+
+    data = load_json(path)     # size, UTF-8, duplicate keys, NaN, depth: InputInvalid (exit 2) with the line
     return plan_from_dict(data, path)
 
 

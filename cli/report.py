@@ -122,8 +122,9 @@ def _compliance(path: str | None) -> dict:
     if not path:
         return {}
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
+        from yunshang.yamlload import load_json
+
+        doc = load_json(path)
         reports = doc["reports"]
         out = {}
         for r in reports:

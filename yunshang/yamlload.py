@@ -351,6 +351,43 @@ class _Builder:
         raise self.fail(node, f"unsupported YAML tag {tag!r} (only text, numbers, true/false, null, dates)")
 
 
+def load_json(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> Any:
+    """A JSON input file (a migration plan, compliance evidence) under the same rules: size, UTF-8,
+    duplicate keys, no NaN/Infinity, nesting depth — InputInvalid (exit 2) with the line."""
+    import json
+
+    file = str(path)
+    text = decode_text(read_bytes(file, max_bytes=max_bytes), file)
+
+    def pairs(items: list[tuple[str, Any]]) -> dict:
+        out: dict = {}
+        for k, v in items:
+            if k in out:
+                raise ValueError(f"duplicate key {k!r}")
+            out[k] = v
+        return out
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"expected a finite number, got {name}")
+
+    depth = max_depth = 0
+    for token in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):  # nesting outside strings, before
+        ch = token.group()                                          # json's recursive decoder sees it
+        if ch in "[{":
+            depth += 1
+            max_depth = max(max_depth, depth)
+        elif ch in "]}":
+            depth -= 1
+    if max_depth > MAX_DEPTH:
+        raise _problem(file, f"nested deeper than {MAX_DEPTH} levels")
+    try:
+        return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+    except json.JSONDecodeError as exc:
+        raise _problem(file, f"not JSON: {exc.msg}", exc.lineno) from None
+    except ValueError as exc:
+        raise _problem(file, f"not accepted: {exc}") from None
+
+
 def yaml_files(folder: str | os.PathLike, problems: list[Problem] | None = None) -> list[Path]:
     """The ``*.yaml``/``*.yml`` entries of ``folder``, sorted; a dangling or looping symlink, an
     unreadable folder or a ``.yaml`` that is not a regular file is a problem (recorded in
@@ -391,5 +428,6 @@ def yaml_files(folder: str | os.PathLike, problems: list[Problem] | None = None)
     return found
 
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "YamlDoc", "read_yaml", "load_yaml", "parse_yaml", "read_bytes",
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "YamlDoc", "read_yaml", "load_yaml", "load_json", "parse_yaml",
+           "read_bytes",
            "decode_text", "yaml_files"]

@@ -160,3 +160,32 @@ def test_survey_yaml_goes_through_the_same_loader(tmp_path):
     s.write_text(_bomb())
     with pytest.raises(SurveyInvalid, match="alias"):
         load_survey(str(s))
+
+
+# ----------------------------------------------------------------------------- JSON inputs (plans, evidence)
+@pytest.mark.parametrize("text,words", [
+    ('{"waves": [], "waves": [1]}', "duplicate key 'waves'"),
+    ('{"x": NaN}', "finite"),
+    ('{"x": Infinity}', "finite"),
+    ("[" * 100 + "]" * 100, "nested deeper"),
+    ('{"x": 1,,}', "not JSON"),
+], ids=["duplicate", "nan", "infinity", "deep", "syntax"])
+def test_json_inputs_go_through_the_same_rules(tmp_path, text, words):
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from yunshang.yamlload import load_json
+
+    f = tmp_path / "plan.json"
+    f.write_text(text)
+    with pytest.raises(InputInvalid, match=words):
+        load_json(f)
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text("clouds: {}\n")
+    key = tmp_path / "id"
+    key.write_text("not a key\n")
+    r = CliRunner().invoke(cli, ["migrate", "run", str(f), "--clouds", str(clouds), "--ssh-key", str(key),
+                                 "--state-dir", str(tmp_path / "state")])
+    assert r.exit_code == 2, r.output
+    assert str(f) in r.stderr and words in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "state").exists()
