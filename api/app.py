@@ -362,8 +362,11 @@ def create_app(catalog, clouds_file: str | None, db_url: str | None, validator=N
         got = ub.month_bills(deps(), me, month, department)
         return {"month": month, "departments": [b.bill_to_dict(x) for x in got]}
 
+    json_errors = {c: {"description": "refused", "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/ErrorOut"}}}} for c in (401, 403, 404)}
+
     @app.get("/api/v1/departments/{department}/bills/{month}/statement", response_class=HTMLResponse,
-             responses=errors, tags=["bills"])
+             responses=json_errors, tags=["bills"])
     def statement(department: str = Path(pattern=NAME), month: str = Path(pattern=MONTH),
                   me: Identity = Depends(who)):
         """The department's statement for the month (HTML)."""
