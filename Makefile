@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 CATALOG ?= examples/prefecture
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test unit venv system-deps devcloud-up devcloud-down lint bench mutation clean
+.PHONY: demo test unit venv system-deps pulumi devcloud-up devcloud-down lint bench mutation clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,12 +21,17 @@ venv: $(STAMP)
 system-deps:
 	bash tools/system-deps.sh
 
+# The Pulumi engine (CLI, Python language host, OpenStack provider) built from Go modules into
+# ~/.cache/yunshang/pulumi (once per version) and linked into .venv/bin; see docs/pulumi.md.
+pulumi: venv
+	VENV=$(VENV) bash tools/pulumi/build.sh
+
 # The main job on the bundled sample prefecture.
 demo: venv
 	bash tools/demo.sh $(CATALOG)
 
 # Every test, including those against the real local OpenStack, sshd hosts and Prometheus.
-test: venv system-deps
+test: venv system-deps pulumi
 	$(PY) -m pytest -p no:cacheprovider tests
 
 # The fast inner loop: the pure core and the CLI, no services.
