@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable
 import pulumi
 from pulumi.runtime import mocks as pmocks
 
+from yunshang.stackpolicy import operator_cloud
 from yunshang.tenant import KIND, KINDS, Item, TenantSpec, item, normalise_rule, rule_label
 
 
@@ -99,7 +100,7 @@ def declare(build: Callable[[], Any], *, project: str = "yunshang", stack: str =
     for r in g.resources:
         if r.provider is not None:
             r.cloud = clouds.get(r.provider)
-            r.operator = r.cloud
+            r.operator = operator_cloud(r.cloud) if r.cloud else None  # "telecom/dept-x" is telecom's
     return g
 
 
@@ -201,7 +202,8 @@ def _read_server(x: _Resolve):
     for r in x.of("server"):
         i = r.inputs
         group = (i.get("schedulerHints") or [{}])[0].get("group")
-        yield item("server", i["name"], availability_zone=i["availabilityZone"], flavor=i["flavorName"],
+        flavor = x.name_of[i["flavorId"]] if i.get("flavorId") else i["flavorName"]
+        yield item("server", i["name"], availability_zone=i["availabilityZone"], flavor=flavor,
                    image=i["imageName"], port=x.name_of[i["networks"][0]["port"]],
                    server_group=x.name_of[group] if group else "")
 

@@ -17,6 +17,7 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_openstack as openstack
 
+from yunshang.stackpolicy import project_cloud
 from yunshang.tenant import KIND, KINDS, MANAGED_BY, OPERATOR_ACCESS_ROLE, TenantSpec, rule_label
 
 TYPE = "yunshang:tenant:DepartmentTenant"
@@ -68,9 +69,12 @@ class DepartmentTenant(pulumi.ComponentResource):
         """The project's own scope: a provider scoped to the project, once the project exists and
         the operator's account holds its access role there."""
         if self._own is None:
+            # Scoped by its own clouds.yaml entry (stacks/automation.py derives it): with `cloud` set the
+            # Terraform provider ignores tenant_id, so everything would land in the admin project.
             self.project_provider = openstack.Provider(
-                f"{self.spec.operator}-{self.spec.project.name}", cloud=self.spec.cloud, tenant_id=self.project.id,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.operator_access]))
+                f"{self.spec.operator}-{self.spec.project.name}",
+                cloud=project_cloud(self.spec.cloud, self.spec.project.name),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.operator_access, self.project]))
             self._own = pulumi.ResourceOptions(parent=self, provider=self.project_provider)
         return self._own
 
@@ -85,7 +89,10 @@ class DepartmentTenant(pulumi.ComponentResource):
         for u in self.spec.users:
             self._add("user", u.name, _cls("user")(
                 u.name, name=u.name, description=u.description, default_project_id=self.project.id,
-                extra={"email": u.email} if u.email else None, password=passwords.get(u.name), opts=self.admin))
+                extra={"email": u.email} if u.email else None, password=passwords.get(u.name),
+                # the bridge's raw-state delta repeats the password in clear: keep it a secret too
+                opts=pulumi.ResourceOptions.merge(self.admin, pulumi.ResourceOptions(
+                    additional_secret_outputs=["password", "__pulumi_raw_state_delta"]))))
 
     def _declare_role_assignment(self) -> None:
         spec = self.spec
@@ -176,7 +183,8 @@ class DepartmentTenant(pulumi.ComponentResource):
             hints = ([openstack.compute.InstanceSchedulerHintArgs(group=self.res[("server_group", s.server_group)].id)]
                      if s.server_group else None)
             self._add("server", s.name, _cls("server")(
-                s.name, name=s.name, flavor_name=s.flavor, image_name=s.image, availability_zone=s.availability_zone,
+                s.name, name=s.name, flavor_id=self.res[("flavor", s.flavor)].id, image_name=s.image,
+                availability_zone=s.availability_zone,
                 networks=[openstack.compute.InstanceNetworkArgs(port=self.res[("port", s.port_name)].id)],
                 scheduler_hints=hints, user_data=s.user_data or None,
                 metadata={"managed-by": MANAGED_BY, "department": spec.department, "request": s.request,
