@@ -144,6 +144,12 @@ def _key_inputs(inputs: dict) -> str:
     return s if len(s) <= 90 else s[:87] + "..."
 
 
+def backend_option(f):
+    return click.option("--backend", default=None, envvar="YUNSHANG_PULUMI_BACKEND", metavar="URL",
+                        help="Pulumi state backend: file://DIR (default: <state dir>/pulumi/backend) or "
+                             "postgres://USER@HOST:PORT/DB for teams sharing stacks.")(f)
+
+
 def _engine_command(verb: str):
     @click.argument("department")
     @catalog_option
@@ -151,9 +157,13 @@ def _engine_command(verb: str):
     @date_option
     @mgmt_option
     @clouds_option
+    @backend_option
+    @click.option("--refresh/--no-refresh", "refresh", default=(verb == "up"),
+                  help="Read the cloud into the state first (shows / repairs what was changed by hand). "
+                       "Default: on for up, off for preview.", hidden=verb not in ("preview", "up"))
     @output_option
-    def cmd(department, catalog_dir, operators, day, management_cidr, clouds_file, output):
-        from stacks.automation import destroy_stack, preview_stack, require_pulumi, up_stack
+    def cmd(department, catalog_dir, operators, day, management_cidr, clouds_file, backend, refresh, output):
+        from stacks.automation import destroy_stack, preview_stack, refresh_stack, require_pulumi, up_stack
 
         require_pulumi()  # fail at once, before reading anything
         catalog, plan, specs = specs_for(catalog_dir, department, operators, day, management_cidr)
@@ -161,27 +171,74 @@ def _engine_command(verb: str):
         for s in specs:
             show = None if output == "json" else click.echo
             if verb == "preview":
-                results.append(preview_stack(s, clouds_file, on_output=show))
+                results.append(preview_stack(s, clouds_file, on_output=show, backend=backend, refresh=refresh,
+                                             catalog=catalog))
             elif verb == "up":  # admission first, inside up_stack
-                results.append(up_stack(catalog, plan, s, clouds_file, on_output=show))
+                results.append(up_stack(catalog, plan, s, clouds_file, on_output=show, backend=backend,
+                                        refresh=refresh))
+            elif verb == "refresh":
+                results.append(refresh_stack(s, clouds_file, on_output=show, backend=backend))
             else:
-                results.append(destroy_stack(s, clouds_file, on_output=show))
+                results.append(destroy_stack(s, clouds_file, on_output=show, backend=backend))
         if output == "json":
             echo_json(results)
         else:
             for r in results:
                 click.echo(f"{r['stack']}: {verb} {r.get('result', 'done')} {r.get('changes', {})}")
+                for x in r.get("extra_rules") or []:
+                    click.echo(f"  rule added outside the stack (the next up deletes it): {x['rule']}")
+                for x in r.get("extra_rules_deleted") or []:
+                    click.echo(f"  deleted rule added outside the stack: {x['rule']}")
 
     cmd.__doc__ = {
-        "preview": "Pulumi preview of DEPARTMENT's stacks against their state (needs the pulumi CLI).",
-        "up": "Admit (live capacity + quota), then `pulumi up` DEPARTMENT's stacks (needs the pulumi CLI).",
-        "destroy": "`pulumi destroy` DEPARTMENT's stacks (needs the pulumi CLI).",
-    }[verb] + ("\n\nOne isolated Automation API workspace per stack under the state dir "
-               "($YUNSHANG_STATE_DIR/pulumi/<stack>). Without the `pulumi` binary: one line saying "
-               "what to install, exit 6.")
+        "preview": "Pulumi preview of DEPARTMENT's stacks against their state, with the policy pack.",
+        "up": "Admit (live capacity + quota), then `pulumi up --refresh` DEPARTMENT's stacks, with the policy pack.",
+        "refresh": "`pulumi refresh` DEPARTMENT's stacks: read the cloud into the state, report rules added by hand.",
+        "destroy": "`pulumi destroy` DEPARTMENT's stacks.",
+    }[verb] + ("\n\nOne workspace per stack under the state dir ($YUNSHANG_STATE_DIR/pulumi/<stack>); one update "
+               "of a stack at a time (a second is refused, exit 4). The engine is the one `make pulumi` built; "
+               "without it: one line saying what to install, exit 6.")
     return stack.command(name=verb)(cmd)
 
 
 preview = _engine_command("preview")
 up = _engine_command("up")
+refresh = _engine_command("refresh")
 destroy = _engine_command("destroy")
+
+
+@stack.command(name="export")
+@click.argument("department")
+@catalog_option
+@click.option("--operator", "operators", multiple=True, required=True, metavar="OP", help="The stack's operator.")
+@date_option
+@mgmt_option
+@clouds_option
+@backend_option
+def export_cmd(department, catalog_dir, operators, day, management_cidr, clouds_file, backend):
+    """Print the stack's state (`pulumi stack export`) as JSON; secrets stay encrypted."""
+    from stacks.automation import export_stack, require_pulumi
+
+    require_pulumi()
+    _, _, specs = specs_for(catalog_dir, department, operators, day, management_cidr)
+    echo_json(export_stack(specs[0], clouds_file, backend=backend))
+
+
+@stack.command(name="policy-config")
+@click.argument("department")
+@catalog_option
+@operator_option
+@date_option
+@mgmt_option
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the JSON file for `pulumi preview --policy-pack stacks/policy "
+                   "--policy-pack-config FILE`.")
+def policy_config_cmd(department, catalog_dir, operators, day, management_cidr, out_file):
+    """Write the policy pack's config for DEPARTMENT (MLPS level, clouds of its valid contracts).
+
+    For hand-written stacks: `pulumi preview --policy-pack stacks/policy --policy-pack-config FILE`."""
+    from stacks.policy.config import write_policy_config
+
+    catalog, _, specs = specs_for(catalog_dir, department, operators, day, management_cidr)
+    path = write_policy_config(specs[0], Path(out_file), catalog)
+    click.echo(str(path))

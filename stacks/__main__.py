@@ -20,10 +20,10 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:  # run by the pulumi engine with cwd = stacks/
     sys.path.insert(0, _ROOT)
 
-from stacks.program import build_tenant, spec_from_config  # noqa: E402
+from stacks.program import build_tenant, initial_passwords, spec_from_config  # noqa: E402
 
 cfg = pulumi.Config("yunshang")
 spec = spec_from_config(
     catalog=cfg.require("catalog"), department=cfg.require("department"), operator=cfg.require("operator"),
     date=cfg.require("date"), management_cidr=cfg.get("managementCidr"), root=_ROOT)
-build_tenant(spec, initial_passwords=cfg.get_secret_object("initialPasswords"))
+build_tenant(spec, initial_passwords=initial_passwords())

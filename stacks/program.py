@@ -26,6 +26,13 @@ def build_tenant(spec: TenantSpec, *, initial_passwords: Optional[Mapping[str, p
     return tenant
 
 
+def initial_passwords(namespace: str = "yunshang") -> dict[str, pulumi.Output[str]]:
+    """The stack's secret config ``initialPasswords`` ({user: password}) as secret Outputs per user
+    (the component needs one input per user; the values stay secrets in the state)."""
+    raw = pulumi.Config(namespace).get_object("initialPasswords") or {}
+    return {str(u): pulumi.Output.secret(str(p)) for u, p in raw.items()}
+
+
 def spec_from_config(*, catalog: str, department: str, operator: str, date: str,
                      management_cidr: str | None = None, root: str = ".") -> TenantSpec:
     """Stack config (inputs only) -> the core's TenantSpec: load catalog, place, derive."""

@@ -63,7 +63,7 @@ def test_graph_table_says_mocks():
 @pytest.mark.parametrize("verb", ["preview", "up", "destroy"])
 def test_engine_verbs_without_pulumi_fail_at_once(verb, tmp_path):
     r = CliRunner().invoke(cli, ["stack", verb, "tourism", "--catalog", SAMPLE],
-                           env={"PATH": str(tmp_path)})
+                           env={"PATH": str(tmp_path), "YUNSHANG_PULUMI_DIR": str(tmp_path)})
     assert r.exit_code == 6
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "the pulumi CLI is not installed" in lines[0] and "install" in lines[0]
+    assert len(lines) == 1 and "the Pulumi engine is not installed" in lines[0] and "install" in lines[0]
