@@ -8,8 +8,7 @@ import os
 
 import click
 
-from cli.common import catalog_option, echo_json, load_catalog, output_option, table
-from cli.common import OutPath, moment_type
+from cli.common import HttpUrl, OutPath, catalog_option, echo_json, load_catalog, moment_type, output_option, table
 from yunshang import billing as b
 
 from yunshang.usecases.bills import PROBE_QUERY, evidence_from_prometheus  # noqa: F401  (re-exported)
@@ -40,7 +39,7 @@ _AT = click.option("--at", "at", type=moment_type(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%
                    metavar="UTC-TIME", help="Take the bill at this time (UTC) instead of now.")
 _DB = click.option("--db", "db_url", envvar="YUNSHANG_DB", metavar="URL",
                    help="Lifecycle store holding what was configured/reclaimed when. Env: YUNSHANG_DB.")
-_PROM = click.option("--prometheus", metavar="URL", envvar="YUNSHANG_PROMETHEUS",
+_PROM = click.option("--prometheus", type=HttpUrl(), metavar="URL", envvar="YUNSHANG_PROMETHEUS",
                      help="Prometheus holding the exporters' probe data (SLA attainment). Without it: no SLA evidence.")
 
 

@@ -50,6 +50,27 @@ class Cidr(click.ParamType):
             self.fail(f"expected a network in CIDR form like 10.250.0.0/24, got {str(value)[:60]!r} ({exc})", param, ctx)
 
 
+class HttpUrl(click.ParamType):
+    """An http(s)://HOST[:PORT][/path] URL (e.g. --prometheus); shown back with any password masked."""
+
+    name = "URL"
+
+    def convert(self, value, param, ctx):  # type: ignore[override]
+        import urllib.parse
+
+        from yunshang.redact import redact_url
+
+        text = str(value)
+        try:
+            p = urllib.parse.urlsplit(text)
+            ok = p.scheme in ("http", "https") and bool(p.hostname) and (p.port is None or 0 < p.port)
+        except ValueError:
+            ok = False
+        if not ok or any(c.isspace() or ord(c) < 32 for c in text):
+            self.fail(f"expected an http(s)://HOST:PORT URL, got {redact_url(text)[:80]!r}", param, ctx)
+        return text
+
+
 class OutPath(click.ParamType):
     """A path to write: its directory must exist (nothing is created on a typo), a file path must
     not be a directory, and the directory must be writable — checked before any work is done."""

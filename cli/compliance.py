@@ -6,8 +6,7 @@ import json
 
 import click
 
-from cli.common import catalog_option, clouds_option, echo_json, load_catalog, table
-from cli.common import OutPath, day_type
+from cli.common import OutPath, catalog_option, clouds_option, day_type, echo_json, load_catalog, table
 from yunshang import compliance as c
 from yunshang.errors import NotFound
 

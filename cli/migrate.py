@@ -20,8 +20,7 @@ from typing import Any
 import click
 import yaml
 
-from cli.common import echo_json, output_option, table
-from cli.common import OutPath, moment_type
+from cli.common import OutPath, echo_json, moment_type, output_option, table
 from yunshang.errors import MigrationFailed, NotFound
 from yunshang.migration.inventory import build_inventory
 from yunshang.migration.plan import MigrationPlan, build_plan, plan_from_dict

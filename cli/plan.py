@@ -5,8 +5,7 @@ import datetime as dt
 
 import click
 
-from cli.common import catalog_option, clouds_option, echo_json, output_option, table
-from cli.common import day_type
+from cli.common import catalog_option, clouds_option, day_type, echo_json, output_option, table
 
 
 @click.command()

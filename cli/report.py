@@ -7,7 +7,7 @@ import os
 
 import click
 
-from cli.common import catalog_option, echo_json, load_catalog, table
+from cli.common import HttpUrl, catalog_option, echo_json, load_catalog, table
 from yunshang.errors import InputInvalid, NotFound, Problem
 
 
@@ -20,7 +20,7 @@ from yunshang.errors import InputInvalid, NotFound, Problem
 @catalog_option
 @click.option("--db", "db_url", envvar="YUNSHANG_DB", metavar="URL",
               help="Lifecycle store (what was configured/reclaimed when: spend and capacity use). Env: YUNSHANG_DB.")
-@click.option("--prometheus", metavar="URL", envvar="YUNSHANG_PROMETHEUS",
+@click.option("--prometheus", type=HttpUrl(), metavar="URL", envvar="YUNSHANG_PROMETHEUS",
               help="Prometheus with the exporters' probe data (SLA per contract). Without it: no SLA evidence.")
 @click.option("--compliance", "compliance_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="MLPS evidence written by `yunshang compliance check --out FILE`. Without it: 'unchecked'.")

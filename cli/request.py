@@ -6,7 +6,7 @@ import os
 
 import click
 
-from cli.common import ID, catalog_option, clouds_option, day_type, echo_json, output_option, table
+from cli.common import ID, HttpUrl, catalog_option, clouds_option, day_type, echo_json, output_option, table
 from yunshang import lifecycle as lc
 from yunshang.errors import YunshangError
 
@@ -257,7 +257,7 @@ def publish(ctx, request_id, catalog_dir, os_cloud, output):
 @catalog_option
 @click.option("--idle-days", type=click.IntRange(1), default=None,
               help="Also propose tenants whose servers were idle for N days by the exporter's data.")
-@click.option("--prometheus", metavar="URL", help="Prometheus base URL (needed with --idle-days).")
+@click.option("--prometheus", type=HttpUrl(), metavar="URL", help="Prometheus base URL (needed with --idle-days).")
 @click.option("--date", "on", type=day_type(), help="Evaluation date (default: today).")
 @click.option("--mark", is_flag=True, help="Move the candidates to reclaim-planned (audited). Nothing is deleted.")
 @click.option("--os-cloud", "os_cloud", metavar="NAME", help="Who marks (with --mark): an engineer's clouds.yaml entry.")
@@ -295,7 +295,7 @@ def reclaim_plan(ctx, catalog_dir, idle_days, prometheus, on, mark, os_cloud, ou
 
 @request.command()
 @click.argument("request_id", type=ID)
-@click.option("--prometheus", required=True, metavar="URL", envvar="YUNSHANG_PROMETHEUS",
+@click.option("--prometheus", type=HttpUrl(), required=True, metavar="URL", envvar="YUNSHANG_PROMETHEUS",
               help="Prometheus scraping the exporters: the request's probes must have data there.")
 @click.option("--within-days", type=click.IntRange(1), default=1, show_default=True,
               help="A probe counts as monitored when it has a sample this recent.")

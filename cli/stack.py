@@ -9,8 +9,9 @@ from pathlib import Path
 import click
 import yaml
 
-from cli.common import catalog_option, clouds_option, echo_json, load_catalog, output_option, table
-from cli.common import Cidr, OutPath, day_type
+from cli.common import (
+    Cidr, OutPath, catalog_option, clouds_option, day_type, echo_json, load_catalog, output_option, table,
+)
 
 GRAPH_LABEL = ("declared by the program under Pulumi mocks (pulumi.runtime.set_mocks), not a preview "
                "against state: no engine ran and no cloud was asked")

@@ -9,8 +9,9 @@ import time
 
 import click
 
-from cli.common import catalog_option, clouds_option, echo_json, load_catalog, output_option, table
-from cli.common import OutPath, moment_type
+from cli.common import (
+    HttpUrl, OutPath, catalog_option, clouds_option, echo_json, load_catalog, moment_type, output_option, table,
+)
 from yunshang import lifecycle as lc
 from yunshang import takeover as tk
 from yunshang.errors import CloudUnavailable, NotFound, YunshangError
@@ -108,7 +109,7 @@ def takeover() -> None:
 @click.option("--operator", required=True, metavar="OP", help="The operator the center would leave.")
 @catalog_option
 @db_option
-@click.option("--prometheus", metavar="URL", envvar="YUNSHANG_PROMETHEUS", help="Prometheus with the exporters' data.")
+@click.option("--prometheus", type=HttpUrl(), metavar="URL", envvar="YUNSHANG_PROMETHEUS", help="Prometheus with the exporters' data.")
 @click.option("--terminated", multiple=True, metavar="CONTRACT", help="Declare a contract terminated (repeatable).")
 @click.option("--breach-months", type=click.IntRange(1, 12), default=2, show_default=True,
               help="Consecutive breached months that trigger a takeover.")

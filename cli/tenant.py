@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 import yaml
 
-from cli.common import catalog_option, clouds_option, echo_json, output_option, table
-from cli.common import OutPath
+from cli.common import OutPath, catalog_option, clouds_option, echo_json, output_option, table
 from cli.stack import date_option, mgmt_option, specs_for
 
 

@@ -156,6 +156,12 @@ def _args_cases(tmp: Path, cat: str) -> list[tuple[str, list[str], int, str]]:
                                          "--terminated", "NOPE-1"], 2, "--terminated"),
         ("unknown operator", ["takeover", "plan", "--operator", "nope", "--catalog", cat], 2, "nope"),
         ("unknown department", ["stack", "render", "nope", "--catalog", cat], 2, "nope"),
+        ("prometheus not http", ["bill", "--month", "2026-11", "--catalog", cat, "--prometheus", "ftp://x"], 2,
+         "--prometheus"),
+        ("prometheus garbage", ["takeover", "plan", "--operator", "telecom", "--catalog", cat, "--prometheus",
+                                "notaurl"], 2, "--prometheus"),
+        ("prometheus bad port, password masked", ["bill", "--month", "2026-11", "--catalog", cat, "--prometheus",
+                                                  "http://u:CANARYPW@h:99999"], 2, "u:***@h"),
     ]
 
 
@@ -174,7 +180,7 @@ def test_hostile_arguments_are_one_line_with_the_exit_code(tmp_path, index, monk
     assert r.exit_code == code, (r.exit_code, r.output)
     err = r.stderr if r.stderr_bytes is not None else r.output
     assert words in err, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "CANARYPW" not in err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) <= 2, err                   # one line (a problem list adds the problem itself)
     assert _snapshot(tmp_path) == before, "something was written"
