@@ -388,7 +388,7 @@ def csv_rows(department_bills: Iterable[DepartmentBill]) -> list[tuple]:
                              h.vcpu, h.ram_gb, h.disk_gb, h.floating_ips, li.start.isoformat(), li.end.isoformat(),
                              round(li.hours, 4), li.monthly_price_cny, f"{li.amount_cny:.2f}", int(b.projected)))
             rows.append((b.month, b.department, c.contract, c.operator, c.role, "(sla credit)", "", "", "", "", "", "",
-                         "", "", "", "", f"{-c.credit_cny:.2f}", int(b.projected)))
+                         "", "", "", "", f"{-c.credit_fen / 100:.2f}", int(b.projected)))
             rows.append((b.month, b.department, c.contract, c.operator, c.role, "(net)", "", "", "", "", "", "",
                          "", "", "", "", f"{c.net_cny:.2f}", int(b.projected)))
     return rows

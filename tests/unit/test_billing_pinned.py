@@ -173,6 +173,17 @@ def test_bill_to_dict_and_csv_rows_exactly():
                             "disk_gb": 1, "floating_ips": 0, "start": "2026-11-10T00:00:00+00:00",
                             "end": "2026-11-10T01:00:20+00:00", "hours": 1.0056, "monthly_price_cny": 2.33,
                             "amount_cny": 0.0}]
+    assert b.csv_rows([d]) == [
+        ("2026-11", "mut-a", "A1", "telecom", "primary", "r", 0, "az1", 0, 0, 0, 100, "2026-11-01T00:00:00+00:00",
+         "2026-12-01T00:00:00+00:00", 720.0, 2500.0, "2500.00", 0),
+        ("2026-11", "mut-a", "A1", "telecom", "primary", "(sla credit)", "", "", "", "", "", "", "", "", "", "", "0.00", 0),
+        ("2026-11", "mut-a", "A1", "telecom", "primary", "(net)", "", "", "", "", "", "", "", "", "", "", "2500.00", 0),
+        ("2026-11", "mut-a", "A2", "unicom", "backup", "(sla credit)", "", "", "", "", "", "", "", "", "", "", "0.00", 0),
+        ("2026-11", "mut-a", "A2", "unicom", "backup", "(net)", "", "", "", "", "", "", "", "", "", "", "0.00", 0),
+        ("2026-11", "mut-a", "A3", "oddcloud", "primary", "r", 7, "az1", 1, 1, 1, 0, "2026-11-10T00:00:00+00:00",
+         "2026-11-10T01:00:20+00:00", 1.0056, 2.33, "0.00", 0),
+        ("2026-11", "mut-a", "A3", "oddcloud", "primary", "(sla credit)", "", "", "", "", "", "", "", "", "", "", "0.00", 0),
+        ("2026-11", "mut-a", "A3", "oddcloud", "primary", "(net)", "", "", "", "", "", "", "", "", "", "", "0.00", 0)]
     ratio = b.bill_to_dict(bill_of([held("A3", "oddcloud", vcpu=100, ram=0, disk=0, fip=0)], "A3")[0])
     assert ratio["contracts"][2]["ceiling_used_ratio"] == 0.142857                 # 100 / 700
 
