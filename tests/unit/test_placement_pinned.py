@@ -331,3 +331,20 @@ def test_bruteforce_itself_respects_each_rule(case):
     cat = catalog([one], [department("d", [contract("C", "telecom", ceiling=ceiling),
                                            contract("B", "telecom", "backup")], reqs)])
     assert optimum(cat, DAY, usage)[0] == (1 if case == "standby" else 0)
+
+
+def test_a_zone_full_in_a_resource_of_capacity_one_is_the_busier():
+    # disk capacity 1 GB in both zones, az1's already used; instances need no disk: az2 is emptier
+    p = provider("telecom", zones=(("az1", 100, 400, 1), ("az2", 100, 400, 1)))
+    tpl = template("web", {"nodisk": Size(2, 4, 0)})
+    cat = catalog([p], [department("d", [contract("C1", "telecom")], [request("r", size="nodisk")])], [tpl])
+    assert dict(place(cat, DAY, (Usage("telecom", "az1", disk_gb=1),)).placements[0].zones) == {"az2": 1}
+    assert dict(place(cat, DAY, (Usage("telecom", "az2", disk_gb=1),)).placements[0].zones) == {"az1": 1}
+
+
+def test_decisions_are_frozen():
+    import dataclasses
+
+    [dec] = place_explained(catalog([TEL], [department("d", [contract("C1", "telecom")], [request("r")])]), DAY)[1]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        dec.chosen = "x"
