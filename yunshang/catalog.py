@@ -28,7 +28,7 @@ from typing import Any, Callable
 from yunshang import sites as sites_mod
 from yunshang.errors import CatalogInvalid, InputInvalid, Problem
 from yunshang.model import (
-    CENTER_ROLES, DEPARTMENT_ROLES, PERSON_ROLES, ApprovalPolicy, Catalog, Contract, Department,
+    DEPARTMENT_ROLES, PERSON_ROLES, ApprovalPolicy, Catalog, Contract, Department,
     MaintenanceWindow, Overcommit, Person, Prices, Probe, Provider, ProviderSla, Request, RequestDocument, Rule,
     SlaCredit, Size, Template, User, VolumeSpec, Zone, frozen_mapping,
 )

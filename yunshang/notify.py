@@ -79,9 +79,9 @@ class Notifier:
                 if self.smtp_host:
                     to = self.recipients(msg["waiting_for"], msg["request"]["department"])
                     if to:
-                        self._retry("smtp", msg, lambda: self._mail(msg, to))
+                        self._retry("smtp", msg, lambda msg=msg, to=to: self._mail(msg, to))
                 if self.webhook_url:
-                    self._retry("webhook", msg, lambda: self._post(msg))
+                    self._retry("webhook", msg, lambda msg=msg: self._post(msg))
             finally:
                 self._q.task_done()
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from yunshang.model import (
-    RESOURCES, Catalog, Contract, Department, Placement, Plan, Provider, Request, Unplaced, Usage, ZoneUtilization,
+    RESOURCES, Catalog, Contract, Department, Placement, Plan, Request, Unplaced, Usage, ZoneUtilization,
 )
 from yunshang.sites import SiteTree
 
@@ -447,7 +447,7 @@ def _free_capacity(state: _State, items: list[_Item]) -> list[float]:
     used_providers = {o[1] for it in items for o in it.options}
     free = [0.0, 0.0, 0.0]
     for pi in used_providers:
-        for cap, used in zip(state.cap[pi], state.used[pi]):
+        for cap, used in zip(state.cap[pi], state.used[pi], strict=True):
             for r in range(3):
                 free[r] += max(cap[r] - used[r], 0.0)
     return free
@@ -849,8 +849,7 @@ def _assemble(catalog: Catalog, date: dt.date, state: _State, items: list[_Item]
 
 
 def _why(catalog: Catalog, it: _Item, pi: int, cost: float) -> str:
-    p = catalog.providers[pi]
-    others = {}
+    others: dict[int, float] = {}
     for ocost, opi, _ in it.options:
         if opi != pi:
             others.setdefault(opi, ocost)

@@ -223,11 +223,16 @@ def plan_takeover(catalog: Catalog, operator: str, at: dt.datetime, triggers: Se
             for u in (plan.unplaced if plan else ()):
                 problems.append(f"{u.request}: " + "; ".join(u.reasons))
             for p in plan_placements:
-                vcpu += p.vcpu; ram += p.ram_gb; disk += p.disk_gb; cost += p.monthly_cost_cny
+                vcpu += p.vcpu
+                ram += p.ram_gb
+                disk += p.disk_gb
+                cost += p.monthly_cost_cny
                 total = sum(n for _, n in p.zones) or 1
                 for zone, n in p.zones:
                     acc = used.setdefault((p.provider, zone), [0.0, 0.0, 0.0])
-                    acc[0] += p.vcpu * n / total; acc[1] += p.ram_gb * n / total; acc[2] += p.disk_gb * n / total
+                    acc[0] += p.vcpu * n / total
+                    acc[1] += p.ram_gb * n / total
+                    acc[2] += p.disk_gb * n / total
         data = []
         seconds = timing.tenant_base_seconds
         for r in reqs:

@@ -25,7 +25,7 @@ import datetime as dt
 import ipaddress
 import math
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, NamedTuple
 
 from yunshang.capacity import (CONTRACT_TAG_PREFIX, DEPARTMENT_TAG_PREFIX, MLPS_TAG_PREFIX, PROJECT_TAG,

@@ -62,9 +62,9 @@ def _run(argv: list[str], log: Path, *, env: dict | None = None, stdin: str | No
             p = subprocess.run(argv, input=stdin.encode() if stdin is not None else None,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env, timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise DevcloudFailed(f"{what or argv[0]} timed out after {timeout:.0f} s; see {log}")
+            raise DevcloudFailed(f"{what or argv[0]} timed out after {timeout:.0f} s; see {log}") from None
         except FileNotFoundError:
-            raise DevcloudFailed(f"{what or argv[0]}: command not found ({argv[0]}); see {log}")
+            raise DevcloudFailed(f"{what or argv[0]}: command not found ({argv[0]}); see {log}") from None
         fh.write(p.stdout)
     if p.returncode != 0:
         raise DevcloudFailed(f"{what or argv[0]} failed (exit {p.returncode}); see {log}")
@@ -444,9 +444,9 @@ class Devcloud:
         try:
             _run([RABBITMQCTL, "wait", "--timeout", "120", env["RABBITMQ_PID_FILE"]], self.dir / "logs" / "rabbitctl.log",
                  env=env, what="RabbitMQ start", timeout=150)
-        except DevcloudFailed:
+        except DevcloudFailed as exc:
             raise DevcloudFailed(f"RabbitMQ did not come up on 127.0.0.1:{self.rabbit_port}; see "
-                                 f"{procs.log_file(self.dir, 'rabbitmq')} and {self.dir}/rabbit/log")
+                                 f"{procs.log_file(self.dir, 'rabbitmq')} and {self.dir}/rabbit/log") from exc
 
     def sql(self, statements: str) -> str:
         return _run(self.mysql_argv(), self.dir / "logs" / "mysql-client.log", stdin=statements, what="mysql")
@@ -823,7 +823,7 @@ class Devcloud:
             op_names = [n for n in names if "/" in n]
             self.progress(f"stopping {len(op_names)} OpenStack processes")
             with cf.ThreadPoolExecutor(max_workers=8) as pool:
-                for n, did in zip(op_names, pool.map(lambda n: procs.stop(self.dir, n), op_names)):
+                for n, did in zip(op_names, pool.map(lambda n: procs.stop(self.dir, n), op_names), strict=True):
                     if did:
                         stopped.append(n)
             if "rabbitmq" in names and procs.running_pid(self.dir, "rabbitmq"):

@@ -40,7 +40,8 @@ SERVICE_PORT_OFFSETS = {"keystone": 0, "nova_api": 74, "cinder_api": 76, "placem
 
 # The center's own Keystone (people of people.yaml; the API validates their tokens there).
 CENTER = "center"
-from yunshang.authz import CENTER_PROJECT, DEPARTMENT_PROJECT_PREFIX  # noqa: E402  (roles are held there)
+from yunshang.authz import CENTER_PROJECT as CENTER_PROJECT  # noqa: E402  (re-exported: roles are held there)
+from yunshang.authz import DEPARTMENT_PROJECT_PREFIX as DEPARTMENT_PROJECT_PREFIX  # noqa: E402
 
 
 def center_spec(port_offset: int = 0) -> "OperatorSpec":
@@ -201,7 +202,8 @@ def read_operator_specs(catalog_dir: Path | str | None, count: int) -> tuple[Ope
                                     zones=tuple(zones) or FALLBACK_ZONES,
                                     external_network=str(p.get("external_network") or "public")))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise CatalogInvalid([Problem(str(path), "providers", f"cannot read operators for the devcloud: {exc}")])
+        raise CatalogInvalid([Problem(str(path), "providers",
+                                      f"cannot read operators for the devcloud: {exc}")]) from None
     if len(ops) < count:
         raise CatalogInvalid([Problem(str(path), "providers",
                                       f"{count} operators asked for, the catalog has {len(ops)}")])

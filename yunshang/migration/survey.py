@@ -172,7 +172,7 @@ def _csv_rows(text: str, file: str) -> list[tuple[int, dict[str, Any]]]:
         if len(record) != len(header):
             problems.append(Problem(file, "", f"row has {len(record)} cells, header has {len(header)}", line))
             continue
-        raw = {k: v.strip() for k, v in zip(header, record) if k in FIELDS}
+        raw = {k: v.strip() for k, v in zip(header, record, strict=True) if k in FIELDS}
         for key in ("data_paths", "depends_on"):
             if key in raw:
                 raw[key] = [p.strip() for p in raw[key].split(";") if p.strip()]

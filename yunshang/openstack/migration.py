@@ -85,7 +85,7 @@ def precheck(plan: MigrationPlan, hosts: list[str], records: str,
         entries = {h: {"ok": True, "problems": [], "operator": operator, "project": project_name} for h in names}
         report["hosts"].update(entries)
 
-        def all_fail(msg: str) -> None:
+        def all_fail(msg: str, entries: dict = entries) -> None:
             for e in entries.values():
                 e["problems"].append(msg)
 
@@ -343,7 +343,7 @@ def cleanup_host(conn, project_name: str, host: str) -> dict[str, Any]:
         if (v.metadata or {}).get(MARK) != host:
             continue
         if v.status == "in-use":
-            _wait(lambda: pconn.block_storage.get_volume(v.id).status != "in-use", f"volume {v.id} to detach", 120)
+            _wait(lambda v=v: pconn.block_storage.get_volume(v.id).status != "in-use", f"volume {v.id} to detach", 120)
         pconn.block_storage.delete_volume(v, ignore_missing=True)
         pconn.block_storage.wait_for_delete(v, interval=1, wait=300)
         deleted["volumes"].append(v.id)

@@ -570,7 +570,9 @@ class Store:
             need: dict[tuple[str, str], list[float]] = {}
             for p in rec.placements:
                 n = need.setdefault((p.provider, p.zone), [0.0, 0.0, 0.0])
-                n[0] += p.vcpu; n[1] += p.ram_gb; n[2] += p.disk_gb
+                n[0] += p.vcpu
+                n[1] += p.ram_gb
+                n[2] += p.disk_gb
             for prov, zone in sorted(need):
                 cap = self._db.execute("SELECT vcpu, ram_gb, disk_gb FROM capacity WHERE provider = ? AND zone = ?"
                                        + self._db.lock_suffix, (prov, zone))
@@ -578,7 +580,8 @@ class Store:
                     shortfalls.append(f"{prov}/{zone}: no recorded capacity (review the request again)")
                     continue
                 reserved = self._reserved(prov, zone)
-                for res, c, r, n in zip(("vcpu", "ram_gb", "disk_gb"), cap[0], reserved, need[(prov, zone)]):
+                for res, c, r, n in zip(("vcpu", "ram_gb", "disk_gb"), cap[0], reserved, need[(prov, zone)],
+                                      strict=True):
                     if r + n > c + 1e-9:
                         shortfalls.append(f"{prov}/{zone} {res}: needs {n:g}, free {c - r:g} of {c:g} "
                                           f"(short by {r + n - c:g})")
@@ -595,8 +598,9 @@ class Store:
             return self._step(request_id, "approve", by, reason, extra)
         except CapacityRefused as exc:
             # Recorded in its own transaction: the refusal is part of the trail.
+            shortfalls = exc.shortfalls
             self._write(lambda: self._append_audit(by, "approve-refused", f"request:{request_id}", None,
-                                                   {"shortfalls": exc.shortfalls}, reason, self._now()))
+                                                   {"shortfalls": shortfalls}, reason, self._now()))
             raise
 
     def reject(self, request_id: int, by: str, reason: str) -> RequestRecord:
@@ -646,11 +650,14 @@ class Store:
         Placements come in one query for the whole page (not one per request)."""
         q, params = f"SELECT {_REQ_COLS} FROM requests WHERE 1 = 1", []
         if state:
-            q += " AND state = ?"; params.append(state)
+            q += " AND state = ?"
+            params.append(state)
         if department:
-            q += " AND department = ?"; params.append(department)
+            q += " AND department = ?"
+            params.append(department)
         if before_id is not None:
-            q += " AND id < ?"; params.append(int(before_id))
+            q += " AND id < ?"
+            params.append(int(before_id))
         if limit is not None:
             rows = list(reversed(self._db.execute(q + " ORDER BY id DESC LIMIT ?", (*params, int(limit)))))
         else:
@@ -670,7 +677,8 @@ class Store:
              "FROM audit WHERE seq > ?")
         params: list[Any] = [since_seq]
         if subject:
-            q += " AND subject = ?"; params.append(subject)
+            q += " AND subject = ?"
+            params.append(subject)
         return [AuditEntry(int(r[0]), _parse_ts(r[1]), r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]),
                            r[7], r[8], r[9]) for r in self._db.execute(q + " ORDER BY seq", params)]
 

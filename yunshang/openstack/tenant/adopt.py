@@ -73,7 +73,7 @@ def adopt_project(cloud: str, operator: str, project: str, clouds_file: str | No
                 d.update({"port_min": rs.port_min, "port_max": rs.port_max})
             (ingress if rs.direction == "ingress" else egress).append(d)
     fips_per_server: dict[str, int] = {}
-    for (kind, name), it in obs.items.items():
+    for (kind, _name), it in obs.items.items():
         if kind == "floating_ip":
             srv = it.field("server")
             fips_per_server[srv] = fips_per_server.get(srv, 0) + 1
