@@ -168,6 +168,7 @@ def test_bill_to_dict_and_csv_rows_exactly():
     _, credited = bill_of([held()], "A1", evidence={"A1": evidence(9992, 8)})
     assert [r[-2] for r in b.csv_rows([b.DepartmentBill("mut-a", "mut-a", "2026-11", (credited,))])] == \
         ["150.00", "-7.50", "142.50"]
+    assert {r[-1] for r in b.csv_rows([b.DepartmentBill("mut-a", "mut-a", "2026-11", (credited,))])} == {0}
     assert a2["sla"]["availability_ratio"] is None and a2["sla"]["breached"] is False
     assert a3["lines"] == [{"request_id": 7, "request": "r", "role": "primary", "zone": "az1", "vcpu": 1, "ram_gb": 1,
                             "disk_gb": 1, "floating_ips": 0, "start": "2026-11-10T00:00:00+00:00",
@@ -205,3 +206,107 @@ def test_the_bill_records_are_frozen():
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(r, dataclasses.fields(r)[0].name, None)
     assert held().request_id == b.HeldResource("d", "o", "c", "r", "primary", "z", 1, 1, 1, 0, NOV, None).request_id == 0
+
+
+# --------------------------------------------------------------------------- reconcile
+def _rec(text, holdings, operator=None, tolerance_fen=100, now=LATER, evidence=None):
+    all_bills = b.bills(CAT, holdings, "2026-11", evidence, now=now)
+    return b.reconcile(CAT, all_bills, b.parse_invoice_csv(text, "inv.csv"), "2026-11", operator=operator,
+                       tolerance_fen=tolerance_fen)
+
+
+# A1 holds 2 vCPU / 4 GB / 50 GB / 1 IP all November on telecom (30 / 10 / 0.5 / 25 per unit-month):
+# 1440 vCPU-h = 60.00, 2880 GB-h = 40.00, 36000 GB-h = 25.00, 720 IP-h = 25.00 -> 150.00
+A1_EXACT = "contract,resource,quantity,amount\nA1,vcpu,1440,60.00\nA1,ram_gb,2880,40.00\n" \
+           "A1,disk_gb,36000,25.00\nA1,floating_ip,720,25.00\n"
+
+
+def test_reconciliation_as_json_exactly():
+    text = A1_EXACT.replace("A1,vcpu,1440,60.00", "A1,vcpu,1500,62.50") + "ZZ-9,vcpu,10,3.00\nZZ-9,ram_gb,5,1.25\n"
+    r = _rec(text, [held()])
+    data = b.reconciliation_to_dict(r)
+    assert (data["month"], data["to"], data["tolerance_cny"], data["reconciled"]) == \
+        ("2026-11", "2026-12-01T00:00:00+00:00", 1.0, False)
+    a1, zz = data["contracts"]
+    assert {k: a1[k] for k in ("contract", "department", "operator", "expected_cny", "invoiced_cny",
+                               "difference_cny")} == \
+        {"contract": "A1", "department": "mut-a", "operator": "telecom", "expected_cny": 150.0,
+         "invoiced_cny": 152.5, "difference_cny": 2.5}
+    assert a1["differences"] == [{"resource": "vcpu", "metered_quantity": 1440.0, "invoiced_quantity": 1500.0,
+                                  "expected_cny": 60.0, "invoiced_cny": 62.5, "difference_cny": 2.5,
+                                  "quantity_part_cny": 2.5, "price_part_cny": 0.0,
+                                  "why": "quantity: invoiced 1,500.00 unit-hours, yunshang metered 1,440.00"}]
+    assert zz == {"contract": "ZZ-9", "department": None, "operator": None, "expected_cny": 0.0, "invoiced_cny": 4.25,
+                  "difference_cny": 4.25, "differences": [{
+                      "resource": "*", "metered_quantity": 0.0, "invoiced_quantity": 15.0, "expected_cny": 0.0,
+                      "invoiced_cny": 4.25, "difference_cny": 4.25, "quantity_part_cny": 0.0,
+                      "price_part_cny": 0.0,
+                      "why": "contract unknown to the catalog: nothing metered, nothing agreed"}]}
+    price = _rec(A1_EXACT.replace("A1,ram_gb,2880,40.00", "A1,ram_gb,2880,43.00"), [held()])
+    [d] = price.contracts[0].differences
+    assert (d.quantity_fen, d.price_fen) == (0, 300)
+    assert b.reconciliation_to_dict(price)["contracts"][0]["differences"][0]["price_part_cny"] == 3.0
+
+
+def test_reconcile_per_operator_lists_what_metered_and_is_missing():
+    holdings = [held(), held("B1", dept="mut-b"), held("A2", "unicom")]
+    r = _rec(A1_EXACT, holdings, operator="telecom")
+    assert [(c.contract, c.expected_fen, c.invoiced_fen) for c in r.contracts] == [("A1", 15000, 15000),
+                                                                                   ("B1", 15000, 0)]
+    assert [d.resource for d in r.contracts[1].differences] == ["vcpu", "ram_gb", "disk_gb", "floating_ip"]
+    assert r.contracts[1].differences[0].why == "not on the invoice: yunshang metered 1,440.00 unit-hours"
+    # a contract of the operator that metered nothing is not listed; another operator's never
+    assert [c.contract for c in _rec(A1_EXACT, [held()], operator="telecom").contracts] == ["A1"]
+    assert [c.contract for c in _rec(A1_EXACT, [held(), held("A2", "unicom")], operator="unicom").contracts] == \
+        ["A1", "A2"]
+
+
+def test_reconcile_credit_and_unmetered_lines():
+    ev = {"A1": evidence(0, 1)}                                                 # 15 %: 22.50
+    r = _rec(A1_EXACT + "A1,sla_credit,0,-22.50\n", [held()], evidence=ev)
+    assert r.reconciled and r.contracts[0].expected_fen == 15000 - 2250
+    r = _rec(A1_EXACT + "A1,sla_credit,0,-20.00\n", [held()], evidence=ev)
+    [d] = r.contracts[0].differences
+    assert (d.resource, d.quantity_fen, d.price_fen, d.expected_fen, d.invoiced_fen) == \
+        ("sla_credit", 0, 250, -2250, -2000)
+    # a resource yunshang never metered for the contract
+    r = _rec("contract,resource,quantity,amount\nA3,vcpu,10,5.00\n", [held()])
+    [d] = r.contracts[0].differences
+    assert (d.metered_quantity, d.expected_fen, d.invoiced_fen) == (0, 0, 500)
+    assert d.why.startswith("not metered by yunshang: invoiced 10.00 unit-hours")
+
+
+def test_tolerance_is_inclusive():
+    text = A1_EXACT.replace("A1,vcpu,1440,60.00", "A1,vcpu,1440,61.00")          # 1.00 over
+    assert _rec(text, [held()], tolerance_fen=100).reconciled
+    assert not _rec(text, [held()], tolerance_fen=99).reconciled
+
+
+def test_invoice_problems_each_once_and_at_most_fifty():
+    from yunshang.errors import InputInvalid
+
+    with pytest.raises(InputInvalid) as e:
+        b.parse_invoice_csv("contract,resource,quantity,amount\n bad id!,vcpu,1,-1.00\nA1,gpu,1,-1.00\n", "inv.csv")
+    assert [(p.field, p.line) for p in e.value.problems] == [("contract", 2), ("resource", 3)]
+    with pytest.raises(InputInvalid) as e:
+        b.parse_invoice_csv("contract,resource,quantity,amount\nA1,vcpu,1,10000000000.00\nA1,vcpu,1,10000000000.01\n",
+                            "inv.csv")
+    assert [(p.field, p.line) for p in e.value.problems] == [("amount", 3)]
+    many = "contract,resource,quantity,amount\n" + "A1,gpu,1,1.00\n" * 60
+    with pytest.raises(InputInvalid) as e:
+        b.parse_invoice_csv(many, "inv.csv")
+    assert len(e.value.problems) == 51 and e.value.problems[-1].message == "more problems not shown"
+    assert [li.line for li in b.parse_invoice_csv("contract,resource,quantity,amount\n" + "A1,vcpu,1,1.00\n" * 3,
+                                                  "inv.csv")] == [2, 3, 4]
+
+
+def test_a_projection_taken_at_the_month_end_is_not_marked_projected():
+    [d] = b.bills(CAT, [held()], "2026-11", department="mut-a", now=DEC, projected=True)
+    assert not d.projected and d.to == DEC
+    [d] = b.bills(CAT, [held()], "2026-11", department="mut-a", now=DEC - dt.timedelta(seconds=1), projected=True)
+    assert d.projected and d.to == DEC
+
+
+def test_an_unknown_contract_first_does_not_hide_the_rest():
+    r = _rec("contract,resource,quantity,amount\n00-X,vcpu,1,1.00\n" + A1_EXACT.split("\n", 1)[1], [held()])
+    assert [(c.contract, bool(c.differences)) for c in r.contracts] == [("00-X", True), ("A1", False)]
