@@ -334,6 +334,12 @@ def _has_bad(x: Any) -> bool:
 _CONTAINERS = (list, dict)       # frozen mappings (model values) are never searched
 
 
+def _list_at(raw: Any, key: str) -> list:
+    """``raw[key]`` when ``raw`` is a mapping and that is a list, else [] (for cross-checks on raw input)."""
+    v = raw.get(key) if isinstance(raw, dict) else None
+    return v if isinstance(v, list) else []
+
+
 def _opt(out: dict, key: str, default: Any) -> Any:
     v = out[key]
     return default if v is _MISSING else v
@@ -572,7 +578,7 @@ def _read_people(root: Path, department_names: set[str], problems: list[Problem]
         doc.err((), "file is empty; expected a mapping with 'people:'")
         return (), ApprovalPolicy()
     checked = _people_file(doc, (), raw)
-    items = raw.get("people") if isinstance(raw, dict) and isinstance(raw.get("people"), list) else []
+    items = _list_at(raw, "people")
     _dups(doc, ("people",), [(i, x.get("name")) for i, x in enumerate(items) if isinstance(x, dict)], "person")
     for i, x in enumerate(items):
         d = x.get("department") if isinstance(x, dict) else None
@@ -773,7 +779,7 @@ def _load_catalog(path: str | Path) -> Catalog:
                 dup = True
         dept_ok = checked is not _BAD and not dup
         # cross references, checked on the raw values so that one bad field does not hide others
-        contracts_raw = raw.get("contracts") if isinstance(raw.get("contracts"), list) else []
+        contracts_raw = _list_at(raw, "contracts")
         contract_ids_here = set()
         for i, c in enumerate(contracts_raw):
             if not isinstance(c, dict):
@@ -792,7 +798,7 @@ def _load_catalog(path: str | Path) -> Catalog:
                 known = ", ".join(sorted(provider_names_written)) or "none"
                 doc.err(("contracts", i, "provider"), f"unknown provider '{prov}' (providers.yaml has: {known})")
                 dept_ok = False
-        requests_raw = raw.get("requests") if isinstance(raw.get("requests"), list) else []
+        requests_raw = _list_at(raw, "requests")
         seen_req: dict[str, int] = {}
         for i, r in enumerate(requests_raw):
             if not isinstance(r, dict):
@@ -809,16 +815,16 @@ def _load_catalog(path: str | Path) -> Catalog:
                     known = ", ".join(sorted(template_sizes_written)) or "none"
                     doc.err(("requests", i, "template"), f"unknown template '{tn}' (templates/ has: {known})")
                     dept_ok = False
-                elif isinstance(sz, str) and template_sizes_written[tn] is not None and sz not in template_sizes_written[tn]:
+                elif isinstance(sz, str) and (sizes := template_sizes_written[tn]) is not None and sz not in sizes:
                     doc.err(("requests", i, "size"),
-                            f"unknown size '{sz}' of template {tn} (it has: {', '.join(sorted(template_sizes_written[tn]))})")
+                            f"unknown size '{sz}' of template {tn} (it has: {', '.join(sorted(sizes))})")
                     dept_ok = False
         for key, what in (("users", "user name"), ("probes", "probe name")):
-            items = raw.get(key) if isinstance(raw.get(key), list) else []
+            entries = _list_at(raw, key)
             before = len(problems)
-            _dups(doc, (key,), [(i, x.get("name")) for i, x in enumerate(items) if isinstance(x, dict)], what)
+            _dups(doc, (key,), [(i, x.get("name")) for i, x in enumerate(entries) if isinstance(x, dict)], what)
             dept_ok = dept_ok and len(problems) == before
-        probes_raw = raw.get("probes") if isinstance(raw.get("probes"), list) else []
+        probes_raw = _list_at(raw, "probes")
         for i, p in enumerate(probes_raw):
             if isinstance(p, dict) and isinstance(p.get("contract"), str) and p["contract"] not in contract_ids_here:
                 doc.err(("probes", i, "contract"), f"unknown contract '{p['contract']}' (this department has: "
@@ -837,7 +843,7 @@ def _load_catalog(path: str | Path) -> Catalog:
 
     people, approval = _read_people(root, set(dept_files), problems)
     if problems:
-        first = {}
+        first: dict[str, int] = {}
         for p in problems:
             first.setdefault(p.file, len(first))
         raise CatalogInvalid(sorted(problems, key=lambda p: (first[p.file], p.line or 0)))

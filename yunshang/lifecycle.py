@@ -279,7 +279,8 @@ def reclaim_candidates(records, catalog, day, idle: Mapping[tuple[str, str], flo
     for r in records:
         if r.state not in (CONFIGURED, PUBLISHED, MONITORED):
             continue
-        reasons, evidence = [], {}
+        reasons: list[str] = []
+        evidence: dict[str, dict] = {}
         try:
             dept = catalog.department(r.department)
         except KeyError:

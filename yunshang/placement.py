@@ -530,9 +530,9 @@ def _run(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...], excluded: di
             it = _Item(dept, req, PRIMARY, unit, tpl.floating_ips, opts, rejected, masks=masks or None,
                        budgets=budgets[site])
             if req.dr:
-                sb = standby_options[id(it)] = _options(catalog, req, back_contracts, unit, tpl.floating_ips,
-                                                        excluded, unit_cost, off_site)
-                it.options = _with_standby_in_mind(opts, sb[0])
+                backup = standby_options[id(it)] = _options(catalog, req, back_contracts, unit, tpl.floating_ips,
+                                                            excluded, unit_cost, off_site)
+                it.options = _with_standby_in_mind(opts, backup[0])
             primaries.append(it)
 
     placed: dict[int, tuple] = {}          # id(item) -> (pi, contract, counts, cost)
@@ -650,9 +650,10 @@ def _greedy(state: _State, items: list[_Item], placed: dict, why_not: dict, part
         else:
             if alone is not None:
                 cost, pi, contract, passed, sb_reasons = alone
-                got = _try(state, it, pi, contract, cost)
-                _commit(state, pi, got, it, contract, cost)
-                placed[id(it)] = (pi, contract, got, cost)
+                again = _try(state, it, pi, contract, cost)
+                assert not isinstance(again, str)      # it fitted a moment ago, and nothing changed since
+                _commit(state, pi, again, it, contract, cost)
+                placed[id(it)] = (pi, contract, again, cost)
                 it.passed_over = passed
                 why_not[id(sb)] = sb_reasons
             else:

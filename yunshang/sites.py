@@ -202,11 +202,11 @@ def _tree_problems(found: list, entries: list, known: set[str]) -> None:
             n = parent[n]
         if state.get(n) == 1:                           # the walk came back to itself: a cycle through n
             cycle = path[path.index(n):]
-            first = min(cycle, key=index.__getitem__)
-            k = cycle.index(first)
-            ring = cycle[k:] + cycle[:k] + [first]
-            shown = " -> ".join(ring) if len(ring) <= 12 else " -> ".join(ring[:10] + ["...", first])
-            doc.err(("sites", index[first], "parent"), f"cycle in parents: {shown} ({len(cycle)} sites)"
+            start = min(cycle, key=index.__getitem__)
+            k = cycle.index(start)
+            ring = cycle[k:] + cycle[:k] + [start]
+            shown = " -> ".join(ring) if len(ring) <= 12 else " -> ".join(ring[:10] + ["...", start])
+            doc.err(("sites", index[start], "parent"), f"cycle in parents: {shown} ({len(cycle)} sites)"
                     if len(ring) > 12 else f"cycle in parents: {shown}")
         for m in path:
             state[m] = 2

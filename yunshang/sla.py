@@ -116,16 +116,17 @@ def maintenance_seconds_in_month(windows: Iterable[MaintenanceWindow], at: dt.da
         s, e = max(s, m_start), min(e, m_end)
         if s < e:
             spans.append((s, e))
-    total, cur_s, cur_e = 0.0, None, None
+    total = 0.0
+    cur: tuple[dt.datetime, dt.datetime] | None = None     # the merged span being extended
     for s, e in sorted(spans):
-        if cur_e is None or s > cur_e:
-            if cur_e is not None:
-                total += (cur_e - cur_s).total_seconds()
-            cur_s, cur_e = s, e
+        if cur is None or s > cur[1]:
+            if cur is not None:
+                total += (cur[1] - cur[0]).total_seconds()
+            cur = (s, e)
         else:
-            cur_e = max(cur_e, e)
-    if cur_e is not None:
-        total += (cur_e - cur_s).total_seconds()
+            cur = (cur[0], max(cur[1], e))
+    if cur is not None:
+        total += (cur[1] - cur[0]).total_seconds()
     return total
 
 

@@ -37,7 +37,7 @@ from yunshang.secrules import (ADMIN_PORTS, WORLD, RuleSpec, fmt_rule, normalise
 from yunshang.templates import render_user_data
 
 HEADROOM_RATIO = 0.25
-TENANT_SUPERNET = ipaddress.ip_network("10.0.0.0/9")
+TENANT_SUPERNET = ipaddress.IPv4Network("10.0.0.0/9")
 DEPARTMENT_PREFIXLEN = 20          # one /20 per department
 OPERATOR_PREFIXLEN = 24            # one /24 per operator inside it
 MAX_CIDR_INDEX = 2047              # 2048 /20 blocks in 10.0.0.0/9; 10.128.0.0/9 is never a tenant's
@@ -225,7 +225,7 @@ def tenant_cidr(catalog: Catalog, department: Department, provider: Provider) ->
 
 def _nth_subnet(net: ipaddress.IPv4Network, prefixlen: int, n: int) -> ipaddress.IPv4Network:
     size = 2 ** (32 - prefixlen)
-    return ipaddress.ip_network((int(net.network_address) + n * size, prefixlen))
+    return ipaddress.IPv4Network((int(net.network_address) + n * size, prefixlen))
 
 
 def check_cidr_indexes(catalog: Catalog) -> None:

@@ -128,7 +128,8 @@ class YamlDoc:
         if self._root is None:
             return None
         node, key_node = self.node(path)
-        mark = (key_node or node).start_mark if (key_node or node) is not None else None
+        found = key_node or node
+        mark = found.start_mark if found is not None else None
         return mark.line + 1 if mark is not None else None
 
     def content_line(self, path: tuple) -> int | None:
@@ -279,6 +280,7 @@ class _Builder:
         else:
             if node.tag != _MAP:
                 raise self.fail(node, f"unsupported YAML tag {node.tag!r} (only plain lists and mappings)")
+            assert isinstance(node, yaml.MappingNode)      # composed nodes are scalars, sequences or mappings
             value, total, height = self.mapping(node, depth)
         self.busy.discard(nid)
         if total > MAX_NODES:

@@ -39,16 +39,16 @@ def evidence_from_prometheus(prometheus_url: str, catalog, month: str,
         by_contract.setdefault(cid, {})[f"{op}/{s.label('probe')}"] = samples
     out = {}
     for cid, probes in by_contract.items():
-        op = next((c.provider for d in catalog.departments for c in d.contracts if c.id == cid), None)
-        if op is None:
+        operator = next((c.provider for d in catalog.departments for c in d.contracts if c.id == cid), None)
+        if operator is None:
             continue
-        prov = catalog.provider(op)
+        prov = catalog.provider(operator)
         out[cid] = b.evidence_from_samples(probes, prov.maintenance, prov.sla.availability, start)
     return out
 
 
 def month_bills(deps: Deps, who: Identity | None, month: str, department: str | None = None,
-                prometheus_url: str | None = None, now: dt.datetime | None = None, projected: bool = False) -> list:
+                prometheus_url: str | None = None, now: dt.datetime | None = None, projected: bool = False) -> tuple:
     """The month's bills (one per department; ``department``: only that one).
 
     ``who`` None: the center's own batch run on its machine (the CLI's ``yunshang bill``);
