@@ -294,12 +294,21 @@ def install(module, mod: Module, site: int, code) -> None:
                 _swap(module.__dict__[stmt.name].__dict__[member.name], ns[stmt.name].__dict__[member.name])
                 return
         module.__dict__[stmt.name] = ns[stmt.name]
+        # values built from the class at import (e.g. a table of its instances) are rebuilt too
+        later = mod.tree.body[mod.tree.body.index(stmt) + 1:]
+        for name in _assigned_names(later):
+            module.__dict__[name] = ns[name]
         return
-    names = {t.id for n in ast.walk(stmt) if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign))
-             for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) for t in ast.walk(t)
-             if isinstance(t, ast.Name)}
-    for name in names:
+    for name in _assigned_names([stmt]):
         module.__dict__[name] = ns[name]
+
+
+def _assigned_names(stmts: list[ast.stmt]) -> set[str]:
+    """Names bound by module-level assignments among ``stmts`` (not defs, classes or imports)."""
+    return {t.id for stmt in stmts if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign))
+            for n in ast.walk(stmt) if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign))
+            for target in (n.targets if isinstance(n, ast.Assign) else [n.target]) for t in ast.walk(target)
+            if isinstance(t, ast.Name)}
 
 
 class _Runner:
