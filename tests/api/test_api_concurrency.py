@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import secrets
 import shutil
+import threading
 
 import pytest
 import yaml
@@ -94,6 +95,22 @@ def test_concurrent_submissions_and_approvals_lose_nothing_and_never_over_commit
             assert r.status_code in (200, 409), r.text
             out[rid] = r.status_code
         return out
+    # phase 1: per department, its two requests approved at the same moment by the two approvers
+    # (a barrier per pair): the ceiling admits only one of them
+    pairs = [(ids[2 * (i - 1)], ids[2 * (i - 1) + 1]) for i in range(1, N + 1)]
+    gate = threading.Barrier(2)
+
+    def paired(name, which, server):
+        out = {}
+        for pair in pairs:
+            gate.wait()
+            out.update(approver(name, [pair[which]], server))
+        return out
+    with cf.ThreadPoolExecutor(max_workers=2) as pool:
+        f1 = pool.submit(paired, "center-approver-1", 0, a)
+        f2 = pool.submit(paired, "center-approver-2", 1, b)
+        p1, p2 = f1.result(), f2.result()
+    # phase 2: both approvers sweep everything, in opposite orders
     with cf.ThreadPoolExecutor(max_workers=2) as pool:
         f1 = pool.submit(approver, "center-approver-1", ids, a)
         f2 = pool.submit(approver, "center-approver-2", list(reversed(ids)), b)
