@@ -6,6 +6,7 @@ import datetime as dt
 import click
 
 from cli.common import catalog_option, clouds_option, day_type, echo_json, output_option, table
+from cli.request import db_option
 
 
 @click.command()
@@ -17,7 +18,17 @@ from cli.common import catalog_option, clouds_option, day_type, echo_json, outpu
               help="Subtract what is already used on each operator (read from its cloud's Placement API); "
                    "an operator that cannot be read is left out, with the reason in the output.")
 @clouds_option
-def plan(catalog_dir: str, date_: dt.datetime | None, output: str, live: bool, clouds_file: str | None) -> None:
+@click.option("--save", is_flag=True,
+              help="Record the plan in the lifecycle store (id, content hash, date, catalog digest): what "
+                   "`stack preview|up|destroy` and `tenant apply|verify` apply (--plan ID, default the latest "
+                   "recorded plan covering the department).")
+@click.option("--department", "departments", multiple=True, metavar="DEPT",
+              help="With --save: record only this department's placements (repeatable). Default: all.")
+@click.option("--by", "actor", envvar="YUNSHANG_ACTOR", metavar="NAME",
+              help="With --save: who records it (audit log). Env: YUNSHANG_ACTOR.")
+@db_option
+def plan(catalog_dir: str, date_: dt.datetime | None, output: str, live: bool, clouds_file: str | None,
+         save: bool, departments: tuple[str, ...], actor: str | None, db_url: str | None) -> None:
     """Place every department's requests on the operators its contracts allow.
 
     \b
@@ -39,6 +50,7 @@ def plan(catalog_dir: str, date_: dt.datetime | None, output: str, live: bool, c
       yunshang plan --catalog examples/prefecture
       yunshang plan --catalog examples/prefecture --date 2027-01-15 --output json
       yunshang plan --catalog examples/prefecture --live --clouds clouds.yaml
+      yunshang plan --catalog examples/prefecture --save --by li     # record it: "recorded plan 7 ..."
     """
     from yunshang.catalog import load_catalog
     from yunshang.placement import place_explained, plan_to_dict
@@ -50,14 +62,38 @@ def plan(catalog_dir: str, date_: dt.datetime | None, output: str, live: bool, c
     notes: list[str] = []
     if live:
         usage, excluded, notes = _live(catalog, clouds_file)
+    if save and not (actor or "").strip():
+        raise click.UsageError("--save needs --by NAME (who records the plan; env YUNSHANG_ACTOR)")
+    for d in departments:
+        try:
+            catalog.department(d)
+        except KeyError:
+            raise click.BadParameter(f"unknown department {d!r} in {catalog_dir}", param_hint="--department") \
+                from None
     result, decisions = place_explained(catalog, day, usage, excluded=excluded)
+    saved = _save(db_url, catalog, result, actor or "", departments or None, live) if save else None
     if output == "json":
         data = plan_to_dict(result)
         if live:
             data["live"] = {"excluded": excluded, "notes": notes}
+        if saved is not None:
+            data["recorded"] = saved.summary()
         echo_json(data)
         return
     click.echo(render_table(catalog, result, decisions, excluded, notes))
+    if saved is not None:
+        click.echo(f"\nrecorded plan {saved.id} (content hash {saved.content_hash[:12]}, catalog digest "
+                   f"{saved.catalog_digest[:12]}) covering {', '.join(saved.departments)}; apply it: "
+                   f"yunshang tenant apply DEPT --operator OP --plan {saved.id} (or stack up DEPT --plan {saved.id})")
+
+
+def _save(db_url, catalog, result, actor: str, departments, live: bool):
+    from yunshang.plans import record_plan
+    from yunshang.store import open_store
+
+    with open_store(db_url) as store:
+        return record_plan(store, catalog, result, by=actor, departments=departments,
+                           source="plan --save" + (" --live" if live else ""))
 
 
 def _live(catalog, clouds_file: str | None):

@@ -1,6 +1,7 @@
 """``yunshang stack``: department tenants as Pulumi stacks (one per department per operator)."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -19,7 +20,16 @@ GRAPH_LABEL = ("declared by the program under Pulumi mocks (pulumi.runtime.set_m
 
 def date_option(f):
     return click.option("--date", "day", type=day_type(), default=None, metavar="YYYY-MM-DD",
-                        help="Plan date: contracts must be valid then. Default: today.")(f)
+                        help="Apply date: the recorded plan's contracts must still be valid then. Default: today.")(f)
+
+
+def plan_option(f):
+    f = click.option("--plan", "plan_id", type=click.IntRange(min=1), default=None, metavar="ID",
+                     help="The recorded plan to build (`yunshang plan --save`, or `request approve`). "
+                          "Default: the latest recorded plan covering the department.")(f)
+    from cli.request import db_option
+
+    return db_option(f)
 
 
 def operator_option(f):
@@ -34,25 +44,35 @@ def mgmt_option(f):
                              "Default: 10.250.0.0/24.")(f)
 
 
-def specs_for(catalog_dir: str, department: str, operators: tuple[str, ...], day, management_cidr: str | None):
-    """(catalog, plan, [TenantSpec]) of the department on the chosen operators."""
+def specs_for(catalog_dir: str, department: str, operators: tuple[str, ...], day, management_cidr: str | None,
+              plan_id: int | None = None, db_url: str | None = None):
+    """(catalog, plan, [TenantSpec], plan record, notes) of the department on the chosen operators,
+    from a recorded plan (never re-placed), checked against the catalog on the apply date."""
     from yunshang.errors import NotFound
-    from yunshang.placement import place
+    from yunshang.plans import resolve_plan
+    from yunshang.store import open_store
     from yunshang.tenant import DEFAULT_MANAGEMENT_CIDR, operators_of, tenant_spec
 
     catalog = load_catalog(catalog_dir)
-    date = (day.date() if day else dt.date.today())
-    plan = place(catalog, date)
-    ops = list(operators) or list(operators_of(catalog, plan, department))
-    if not ops:
+    try:
+        catalog.department(department)
+    except KeyError:
+        raise NotFound(f"unknown department {department!r} (catalog {catalog_dir}: "
+                       f"{', '.join(sorted(d.name for d in catalog.departments))})") from None
+    for op in operators:
         try:
-            catalog.department(department)
+            catalog.provider(op)
         except KeyError:
-            raise NotFound(f"unknown department {department!r} in {catalog_dir}") from None
-        raise NotFound(f"the plan for {date.isoformat()} places nothing of {department}: no stack to build "
-                       f"(name an operator with --operator to build an empty tenant)")
+            raise NotFound(f"unknown operator {op!r} (catalog {catalog_dir}: "
+                           f"{', '.join(p.name for p in catalog.providers)})") from None
+    date = (day.date() if day else dt.date.today())
+    with open_store(db_url) as store:
+        record, cat, plan, notes = resolve_plan(store, catalog, department, plan_id, date)
+    ops = list(operators) or list(operators_of(cat, plan, department))
     mgmt = management_cidr or DEFAULT_MANAGEMENT_CIDR
-    return catalog, plan, [tenant_spec(catalog, plan, department, op, management_cidr=mgmt) for op in ops]
+    specs = [dataclasses.replace(tenant_spec(cat, plan, department, op, management_cidr=mgmt), plan_id=record.id,
+                                 plan_hash=record.content_hash) for op in ops]
+    return cat, plan, specs, record, notes
 
 
 @click.group()
@@ -61,12 +81,14 @@ def stack() -> None:
 
     \b
     The Pulumi program is stacks/ (Pulumi.yaml at the repo root). Stack config holds only inputs:
-    catalog path, department, operator, date (and an optional management CIDR); passwords only
-    as Pulumi secrets. Every resource is bound to an explicit provider for the operator's named
-    cloud in clouds.yaml.
+    catalog path, department, operator, the recorded plan's id and content hash (and an optional
+    management CIDR); passwords only as Pulumi secrets. The program reads that plan from the
+    lifecycle store; it never re-places. Every resource is bound to an explicit provider for the
+    operator's named cloud in clouds.yaml.
     \b
     Examples:
-      yunshang stack render health --catalog examples/prefecture --date 2026-12-01
+      yunshang plan --catalog examples/prefecture --save --by li      # records plan N
+      yunshang stack render health --catalog examples/prefecture --plan N
       yunshang stack graph health --catalog examples/prefecture --output json
       yunshang stack up health --operator telecom --clouds clouds.yaml    # needs the pulumi CLI
     """
@@ -77,23 +99,26 @@ def stack() -> None:
 @catalog_option
 @operator_option
 @date_option
+@plan_option
 @mgmt_option
 @click.option("--dir", "out_dir", default=".", show_default=True, type=OutPath("dir"),
               help="Where to write Pulumi.<department>.<operator>.yaml (the directory holding Pulumi.yaml).")
 @output_option
-def render(department, catalog_dir, operators, day, management_cidr, out_dir, output):
-    """Write the stack config file(s) Pulumi.<DEPARTMENT>.<operator>.yaml (inputs only, no secrets).
+def render(department, catalog_dir, operators, day, plan_id, db_url, management_cidr, out_dir, output):
+    """Write the stack config file(s) Pulumi.<DEPARTMENT>.<operator>.yaml (inputs only, no secrets):
+    catalog, department, operator and the recorded plan's id and content hash the program reads.
 
     The tenant spec is derived first, so a bad department, operator, contract or template fails
     here with one line and nothing is written."""
-    _, plan, specs = specs_for(catalog_dir, department, operators, day, management_cidr)
+    _, plan, specs, record, notes = specs_for(catalog_dir, department, operators, day, management_cidr, plan_id,
+                                              db_url)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cat_path = os.path.relpath(os.path.abspath(catalog_dir), os.path.abspath(out))
     written = []
     for s in specs:
         cfg = {"yunshang:catalog": cat_path, "yunshang:department": s.department,
-               "yunshang:operator": s.operator, "yunshang:date": plan.date.isoformat()}
+               "yunshang:operator": s.operator, "yunshang:plan": record.id, "yunshang:planHash": record.content_hash}
         if management_cidr:
             cfg["yunshang:managementCidr"] = management_cidr
         path = out / f"Pulumi.{s.stack_name}.yaml"
@@ -101,10 +126,12 @@ def render(department, catalog_dir, operators, day, management_cidr, out_dir, ou
         tmp.write_text(f"# stack {s.stack_name}: written by `yunshang stack render`; inputs only.\n"
                        + yaml.safe_dump({"config": cfg}, sort_keys=True, allow_unicode=True))
         os.replace(tmp, path)
-        written.append({"stack": s.stack_name, "file": str(path), "servers": len(s.servers), "cidr": s.network.cidr})
+        written.append({"stack": s.stack_name, "file": str(path), "servers": len(s.servers), "cidr": s.network.cidr,
+                        "plan": record.id})
     if output == "json":
         echo_json(written)
     else:
+        _notes(notes)
         click.echo(table(["STACK", "FILE", "SERVERS", "CIDR"],
                          [[w["stack"], w["file"], w["servers"], w["cidr"]] for w in written]))
 
@@ -114,16 +141,17 @@ def render(department, catalog_dir, operators, day, management_cidr, out_dir, ou
 @catalog_option
 @operator_option
 @date_option
+@plan_option
 @mgmt_option
 @output_option
-def graph(department, catalog_dir, operators, day, management_cidr, output):
+def graph(department, catalog_dir, operators, day, plan_id, db_url, management_cidr, output):
     """Show the resources the program declares for DEPARTMENT's stacks: type, name, operator, key inputs.
 
     This runs the program under Pulumi's mock monitor: it is what the program DECLARES, not a
     preview against state (no engine, no cloud)."""
     from stacks.graph import declare_tenant, graph_rows
 
-    _, _, specs = specs_for(catalog_dir, department, operators, day, management_cidr)
+    _, _, specs, _, notes = specs_for(catalog_dir, department, operators, day, management_cidr, plan_id, db_url)
     result = []
     for s in specs:
         rows = graph_rows(declare_tenant(s))
@@ -132,12 +160,18 @@ def graph(department, catalog_dir, operators, day, management_cidr, output):
         echo_json({"note": GRAPH_LABEL, "stacks": result})
         return
     click.echo(f"NOTE: {GRAPH_LABEL}.")
+    _notes(notes)
     for st in result:
         click.echo(f"\nstack {st['stack']} (operator {st['operator']}, cloud {st['cloud']}): "
                    f"{len(st['resources'])} resources")
         click.echo(table(["TYPE", "NAME", "OPERATOR", "KEY INPUTS"],
                          [[r["type"].split(":", 1)[-1], r["name"], r["operator"] or "-", _key_inputs(r["inputs"])]
                           for r in st["resources"]]))
+
+
+def _notes(notes) -> None:
+    for n in notes:
+        click.echo(f"note: {n}", err=True)
 
 
 def _key_inputs(inputs: dict) -> str:
@@ -156,6 +190,7 @@ def _engine_command(verb: str):
     @catalog_option
     @operator_option
     @date_option
+    @plan_option
     @mgmt_option
     @clouds_option
     @backend_option
@@ -163,11 +198,15 @@ def _engine_command(verb: str):
                   help="Read the cloud into the state first (shows / repairs what was changed by hand). "
                        "Default: on for up, off for preview.", hidden=verb not in ("preview", "up"))
     @output_option
-    def cmd(department, catalog_dir, operators, day, management_cidr, clouds_file, backend, refresh, output):
+    def cmd(department, catalog_dir, operators, day, plan_id, db_url, management_cidr, clouds_file, backend, refresh,
+            output):
         from stacks.automation import destroy_stack, preview_stack, refresh_stack, require_pulumi, up_stack
 
         require_pulumi()  # fail at once, before reading anything
-        catalog, plan, specs = specs_for(catalog_dir, department, operators, day, management_cidr)
+        catalog, plan, specs, _, notes = specs_for(catalog_dir, department, operators, day, management_cidr, plan_id,
+                                                   db_url)
+        if output != "json":
+            _notes(notes)
         results = []
         for s in specs:
             show = None if output == "json" else click.echo
@@ -198,7 +237,9 @@ def _engine_command(verb: str):
         "destroy": "`pulumi destroy` DEPARTMENT's stacks.",
     }[verb] + ("\n\nOne workspace per stack under the state dir ($YUNSHANG_STATE_DIR/pulumi/<stack>); one update "
                "of a stack at a time (a second is refused, exit 4). The engine is the one `make pulumi` built; "
-               "without it: one line saying what to install, exit 6.")
+               "without it: one line saying what to install, exit 6.\n\nThe stacks are built from a recorded plan (--plan ID, default the latest covering DEPARTMENT; "
+               "`yunshang plan --save` records one), never re-placed; a plan whose contracts expired or whose "
+               "catalog changed under it is refused, naming what changed.")
     return stack.command(name=verb)(cmd)
 
 

@@ -9,11 +9,15 @@ import click
 import yaml
 
 from cli.common import OutPath, catalog_option, clouds_option, echo_json, output_option, table
-from cli.stack import date_option, mgmt_option, specs_for
+from cli.stack import date_option, mgmt_option, plan_option, specs_for
 
 
-def _one_spec(catalog_dir, department, operator, day, management_cidr):
-    _, _, (spec,) = specs_for(catalog_dir, department, (operator,), day, management_cidr)
+def _one_spec(catalog_dir, department, operator, day, management_cidr, plan_id, db_url, output):
+    """The spec of DEPARTMENT on OPERATOR from the recorded plan (notes to stderr unless JSON)."""
+    _, _, (spec,), _, notes = specs_for(catalog_dir, department, (operator,), day, management_cidr, plan_id, db_url)
+    if output != "json":
+        for n in notes:
+            click.echo(f"note: {n}", err=True)
     return spec
 
 
@@ -29,6 +33,9 @@ def tenant() -> None:
 
     \b
     Plan, then apply: every command that changes a cloud prints its change list first.
+    apply and verify build the tenant of a recorded plan (--plan ID; default the latest one
+    covering the department): record one with `yunshang plan --save --by NAME`.
+      yunshang plan --catalog examples/prefecture --save --by li
       yunshang tenant apply health --operator telecom --clouds clouds.yaml --dry-run
       yunshang tenant apply health --operator telecom --clouds clouds.yaml
       yunshang tenant verify health --operator telecom --clouds clouds.yaml   # drift, exit 1 if any
@@ -47,17 +54,22 @@ def tenant() -> None:
 @click.option("--operator", required=True, metavar="OP", help="Operator (catalog provider) to build the tenant on.")
 @catalog_option
 @date_option
+@plan_option
 @mgmt_option
 @clouds_option
 @click.option("--dry-run", is_flag=True, help="Print the change plan only; change nothing.")
 @_state_option
 @output_option
-def apply(department, operator, catalog_dir, day, management_cidr, clouds_file, dry_run, state_dir, output):
+def apply(department, operator, catalog_dir, day, plan_id, db_url, management_cidr, clouds_file, dry_run, state_dir,
+          output):
     """Converge DEPARTMENT's tenant on OPERATOR to its spec: create what is missing, update what
-    differs, never delete what yunshang did not create. Idempotent: a second run changes nothing."""
+    differs, never delete what yunshang did not create. Idempotent: a second run changes nothing.
+
+    The spec comes from a recorded plan (--plan ID, default the latest covering DEPARTMENT), never
+    re-placed; a plan whose contracts expired or whose catalog changed under it is refused."""
     from yunshang.openstack.tenant import apply_tenant
 
-    spec = _one_spec(catalog_dir, department, operator, day, management_cidr)
+    spec = _one_spec(catalog_dir, department, operator, day, management_cidr, plan_id, db_url, output)
     say = (lambda m: None) if output == "json" else click.echo
     res = apply_tenant(spec, clouds_file, dry_run=dry_run, say=say, state=Path(state_dir) if state_dir else None)
     if output == "json":
@@ -96,18 +108,19 @@ def _k(key) -> str:
 @click.option("--operator", required=True, metavar="OP")
 @catalog_option
 @date_option
+@plan_option
 @mgmt_option
 @clouds_option
 @output_option
 @click.pass_context
-def verify(ctx, department, operator, catalog_dir, day, management_cidr, clouds_file, output):
+def verify(ctx, department, operator, catalog_dir, day, plan_id, db_url, management_cidr, clouds_file, output):
     """Report drift between DEPARTMENT's spec and its tenant on OPERATOR: missing, extra, different.
 
     Read-only. Rules are compared normalised (ports 1-65535 = any, protocol any, missing
     remote = 0.0.0.0/0). Exit 0: no drift; exit 1: drift found."""
     from yunshang.openstack.tenant import verify_tenant
 
-    spec = _one_spec(catalog_dir, department, operator, day, management_cidr)
+    spec = _one_spec(catalog_dir, department, operator, day, management_cidr, plan_id, db_url, output)
     drift = verify_tenant(spec, clouds_file)
     _print_drift(drift, output, spec.stack_name)
     if not drift.clean:

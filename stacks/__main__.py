@@ -4,10 +4,12 @@ Stack config holds only inputs (namespace `yunshang`):
   catalog          path of the catalog directory (relative to the repo root or absolute)
   department       department name
   operator         operator name (its `cloud:` is the clouds.yaml entry the providers use)
-  date             plan date YYYY-MM-DD (contracts must be valid then)
+  plan             id of the recorded plan to build (`yunshang plan --save`, `request approve`),
+                   read from the lifecycle store ($YUNSHANG_DB); never re-placed
+  planHash         that plan's content hash (a plan that does not match is refused)
   managementCidr   optional, the center's management CIDR (MLPS baselines)
   initialPasswords optional SECRET object {user: password} (pulumi config set --secret --path)
-The program asks the core for the TenantSpec and builds DepartmentTenant from it.
+The program asks the core for the TenantSpec of that plan and builds DepartmentTenant from it.
 """
 from __future__ import annotations
 
@@ -25,5 +27,6 @@ from stacks.program import build_tenant, initial_passwords, spec_from_config  # 
 cfg = pulumi.Config("yunshang")
 spec = spec_from_config(
     catalog=cfg.require("catalog"), department=cfg.require("department"), operator=cfg.require("operator"),
-    date=cfg.require("date"), management_cidr=cfg.get("managementCidr"), root=_ROOT)
+    plan=cfg.require("plan"), plan_hash=cfg.require("planHash"), management_cidr=cfg.get("managementCidr"),
+    root=_ROOT)
 build_tenant(spec, initial_passwords=initial_passwords())

@@ -267,11 +267,24 @@ def _stack(spec: TenantSpec, clouds_file: str | None, backend: str | None):
         lw = auto.LocalWorkspace(work_dir=str(work), pulumi_home=str(home), env_vars=env, program=program,
                                  pulumi_command=cmd)
         stack = auto.Stack.create_or_select(spec.stack_name, lw)
+        stack.set_all_config(plan_config(spec))  # the stack names the recorded plan it is built from
     except FileNotFoundError as exc:  # the binary vanished between the check and now
         raise ToolMissing(PULUMI_MISSING) from exc
     except auto.CommandError as exc:
         raise YunshangError(f"stack {spec.stack_name}: {_engine_message(exc)}") from None
     return stack, url, ws
+
+
+def plan_config(spec: TenantSpec) -> dict:
+    """Stack config naming the recorded plan ``spec`` came from (id and content hash)."""
+    from pulumi import automation as auto
+
+    if spec.plan_id is None:
+        raise YunshangError(f"stack {spec.stack_name}: its spec names no recorded plan (yunshang plan --save)")
+    return {f"{PROJECT}:department": auto.ConfigValue(spec.department),
+            f"{PROJECT}:operator": auto.ConfigValue(spec.operator),
+            f"{PROJECT}:plan": auto.ConfigValue(str(spec.plan_id)),
+            f"{PROJECT}:planHash": auto.ConfigValue(spec.plan_hash)}
 
 
 def _ensure_passwords(stack, spec: TenantSpec) -> None:

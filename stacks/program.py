@@ -23,6 +23,8 @@ def build_tenant(spec: TenantSpec, *, initial_passwords: Optional[Mapping[str, p
     pulumi.export("operator", spec.operator)
     pulumi.export("network_cidr", spec.network.cidr)
     pulumi.export("servers", [s.name for s in spec.servers])
+    pulumi.export("plan", spec.plan_id)
+    pulumi.export("planHash", spec.plan_hash)
     return tenant
 
 
@@ -33,18 +35,27 @@ def initial_passwords(namespace: str = "yunshang") -> dict[str, pulumi.Output[st
     return {str(u): pulumi.Output.secret(str(p)) for u, p in raw.items()}
 
 
-def spec_from_config(*, catalog: str, department: str, operator: str, date: str,
-                     management_cidr: str | None = None, root: str = ".") -> TenantSpec:
-    """Stack config (inputs only) -> the core's TenantSpec: load catalog, place, derive."""
+def spec_from_config(*, catalog: str, department: str, operator: str, plan: str, plan_hash: str,
+                     management_cidr: str | None = None, root: str = ".", db_url: str | None = None) -> TenantSpec:
+    """Stack config (inputs only) -> the core's TenantSpec of the recorded plan it names (read from
+    the lifecycle store, $YUNSHANG_DB): never re-placed. A plan whose content hash is not the one
+    the config names, or that no longer applies to the catalog today, is refused."""
+    import dataclasses
     import datetime as dt
     import os
 
     from yunshang.catalog import load_catalog
-    from yunshang.placement import place
+    from yunshang.plans import PlanInvalid, applicable_plan
+    from yunshang.store import open_store
     from yunshang.tenant import DEFAULT_MANAGEMENT_CIDR, tenant_spec
 
     path = catalog if os.path.isabs(catalog) else os.path.join(root, catalog)
     cat = load_catalog(path)
-    day = dt.date.fromisoformat(date)
-    return tenant_spec(cat, place(cat, day), department, operator,
-                       management_cidr=management_cidr or DEFAULT_MANAGEMENT_CIDR)
+    with open_store(db_url) as store:
+        record = store.get_plan(int(plan))
+    if record.content_hash != plan_hash:
+        raise PlanInvalid(record.id, [f"the stack config names content hash {plan_hash[:12]}, the recorded plan "
+                                      f"has {record.content_hash[:12]}"])
+    cat, placed, _ = applicable_plan(cat, record, dt.date.today(), [department])
+    spec = tenant_spec(cat, placed, department, operator, management_cidr=management_cidr or DEFAULT_MANAGEMENT_CIDR)
+    return dataclasses.replace(spec, plan_id=record.id, plan_hash=record.content_hash)

@@ -22,8 +22,8 @@ export YUNSHANG_STATE_DIR="$PWD/$OUT/state"
 step "1. Validate the catalog ($CATALOG)"
 $Y catalog validate
 
-step "2. Place every department's requests (contract-aware, cheapest allowed operator first)"
-$Y plan --output table
+step "2. Place every department's requests (contract-aware, cheapest allowed operator first) and record the plan"
+$Y plan --output table --save       # the tenants below are built from this recorded plan, never re-placed
 
 step "2b. A county department's placement: its county's zone or above (residency), its spend under the county's budget"
 $Y plan --output table | sed -n '/^== xian-taojiang-health/,/^contracts:/p' | cut -c1-150
@@ -38,7 +38,7 @@ step "4. Live capacity from each operator's Placement"
 $Y capacity show --operator telecom --operator unicom
 
 TENANT_DEPT=${TENANT_DEPT:-justice}; TENANT_OP=${TENANT_OP:-unicom}
-step "5. $TENANT_DEPT's tenant on $TENANT_OP from the catalog, through the SDK engine: plan, apply, verify, re-apply"
+step "5. $TENANT_DEPT's tenant on $TENANT_OP from the recorded plan, through the SDK engine: plan, apply, verify, re-apply"
 $Y tenant apply "$TENANT_DEPT" --operator "$TENANT_OP" --clouds "$OS_CLIENT_CONFIG_FILE" --dry-run | sed -n '1,25p'
 $Y tenant apply "$TENANT_DEPT" --operator "$TENANT_OP" --clouds "$OS_CLIENT_CONFIG_FILE" | tail -5
 $Y tenant verify "$TENANT_DEPT" --operator "$TENANT_OP" --clouds "$OS_CLIENT_CONFIG_FILE"

@@ -178,6 +178,8 @@ class TenantSpec:
     floating_ips: tuple[FloatingIpSpec, ...]
     management_cidr: str = DEFAULT_MANAGEMENT_CIDR
     notes: tuple[str, ...] = ()  # rewrites the MLPS baseline made to template rules
+    plan_id: int | None = None   # the recorded plan it was derived from (yunshang.plans), when one
+    plan_hash: str = ""          # that plan's content hash
 
     @property
     def stack_name(self) -> str:

@@ -46,3 +46,15 @@ def admin(devcloud):
     from yunshang.openstack import connect
 
     return connect("telecom", devcloud.clouds_file)
+
+
+@pytest.fixture(scope="session")
+def plan_db(tmp_path_factory, tenant_catalog, tenant_plan):
+    """A lifecycle store of the tests' own holding the recorded plan the CLI applies (`--db`)."""
+    from yunshang.plans import record_plan
+    from yunshang.store import open_store
+
+    db = "sqlite:///" + str(tmp_path_factory.mktemp("plans") / "lifecycle.db")
+    with open_store(db) as st:
+        record_plan(st, tenant_catalog, tenant_plan, by="tenant-tests", source="plan --save")
+    return db

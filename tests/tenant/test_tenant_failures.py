@@ -19,13 +19,14 @@ pytestmark = [pytest.mark.cloud, pytest.mark.filterwarnings("ignore::Deprecation
 CATALOG = Path(__file__).parent / "catalog"
 
 
-def test_refused_credentials_one_line_nothing_created(devcloud, tmp_path, admin):
+def test_refused_credentials_one_line_nothing_created(devcloud, tmp_path, admin, plan_db):
     clouds = yaml.safe_load(Path(devcloud.clouds_file).read_text())
     clouds["clouds"]["telecom"]["auth"]["password"] = "expired-or-wrong"
     bad = tmp_path / "clouds.yaml"
     bad.write_text(yaml.safe_dump(clouds))
     r = CliRunner().invoke(cli, ["tenant", "apply", "ytest", "--operator", "telecom", "--catalog", str(CATALOG),
-                                 "--date", "2026-12-01", "--clouds", str(bad), "--state-dir", str(tmp_path)])
+                                 "--date", "2026-12-01", "--clouds", str(bad), "--state-dir", str(tmp_path),
+                                 "--db", plan_db])
     assert r.exit_code == 4
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and "credentials refused" in lines[0] and "expired-or-wrong" not in r.output

@@ -57,8 +57,8 @@ def test_apply_again_changes_nothing(devcloud, ytest_spec, state):
     assert [c for c in res.changes if c.action in ("create", "update", "delete")] == []
 
 
-def test_cli_verify_and_dry_run_json(devcloud, state):
-    base = ["--catalog", str(CATALOG), "--date", "2026-12-01", "--clouds", devcloud.clouds_file]
+def test_cli_verify_and_dry_run_json(devcloud, state, plan_db):
+    base = ["--catalog", str(CATALOG), "--date", "2026-12-01", "--clouds", devcloud.clouds_file, "--db", plan_db]
     r = CliRunner().invoke(cli, ["tenant", "verify", "ytest", "--operator", "telecom", *base])
     assert r.exit_code == 0 and "no drift" in r.output, r.output
     r = CliRunner().invoke(cli, ["tenant", "apply", "ytest", "--operator", "telecom", "--dry-run", "--output", "json",
@@ -68,7 +68,7 @@ def test_cli_verify_and_dry_run_json(devcloud, state):
     assert doc["dry_run"] and [c for c in doc["changes"] if c["action"] != "keep-extra"] == []
 
 
-def test_hand_change_reported_exactly_then_repaired(devcloud, ytest_spec, state, admin):
+def test_hand_change_reported_exactly_then_repaired(devcloud, ytest_spec, state, admin, plan_db):
     p = find_project(admin, "dept-ytest")
     (sg,) = [g for g in admin.network.security_groups(project_id=p.id) if g.name == "dept-ytest-tiny-web"]
     https = [r for r in sg.security_group_rules if r["direction"] == "ingress" and r.get("port_range_min") == 443]
@@ -84,7 +84,8 @@ def test_hand_change_reported_exactly_then_repaired(devcloud, ytest_spec, state,
     assert [i[1] for i in drift.extra] == [added]           # 1-65535 read back and shown as "any"
     assert drift.different == ()
     r = CliRunner().invoke(cli, ["tenant", "verify", "ytest", "--operator", "telecom", "--catalog", str(CATALOG),
-                                 "--date", "2026-12-01", "--clouds", devcloud.clouds_file, "--output", "json"])
+                                 "--date", "2026-12-01", "--clouds", devcloud.clouds_file, "--output", "json",
+                                 "--db", plan_db])
     assert r.exit_code == 1 and json.loads(r.output)["clean"] is False
 
     res = apply_tenant(ytest_spec, devcloud.clouds_file, state=state)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,36 +11,58 @@ from click.testing import CliRunner
 
 from cli.main import cli
 
+sys.path.insert(0, str(Path(__file__).parent))
+from plan_fixtures import record_plan_into  # noqa: E402
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 SAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "prefecture")
+
+
+@pytest.fixture(autouse=True)
+def recorded_plan(tmp_path, monkeypatch):
+    """A store of this test's own with the sample's plan for 2026-12-01 recorded (the stack commands read it)."""
+    return record_plan_into(tmp_path, monkeypatch, SAMPLE, departments=["tourism"])
 
 
 def run(*args, env=None):
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
-def test_render_writes_inputs_only(tmp_path):
-    r = run("stack", "render", "tourism", "--catalog", SAMPLE, "--date", "2026-12-01", "--dir", str(tmp_path))
+def test_render_writes_inputs_only(tmp_path, recorded_plan):
+    out = tmp_path / "out"
+    r = run("stack", "render", "tourism", "--catalog", SAMPLE, "--date", "2026-12-01", "--dir", str(out))
     assert r.exit_code == 0, r.output
-    files = sorted(p.name for p in tmp_path.glob("Pulumi.*.yaml"))
+    files = sorted(p.name for p in out.glob("Pulumi.*.yaml"))
     assert files == ["Pulumi.tourism.unicom.yaml"]
-    cfg = yaml.safe_load((tmp_path / files[0]).read_text())["config"]
-    assert set(cfg) == {"yunshang:catalog", "yunshang:department", "yunshang:operator", "yunshang:date"}
-    assert cfg["yunshang:operator"] == "unicom" and cfg["yunshang:date"] == "2026-12-01"
-    assert (tmp_path / cfg["yunshang:catalog"] / "providers.yaml").exists()
+    cfg = yaml.safe_load((out / files[0]).read_text())["config"]
+    assert set(cfg) == {"yunshang:catalog", "yunshang:department", "yunshang:operator", "yunshang:plan",
+                        "yunshang:planHash"}
+    assert cfg["yunshang:operator"] == "unicom" and cfg["yunshang:plan"] == recorded_plan.id
+    assert cfg["yunshang:planHash"] == recorded_plan.content_hash
+    assert (out / cfg["yunshang:catalog"] / "providers.yaml").exists()
 
 
 def test_render_bad_department_writes_nothing(tmp_path):
-    r = CliRunner().invoke(cli, ["stack", "render", "nope", "--catalog", SAMPLE, "--dir", str(tmp_path)])
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["stack", "render", "nope", "--catalog", SAMPLE, "--dir", str(out)])
     assert r.exit_code == 2 and "unknown department 'nope'" in r.output
-    assert list(tmp_path.iterdir()) == []
+    assert not out.exists()
 
 
 def test_render_operator_without_contract(tmp_path):
+    out = tmp_path / "out"
     r = CliRunner().invoke(cli, ["stack", "render", "tourism", "--operator", "govcloud", "--catalog", SAMPLE,
-                                 "--date", "2026-12-01", "--dir", str(tmp_path)])
+                                 "--date", "2026-12-01", "--dir", str(out)])
     assert r.exit_code == 2 and "holds no contract with operator govcloud" in r.output
-    assert list(tmp_path.iterdir()) == []
+    assert not out.exists()
+
+
+def test_render_without_a_recorded_plan_says_how_to_make_one(tmp_path):
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["stack", "render", "health", "--catalog", SAMPLE, "--dir", str(out)])
+    assert r.exit_code == 2 and "no recorded plan covers department health" in r.output \
+        and "yunshang plan --save" in r.output
+    assert not out.exists()
 
 
 def test_graph_json_is_labelled_and_bound_to_operator():

@@ -145,12 +145,24 @@ def test_no_secret_in_declared_inputs_without_config(graphs):
     assert all("password" not in r.inputs for r in g.by_type("openstack:identity/user:User"))
 
 
-def test_main_reads_stack_config_and_builds_same_graph(tmp_path, sample_specs):
+def test_main_reads_stack_config_and_builds_same_graph(tmp_path, sample_specs, monkeypatch):
+    """stacks/__main__.py reads the recorded plan the config names (never re-places)."""
     import pulumi.runtime.config as pconfig
 
+    from yunshang.catalog import load_catalog
+    from yunshang.placement import place
+    from yunshang.plans import record_plan
+    from yunshang.store import open_store
+
     spec = sample_specs[0]
+    db = "sqlite:///" + str(tmp_path / "plans.db")
+    monkeypatch.setenv("YUNSHANG_DB", db)
+    cat = load_catalog(SAMPLE)
+    with open_store(db) as st:
+        rec = record_plan(st, cat, place(cat, DAY), by="test", source="plan --save", departments=[spec.department])
     pconfig.set_all_config({"yunshang:catalog": str(SAMPLE), "yunshang:department": spec.department,
-                            "yunshang:operator": spec.operator, "yunshang:date": DAY.isoformat()})
+                            "yunshang:operator": spec.operator, "yunshang:plan": str(rec.id),
+                            "yunshang:planHash": rec.content_hash})
     try:
         g = declare(lambda: runpy.run_path(str(ROOT / "stacks" / "__main__.py"), run_name="__main__"),
                     stack=spec.stack_name)

@@ -1,6 +1,7 @@
 """`yunshang tenant` bad input: one clear line, non-zero exit, nothing created (no cloud needed)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,16 @@ from click.testing import CliRunner
 
 from cli.main import cli
 
+sys.path.insert(0, str(Path(__file__).parent))
+from plan_fixtures import record_plan_into  # noqa: E402
+
 CAT = str(Path(__file__).resolve().parents[1] / "tenant" / "catalog")
+
+
+@pytest.fixture(autouse=True)
+def recorded_plan(tmp_path, monkeypatch):
+    """A store of this test's own with the catalog's plan recorded (apply/verify consume it)."""
+    return record_plan_into(tmp_path, monkeypatch, CAT)
 
 
 def run(*args):

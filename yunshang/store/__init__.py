@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Sequence
 from yunshang import lifecycle as lc
 from yunshang.billing import HeldResource
 from yunshang.errors import NotFound, YunshangError
+from yunshang.plans import PlanRecord
 from yunshang.redact import exception_text, redact, redact_obj, redact_url, url_secrets
 
 Clock = Callable[[], dt.datetime]
@@ -188,7 +189,21 @@ _TABLES = [
         reason TEXT NOT NULL,
         prev_hash TEXT NOT NULL,
         hash TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS plans (
+        id {serial},
+        content_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        source TEXT NOT NULL,
+        plan_date TEXT NOT NULL,
+        catalog_digest TEXT NOT NULL,
+        document TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS plan_departments (
+        plan_id BIGINT NOT NULL REFERENCES plans(id),
+        department TEXT NOT NULL,
+        PRIMARY KEY (plan_id, department))""",
     "CREATE INDEX IF NOT EXISTS placements_request ON placements(request_id)",
+    "CREATE INDEX IF NOT EXISTS plan_departments_department ON plan_departments(department, plan_id)",
     "CREATE INDEX IF NOT EXISTS reservations_zone ON reservations(provider, zone)",
 ]
 
@@ -359,6 +374,7 @@ def open_store(url: str | None = None, clock: Clock = utc_now) -> "Store":
 # --------------------------------------------------------------------------- the store
 _REQ_COLS = ("id, department, title, state, document, source_file, submitted_by, created_at, updated_at, "
              "engine, configured_at, published_at, reclaimed_at")
+_PLAN_COLS = "id, content_hash, created_at, created_by, source, plan_date, catalog_digest, document"
 _PL_COLS = ("request_name, role, provider, contract, zone, instances, vcpu, ram_gb, disk_gb, floating_ips, "
             "monthly_cost_cny")
 
@@ -639,6 +655,59 @@ class Store:
         if not actor or not actor.strip():
             raise lc.TransitionRefused(f"{action}: who acts must be named (--by NAME)")
         return self._write(lambda: self._append_audit(actor, action, subject, None, after, reason, self._now()))
+
+    # ---- recorded plans (yunshang.plans makes and checks them; the store only keeps them)
+    def save_plan(self, document: dict, content_hash: str, catalog_digest: str, by: str, source: str,
+                  departments: Sequence[str]) -> PlanRecord:
+        """Record a plan (and its departments) with an audit entry; returns it with its new id."""
+        if not by or not by.strip():
+            raise lc.TransitionRefused("saving a plan: who acts must be named (--by NAME)")
+
+        def tx() -> int:
+            now = self._now()
+            rows = self._db.execute(
+                "INSERT INTO plans (content_hash, created_at, created_by, source, plan_date, catalog_digest, document) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (content_hash, _ts(now), by, source, document["date"], catalog_digest,
+                 json.dumps(document, ensure_ascii=False, sort_keys=True)))
+            pid = int(rows[0][0])
+            for d in sorted(set(departments)):
+                self._db.execute("INSERT INTO plan_departments (plan_id, department) VALUES (?, ?)", (pid, d))
+            self._append_audit(by, "save-plan", f"plan:{pid}", None,
+                               {"content_hash": content_hash, "catalog_digest": catalog_digest, "source": source,
+                                "date": document["date"], "departments": sorted(set(departments))}, "", now)
+            return pid
+        return self.get_plan(self._write(tx))
+
+    def get_plan(self, plan_id: int) -> PlanRecord:
+        rows = self._db.execute(f"SELECT {_PLAN_COLS} FROM plans WHERE id = ?", (int(plan_id),))
+        if not rows:
+            raise NotFound(f"no recorded plan with id {plan_id} in {redact_url(self.url)} "
+                           "(yunshang plan --save records one)")
+        return self._plan(rows[0])
+
+    def latest_plan(self, department: str) -> PlanRecord | None:
+        """The most recently recorded plan that places something of ``department``."""
+        rows = self._db.execute(f"SELECT {', '.join('p.' + c.strip() for c in _PLAN_COLS.split(','))} FROM plans p "
+                                "JOIN plan_departments d ON d.plan_id = p.id WHERE d.department = ? "
+                                "ORDER BY p.id DESC LIMIT 1", (department,))
+        return self._plan(rows[0]) if rows else None
+
+    def list_plans(self, department: str | None = None) -> list[PlanRecord]:
+        if department is None:
+            rows = self._db.execute(f"SELECT {_PLAN_COLS} FROM plans ORDER BY id")
+        else:
+            rows = self._db.execute(f"SELECT {', '.join('p.' + c.strip() for c in _PLAN_COLS.split(','))} "
+                                    "FROM plans p JOIN plan_departments d ON d.plan_id = p.id "
+                                    "WHERE d.department = ? ORDER BY p.id", (department,))
+        return [self._plan(r) for r in rows]
+
+    def _plan(self, r: tuple) -> PlanRecord:
+        depts = self._db.execute("SELECT department FROM plan_departments WHERE plan_id = ? ORDER BY department",
+                                 (r[0],))
+        return PlanRecord(id=int(r[0]), content_hash=r[1], created_at=_parse_ts(r[2]), created_by=r[3], source=r[4],
+                          plan_date=dt.date.fromisoformat(r[5]), catalog_digest=r[6], document=json.loads(r[7]),
+                          departments=tuple(d[0] for d in depts))
 
     # ---- reads
     def get(self, request_id: int) -> RequestRecord:
