@@ -201,7 +201,11 @@ def approve(ctx, request_id, catalog_dir, os_cloud, reason, output):
     if r.state == lc.FIRST_APPROVED:
         _show(r, output, f"first approval of request {r.id} recorded; a second approver must approve it")
     else:
-        _show(r, output, f"approved request {r.id}; next: yunshang request configure {r.id}")
+        from yunshang.plans import approval_plan
+
+        saved = approval_plan(_store(ctx), r.id)
+        _show(r, output, f"approved request {r.id}, recorded plan {saved.id} (content hash {saved.content_hash[:12]}); "
+                         f"next: yunshang request configure {r.id}")
 
 
 @request.command()

@@ -323,3 +323,14 @@ def approved_plan(store, catalog: Catalog, request_id: int, day: dt.date) -> Pen
     view = lc.catalog_with_records(catalog, rec.department, holding)
     plan_document(view, plan, departments=[rec.department], requests_from=FROM_RECORDS)   # refuse before approving
     return PendingPlan(store, catalog, plan, view, rec.department, f"request approve {rec.id}")
+
+
+def approval_plan(store, request_id: int) -> PlanRecord:
+    """The plan ``request approve`` recorded for request ``request_id`` (the latest, when approved again)."""
+    rec = store.get(request_id)
+    source = f"request approve {request_id}"
+    found = [p for p in store.list_plans(rec.department) if p.source == source]
+    if not found:
+        raise NoPlan(f"request {request_id} has no recorded plan (it was approved before plans were recorded: "
+                     f"{NO_PLAN_HINT})")
+    return found[-1]

@@ -53,9 +53,10 @@ def test_submit_review_approve_and_the_log(store_url):
     cap = json.loads(run(store_url, "capacity", "--os-cloud", "person-center-reviewer", "-o", "json").output)
     assert sum(c["reserved_vcpu"] for c in cap) == sum(p["vcpu"] for p in rev["placements"])
     log = json.loads(run(store_url, "log", "--os-cloud", "person-center-auditor", "--verify", "-o", "json").output)
-    assert [e["action"] for e in log] == ["submit", "endorse", "review", "review", "approve"]
-    assert log[-1]["actor"].startswith("center-approver-1 (keystone:") and log[-1]["before"]["state"] == "reviewed"
-    assert "audit chain intact (5 entries)" in run(store_url, "log", "--os-cloud", "person-center-auditor", "--verify").output
+    assert [e["action"] for e in log] == ["submit", "endorse", "review", "review", "approve", "save-plan"]
+    assert log[-2]["actor"].startswith("center-approver-1 (keystone:") and log[-2]["before"]["state"] == "reviewed"
+    assert log[-1]["actor"] == log[-2]["actor"] and log[-1]["after"]["source"] == f"request approve {rid}"  # its plan
+    assert "audit chain intact (6 entries)" in run(store_url, "log", "--os-cloud", "person-center-auditor", "--verify").output
     listing = run(store_url, "list", "--os-cloud", "person-health-it").output
     assert "approved" in listing and "health" in listing
     assert "health" not in run(store_url, "list", "--os-cloud", "person-finance-it").output   # not theirs

@@ -10,6 +10,7 @@ from typing import Any
 from yunshang import lifecycle as lc
 from yunshang.authz import Identity, authorize, sees_department
 from yunshang.errors import CloudUnavailable, InputInvalid, NotFound, ToolMissing, YunshangError
+from yunshang.plans import approved_plan
 from yunshang.sites import with_committed
 from yunshang.usecases import Deps
 
@@ -147,7 +148,7 @@ def review(deps: Deps, who: Identity, request_id: int, day: dt.date | None = Non
 
 def approve(deps: Deps, who: Identity, request_id: int, reason: str) -> Any:
     """An approver approves; above the threshold the first of two approvals; the last one reserves
-    capacity and contract ceiling inside one transaction."""
+    capacity and contract ceiling inside one transaction, and records the plan it approved."""
     rec = _load(deps, who, request_id, "request.approve")
     step = lc.approval_step(rec.state, _cost(rec), deps.catalog.approval)
     lc.transition(rec.state, step, who.actor, reason)
@@ -160,7 +161,9 @@ def approve(deps: Deps, who: Identity, request_id: int, reason: str) -> Any:
         ceilings = {c.id: c.ceiling_cny_per_month for c in deps.catalog.department(rec.department).contracts}
     except KeyError:
         raise NotFound(f"department {rec.department!r} is no longer in the catalog") from None
+    pending = approved_plan(deps.store, deps.catalog, request_id, deps.today())  # refused before approving
     rec = deps.store.approve(request_id, who.actor, reason, ceilings_cny=ceilings)
+    pending.record(by=who.actor)               # the plan it approved: what tenant apply / stack up build
     _notify(deps, "approved", rec, "engineer")
     return rec
 

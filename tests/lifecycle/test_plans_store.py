@@ -1,0 +1,60 @@
+"""The plans table on both backends (SQLite and a real PostgreSQL): record, read back, latest per
+department, audited; and `request approve` records the plan it approved."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+
+from click.testing import CliRunner
+
+from cli.main import cli
+from yunshang import plans as pl
+from yunshang.catalog import load_catalog
+from yunshang.placement import place
+from yunshang.store import open_store
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CATALOG = os.path.join(ROOT, "examples", "prefecture")
+REQ = os.path.join(ROOT, "examples", "requests", "health-vaccine.yaml")
+DAY = dt.date(2026, 11, 26)
+
+
+def test_plans_round_trip_on_both_backends(store_url):
+    cat = load_catalog(CATALOG)
+    plan = place(cat, DAY)
+    with open_store(store_url) as st:
+        a = pl.record_plan(st, cat, plan, by="li", source="plan --save", departments=["health", "tourism"])
+        b = pl.record_plan(st, cat, plan, by="li", source="plan --save", departments=["tourism"])
+        assert st.get_plan(a.id) == a and a.document == pl.plan_document(cat, plan, departments=["health", "tourism"])
+        assert a.content_hash == pl.content_hash(a.document) and a.catalog_digest == pl.catalog_digest(cat)
+        assert st.latest_plan("health").id == a.id and st.latest_plan("tourism").id == b.id
+        assert st.latest_plan("nobody") is None
+        rec, _, back, notes = pl.resolve_plan(st, cat, "health", None, DAY)
+        assert rec.id == a.id and not notes
+        assert back.placements == tuple(p for p in plan.placements if p.department in ("health", "tourism"))
+        assert st.verify_audit()[0] and [e.action for e in st.audit_log()] == ["save-plan", "save-plan"]
+
+
+def run(db, *args):
+    r = CliRunner().invoke(cli, ["request", "--db", db, *args], env={"YUNSHANG_CATALOG": CATALOG})
+    assert r.exit_code == 0, r.output
+    return r
+
+
+def test_approve_records_the_plan_it_approved(store_url):
+    rid = str(json.loads(run(store_url, "submit", REQ, "--by", "wj", "-o", "json").output)["id"])
+    rev = json.loads(run(store_url, "review", rid, "--by", "li", "--date", "2026-11-26", "-o", "json").output)
+    out = json.loads(run(store_url, "approve", rid, "--by", "wang", "--reason", "ok", "--date", "2026-11-26",
+                         "-o", "json").output)
+    assert out["state"] == "approved" and out["plan"]["source"] == f"request approve {rid}"
+    with open_store(store_url) as st:
+        rec = st.get_plan(out["plan"]["id"])
+        assert rec.departments == ("health",) and rec.document["requests_from"] == "records"
+        placed = {(p["request"], p["role"], p["provider"]) for p in rec.document["placements"]}
+        assert placed == {(p["request_name"], p["role"], p["provider"]) for p in rev["placements"]}
+        # the tenant it builds is exactly the approved request's (the catalog does not have it)
+        cat, plan, _ = pl.applicable_plan(load_catalog(CATALOG), rec, DAY, ["health"])
+        assert {r.name for r in cat.department("health").requests} == {p["request_name"] for p in rev["placements"]}
+        assert sum(sum(n for _, n in p.zones) for p in plan.placements) == \
+            sum(p["instances"] for p in rev["placements"])
