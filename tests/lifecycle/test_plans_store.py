@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 
+import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
@@ -36,20 +37,27 @@ def test_plans_round_trip_on_both_backends(store_url):
         assert st.verify_audit()[0] and [e.action for e in st.audit_log()] == ["save-plan", "save-plan"]
 
 
+@pytest.fixture()
+def _people(people_clouds, monkeypatch):
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", people_clouds)
+
+
 def run(db, *args):
     r = CliRunner().invoke(cli, ["request", "--db", db, *args], env={"YUNSHANG_CATALOG": CATALOG})
     assert r.exit_code == 0, r.output
     return r
 
 
-def test_approve_records_the_plan_it_approved(store_url):
-    rid = str(json.loads(run(store_url, "submit", REQ, "--by", "wj", "-o", "json").output)["id"])
-    rev = json.loads(run(store_url, "review", rid, "--by", "li", "--date", "2026-11-26", "-o", "json").output)
-    out = json.loads(run(store_url, "approve", rid, "--by", "wang", "--reason", "ok", "--date", "2026-11-26",
+def test_approve_records_the_plan_it_approved(store_url, _people):
+    rid = str(json.loads(run(store_url, "submit", REQ, "--os-cloud", "person-health-it", "-o", "json").output)["id"])
+    run(store_url, "endorse", rid, "--os-cloud", "person-health-head")
+    rev = json.loads(run(store_url, "review", rid, "--os-cloud", "person-center-reviewer", "--date", "2026-11-26",
                          "-o", "json").output)
-    assert out["state"] == "approved" and out["plan"]["source"] == f"request approve {rid}"
+    text = run(store_url, "approve", rid, "--os-cloud", "person-center-approver-1", "--reason", "ok").output
+    assert "recorded plan" in text
     with open_store(store_url) as st:
-        rec = st.get_plan(out["plan"]["id"])
+        rec = pl.approval_plan(st, int(rid))
+        assert f"recorded plan {rec.id} " in text and rec.source == f"request approve {rid}"
         assert rec.departments == ("health",) and rec.document["requests_from"] == "records"
         placed = {(p["request"], p["role"], p["provider"]) for p in rec.document["placements"]}
         assert placed == {(p["request_name"], p["role"], p["provider"]) for p in rev["placements"]}
