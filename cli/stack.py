@@ -254,15 +254,16 @@ destroy = _engine_command("destroy")
 @catalog_option
 @click.option("--operator", "operators", multiple=True, required=True, metavar="OP", help="The stack's operator.")
 @date_option
+@plan_option
 @mgmt_option
 @clouds_option
 @backend_option
-def export_cmd(department, catalog_dir, operators, day, management_cidr, clouds_file, backend):
+def export_cmd(department, catalog_dir, operators, day, plan_id, db_url, management_cidr, clouds_file, backend):
     """Print the stack's state (`pulumi stack export`) as JSON; secrets stay encrypted."""
     from stacks.automation import export_stack, require_pulumi
 
     require_pulumi()
-    _, _, specs = specs_for(catalog_dir, department, operators, day, management_cidr)
+    _, _, specs, _, _ = specs_for(catalog_dir, department, operators, day, management_cidr, plan_id, db_url)
     echo_json(export_stack(specs[0], clouds_file, backend=backend))
 
 
@@ -271,16 +272,17 @@ def export_cmd(department, catalog_dir, operators, day, management_cidr, clouds_
 @catalog_option
 @operator_option
 @date_option
+@plan_option
 @mgmt_option
 @click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False),
               help="Where to write the JSON file for `pulumi preview --policy-pack stacks/policy "
                    "--policy-pack-config FILE`.")
-def policy_config_cmd(department, catalog_dir, operators, day, management_cidr, out_file):
+def policy_config_cmd(department, catalog_dir, operators, day, plan_id, db_url, management_cidr, out_file):
     """Write the policy pack's config for DEPARTMENT (MLPS level, clouds of its valid contracts).
 
     For hand-written stacks: `pulumi preview --policy-pack stacks/policy --policy-pack-config FILE`."""
     from stacks.policy.config import write_policy_config
 
-    catalog, _, specs = specs_for(catalog_dir, department, operators, day, management_cidr)
+    catalog, _, specs, _, _ = specs_for(catalog_dir, department, operators, day, management_cidr, plan_id, db_url)
     path = write_policy_config(specs[0], Path(out_file), catalog)
     click.echo(str(path))

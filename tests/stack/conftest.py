@@ -24,12 +24,23 @@ PASSPHRASE = "ypl-test-passphrase"
 
 def run_cli(state: Path, *args: str, env: dict | None = None, timeout: float = 900,
             check: bool = True) -> subprocess.CompletedProcess:
-    e = {**os.environ, "YUNSHANG_STATE_DIR": str(state), "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE, **(env or {})}
+    e = {**os.environ, "YUNSHANG_STATE_DIR": str(state), "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+         "YUNSHANG_DB": store_url(state), **(env or {})}
     e.pop("OS_CLOUD", None)
     r = subprocess.run([YUNSHANG, *args], env=e, capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:
         raise AssertionError(f"yunshang {' '.join(args)} -> {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
     return r
+
+
+def store_url(state: Path) -> str:
+    """The test's own lifecycle store (the recorded plans the stack commands build)."""
+    return "sqlite:///" + str(state / "lifecycle.db")
+
+
+def save_plan(state: Path, catalog: Path) -> None:
+    """Record the catalog's plan for DAY (`plan --save`): what `stack up` builds from then on."""
+    run_cli(state, "plan", "--catalog", str(catalog), "--date", DAY.isoformat(), "--save", "--by", "stack-tests")
 
 
 @pytest.fixture(scope="session")

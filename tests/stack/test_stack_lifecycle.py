@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.stack.conftest import DAY, PASSPHRASE, YUNSHANG, conn, leftovers, run_cli
+from tests.stack.conftest import DAY, PASSPHRASE, YUNSHANG, conn, leftovers, run_cli, save_plan, store_url
 
 DEPT, OP = "ypl-web", "telecom"
 STACK = f"{DEPT}.{OP}"
@@ -49,7 +49,8 @@ def test_stack_lifecycle(clouds, catalog_copy, tmp_path):
     assert leftovers(OP, clouds, DEPT) == [], "a previous run left ypl-web resources behind"
     transcript = []
     try:
-        # ---- up builds the tenant; the SDK engine's drift check agrees
+        # ---- up builds the tenant of the recorded plan; the SDK engine's drift check agrees
+        save_plan(state, catalog_copy)
         r = run_cli(state, *_args("up", catalog_copy, clouds), timeout=1200)
         transcript.append(r.stdout + r.stderr)
         assert f"{STACK}: up succeeded" in r.stdout
@@ -106,6 +107,9 @@ def test_stack_lifecycle(clouds, catalog_copy, tmp_path):
         doc = yaml.safe_load(dept_file.read_text())
         doc["requests"][0]["count"] = 3
         dept_file.write_text(yaml.safe_dump(doc, allow_unicode=True))
+        r = run_cli(state, *_args("preview", catalog_copy, clouds), check=False)   # the recorded plan no longer fits
+        assert r.returncode == 2 and f"request {DEPT}/web changed since the plan: count 2 -> 3" in r.stderr, r.stderr
+        save_plan(state, catalog_copy)                                               # a new plan: 3 servers
         p = _json(run_cli(state, *_args("preview", catalog_copy, clouds, "--output", "json")))[0]
         assert not any(k in p["changes"] for k in ("replace", "delete", "create-replacement", "delete-replaced")), p
         creates = sorted((s["type"].rsplit(":", 1)[-1], s["name"]) for s in p["steps"] if s["op"] == "create")
@@ -150,6 +154,7 @@ def test_stack_lifecycle(clouds, catalog_copy, tmp_path):
 def _env(state: Path) -> dict:
     import os
 
-    e = {**os.environ, "YUNSHANG_STATE_DIR": str(state), "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
+    e = {**os.environ, "YUNSHANG_STATE_DIR": str(state), "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+         "YUNSHANG_DB": store_url(state)}
     e.pop("OS_CLOUD", None)
     return e
