@@ -117,7 +117,8 @@ def availability_svg(c: ContractBill, days: Sequence[str], width: int = 720, hei
 
 
 CSS = """
-body{font-family:"Noto Sans CJK SC","WenQuanYi Micro Hei","Noto Sans",system-ui,sans-serif;margin:24px auto;max-width:780px;color:#1a202c}
+body{font-family:"Noto Sans CJK SC","WenQuanYi Micro Hei","Noto Sans",system-ui,sans-serif;
+margin:24px auto;max-width:780px;color:#1a202c}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #cbd5e0}
 .muted{color:#4a5568;font-size:12px}.total{font-size:28px;font-weight:700;margin:12px 0}
 table{border-collapse:collapse;width:100%;font-size:12px}th,td{padding:4px 6px;border-bottom:1px solid #e2e8f0;

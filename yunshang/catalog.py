@@ -592,7 +592,8 @@ def _read_people(root: Path, department_names: set[str], problems: list[Problem]
 
 
 # --------------------------------------------------------------------------- templates/*.yaml
-_size = c_record({"vcpu": c_int(1, MAX_SIZE), "ram_gb": c_int(1, MAX_SIZE), "disk_gb": c_int(0, MAX_SIZE)}, build=lambda doc, path, s: Size(**s))
+_size = c_record({"vcpu": c_int(1, MAX_SIZE), "ram_gb": c_int(1, MAX_SIZE), "disk_gb": c_int(0, MAX_SIZE)},
+                 build=lambda doc, path, s: Size(**s))
 
 
 def _build_rule(doc, path, r):

@@ -530,7 +530,9 @@ class Devcloud:
                 "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "8", "--worker-class", "gthread",
                 "--timeout", "300", "--keep-alive", "120",
                 # nova lists ports of many servers in one GET: the URL outgrows gunicorn's 4094-byte default
-                "--limit-request-line", "0", "--limit-request-field_size", "0", "--name", f"{op.name}-{svc}" + (f"+{self.port_offset}" if self.port_offset else ""), f"{svc}_app:application"]
+                "--limit-request-line", "0", "--limit-request-field_size", "0",
+                "--name", f"{op.name}-{svc}" + (f"+{self.port_offset}" if self.port_offset else ""),
+                f"{svc}_app:application"]
         self._start(f"{op.name}/{svc}", argv, env=env, port=port)
 
     def wait_http(self, op: L.OperatorSpec, svc: str, timeout: float = 300) -> None:
@@ -575,7 +577,8 @@ class Devcloud:
                 procs.stop(self.dir, name)
             now = self.query("select utc_timestamp()")
             procs.pid_file(self.dir, name).parent.mkdir(parents=True, exist_ok=True)
-            self._start(name, [self.bin("python"), "-m", "yunshang_fakevirt.compute", "--config-file", str(self.etc(op) / f"nova-compute/{z.name}.conf"),
+            self._start(name, [self.bin("python"), "-m", "yunshang_fakevirt.compute",
+                               "--config-file", str(self.etc(op) / f"nova-compute/{z.name}.conf"),
                                "--log-file", str(self.oplog(op, f"nova-compute-{z.name}.log"))])
             Path(str(procs.pid_file(self.dir, name)) + ".start").write_text(now[0][0] if now else "")
             hash_f.write_text(digest + "\n")

@@ -66,7 +66,8 @@ def choose_security_groups(ports: tuple[int, ...] | list[int], groups: tuple[Sec
     candidates = [g for g in groups if g.name != "default"]
     while uncovered:
         best = max(candidates, default=None,
-                   key=lambda g: (len({p for p in uncovered if any(rule_allows(r, p) for r in g.ingress)}), [-ord(c) for c in g.name]))
+                   key=lambda g: (len({p for p in uncovered if any(rule_allows(r, p) for r in g.ingress)}),
+                                  [-ord(c) for c in g.name]))
         if best is None:
             break
         got = {p for p in uncovered if any(rule_allows(r, p) for r in best.ingress)}

@@ -227,7 +227,8 @@ def validate_rows(rows: list[tuple[int, dict[str, Any]]], file: str) -> Survey:
         if host is None:
             continue
         if host.hostname in seen:
-            problems.append(Problem(file, "hostname", f"duplicate hostname {host.hostname!r} (first at row {seen[host.hostname]})", line))
+            problems.append(Problem(file, "hostname",
+                                    f"duplicate hostname {host.hostname!r} (first at row {seen[host.hostname]})", line))
             continue
         seen[host.hostname] = line
         hosts.append(host)

@@ -141,7 +141,8 @@ def precheck(plan: MigrationPlan, hosts: list[str], records: str,
             e["security_groups"] = list(chosen)
             if uncovered:
                 e["problems"].append(f"no security group of {project_name} allows tcp port(s) "
-                                     f"{', '.join(map(str, uncovered))} ({', '.join(s.name for s in host.services if s.port in uncovered)})")
+                                     f"{', '.join(map(str, uncovered))} "
+                                     f"({', '.join(s.name for s in host.services if s.port in uncovered)})")
             data_bytes = int(rec.get("data_bytes") or 0)
             e["volume_gb"] = volume_gb_for(data_bytes) if data_bytes else 0
             if e["volume_gb"]:
@@ -291,7 +292,8 @@ def verify_server(conn, project_name: str, host: str, expect: dict[str, Any]) ->
     server = pconn.compute.get_server(server.id) if server else None
     checks["server_active"] = bool(server and server.status == "ACTIVE")
     checks["server_in_project"] = bool(server and server.project_id == project.id)
-    checks["server_flavor"] = bool(server and (server.flavor.get("original_name") or server.flavor.get("name")) == expect["flavor"])
+    checks["server_flavor"] = bool(server and (server.flavor.get("original_name") or server.flavor.get("name"))
+                                   == expect["flavor"])
     checks["server_on_network"] = bool(server and expect["network"] in (server.addresses or {}))
     checks["server_from_image"] = bool(server and img and (server.image or {}).get("id") == img.id)
     if expect.get("security_groups"):

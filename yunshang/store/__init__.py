@@ -766,7 +766,8 @@ class Store:
     def holdings(self) -> list[HeldResource]:
         """Per placement row of every request that was configured: what it held and when."""
         rows = self._db.execute(
-            f"SELECT r.id, r.department, r.configured_at, r.reclaimed_at, {', '.join('p.' + c.strip() for c in _PL_COLS.split(','))} "
+            "SELECT r.id, r.department, r.configured_at, r.reclaimed_at, "
+            f"{', '.join('p.' + c.strip() for c in _PL_COLS.split(','))} "
             "FROM requests r JOIN placements p ON p.request_id = r.id "
             "WHERE r.configured_at IS NOT NULL ORDER BY r.id, p.role, p.provider, p.zone")
         out = []
