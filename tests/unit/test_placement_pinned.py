@@ -348,3 +348,18 @@ def test_decisions_are_frozen():
     [dec] = place_explained(catalog([TEL], [department("d", [contract("C1", "telecom")], [request("r")])]), DAY)[1]
     with pytest.raises(dataclasses.FrozenInstanceError):
         dec.chosen = "x"
+
+
+def test_place_restores_the_cycle_collector():
+    import gc
+
+    cat = catalog([TEL], [department("d", [contract("C1", "telecom")], [request("r")])])
+    assert gc.isenabled()
+    place(cat, DAY)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        place(cat, DAY)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
