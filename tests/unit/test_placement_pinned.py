@@ -363,3 +363,10 @@ def test_place_restores_the_cycle_collector():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_the_same_reason_twice_is_given_once():
+    cat = catalog([TEL], [department("d", [contract("C1", "telecom"), contract("C2", "telecom")],
+                                     [request("r", level=4)])])
+    [u] = place(cat, DAY).unplaced
+    assert u.reasons == ("mlps: telecom certified level 3 < required 4",)
