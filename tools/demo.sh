@@ -23,7 +23,7 @@ step "1. Validate the catalog ($CATALOG)"
 $Y catalog validate
 
 step "2. Place every department's requests (contract-aware, cheapest allowed operator first) and record the plan"
-$Y plan --output table --save       # the tenants below are built from this recorded plan, never re-placed
+$Y plan --output table --save --by demo-engineer   # the tenants below are built from this recorded plan, never re-placed
 
 step "2b. A county department's placement: its county's zone or above (residency), its spend under the county's budget"
 $Y plan --output table | sed -n '/^== xian-taojiang-health/,/^contracts:/p' | cut -c1-150
