@@ -6,8 +6,9 @@
    sync (sync_data into a fresh staging directory: copy + both sides hashed + manifest + record),
    then the cutover window (cutover_host: final sync + verification + record) with 0 %, 1 % and
    10 % of the files rewritten since the last verified sync. Windows are measured from the job
-   events: first task start to the end of "Record step done" (ansible-playbook's start-up comes
-   before a real cutover stops the services, so it is outside the window; reported apart).
+   events: the sync task's start (warm sync) or "Stop the source's services" (cutover: the
+   server is verified and the data connection open by then) to the end of "Record step done";
+   ansible-playbook's start-up and the steps before the services stop are reported apart.
 2. (--wave) Orchestration overhead per host per step and the speed-up of a wave of N hosts.
 
 No cloud needed: the cutover's boot/verify records, which a cloud run writes, are written by the
@@ -78,12 +79,16 @@ def command_seconds(res: dict) -> float:
     return int(h) * 3600 + int(m) * 60 + float(sec)
 
 
-def window(events: list[dict]) -> float:
-    """First task start to the end of the last "Record step done" (seconds), from the job events."""
-    oks = [e["event_data"] for e in events if e.get("event") == "runner_on_ok" and e["event_data"].get("start")]
-    start = min(dt.datetime.fromisoformat(d["start"]) for d in oks)
-    end = max(dt.datetime.fromisoformat(d["end"]) for d in oks if d.get("task") == "Record step done")
+def window(events: list[dict], first_task: str) -> float:
+    """Start of ``first_task`` to the end of the last "Record step done" (seconds), from the job events."""
+    start = min(dt.datetime.fromisoformat(e["created"]) for e in events
+                if e.get("event") == "playbook_on_task_start" and e["event_data"].get("task") == first_task)
+    end = max(dt.datetime.fromisoformat(e["event_data"]["end"]) for e in events
+              if e.get("event") == "runner_on_ok" and e["event_data"].get("task") == "Record step done")
     return (end - start).total_seconds()
+
+
+WINDOW_STARTS = {"sync_data": SYNC_TASK, "cutover_host": "Stop the source's services"}
 
 
 def run_job(runner: AnsibleStepRunner, playbook: str, role: str, host: str) -> tuple[float, float]:
@@ -94,7 +99,7 @@ def run_job(runner: AnsibleStepRunner, playbook: str, role: str, host: str) -> t
     wall = time.perf_counter() - t0
     if host not in done:
         raise SystemExit(f"{playbook} failed: {failures}")
-    return wall, window(job_events(runner, ident))
+    return wall, window(job_events(runner, ident), WINDOW_STARTS[role])
 
 
 def run_step(runner: AnsibleStepRunner, playbook: str, role: str, hosts: tuple[str, ...]

@@ -1,12 +1,14 @@
 """Dress rehearsal, all real: a source host whose service keeps writing during the warm syncs (a
 writer process appending to a log and replacing a state file by rename, as databases and
 config writers do) is moved into dept-mtest on the devcloud step by step with the real
-playbooks; the service is stopped before the cutover; the cutover passes and re-hashes only
+playbooks; the cutover stops the service (once its data connection is open); the cutover passes and re-hashes only
 what the service wrote; the data staged for the new server equals the source byte for byte.
 
 What "the new server's data" is here: the devcloud's compute driver is fake, so the server has
 no disk to read back. Its data is the staged copy on the conversion host (what the data volume
-is filled from), as in test_migrate_devcloud.py; that is what is compared with the source.
+is filled from), as in test_migrate_devcloud.py; that is what is compared with the source. The
+writer runs on this machine writing into the host's /srv (a bind mount); the cutover stops it by
+running `kill` on the source over ssh (the hosts share this machine's process namespace).
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ pytestmark = pytest.mark.cloud
 WRITER = r"""
 import os, sys, time
 d = sys.argv[1]
+with open(sys.argv[2], "w") as fh:
+    fh.write(str(os.getpid()))
 i = 0
 while True:
     with open(os.path.join(d, "live.log"), "ab") as fh:
@@ -43,6 +47,13 @@ while True:
     i += 1
     time.sleep(0.002)
 """
+
+
+class Runner(AnsibleStepRunner):
+    """The survey's service is stopped by the cutover, on the source, over its ssh connection."""
+
+    def extravars(self):
+        return {**super().extravars(), "cutover_host_stop_commands": ["kill $(cat /srv/run/writer.pid)"]}
 
 
 def tree_bytes(root: str) -> dict[str, bytes]:
@@ -65,8 +76,7 @@ def test_dress_rehearsal_service_writing_during_warm_syncs(devcloud, ssh_key, de
         sshhosts.seed_host(h, data_files=24, file_bytes=256 * 1024, disk_mb=8)
         survey = survey_from_dicts(sshhosts.survey_rows([h], {}, "mtest", OPERATOR))
         plan = build_plan(survey, WaveOptions(), dt.datetime(2026, 11, 23, 9, 0))
-        runner = AnsibleStepRunner(str(tmp_path / "state"), plan, devcloud.clouds_file, ssh_key,
-                                   source_python="/usr/bin/python3")
+        runner = Runner(str(tmp_path / "state"), plan, devcloud.clouds_file, ssh_key, source_python="/usr/bin/python3")
         write_json_atomic(runner.plan_file, plan.to_dict())
 
         def step(name: str) -> None:
@@ -79,7 +89,8 @@ def test_dress_rehearsal_service_writing_during_warm_syncs(devcloud, ssh_key, de
                 return json.load(fh)
 
         data = os.path.join(h.root, "app", "data")
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, data])
+        os.makedirs(os.path.join(h.root, "run"))            # /srv/run on the host: not a data path
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, data, os.path.join(h.root, "run", "writer.pid")])
         step("discover")
         step("precheck")
         changed = []
@@ -90,10 +101,9 @@ def test_dress_rehearsal_service_writing_during_warm_syncs(devcloud, ssh_key, de
         assert set(changed) <= {"/srv/app/data/live.log", "/srv/app/data/state.db"}
         for name in ("convert", "import", "boot", "verify"):
             step(name)
-        writer.send_signal(signal.SIGTERM)      # the cutover's first act: stop the service
-        writer.wait(timeout=30)
+        step("cutover")                          # stops the service on the source (cutover_host_stop_commands)
+        assert writer.wait(timeout=30) == -signal.SIGTERM
         writer = None
-        step("cutover")
 
         cut = rec("cutover-sync")
         assert cut["mode"] == "final" and cut["changed_during_copy"] == [] and cut["files"] == cut["verified"]
