@@ -548,7 +548,7 @@ def cmd_sync(a) -> int:
     if differ and a.mode != "warm":
         names = ", ".join("/" + p for p, _ in differ[:3]) + (", ..." if len(differ) > 3 else "")
         print(f"checksums differ: {len(differ)} file(s) changed or missing in the copy ({names}): the source still "
-              f"changes; stop its services (cutover pre-tasks) and run the cutover again", file=sys.stderr)
+              f"changes; stop its services (cutover_host_stop_commands) and run the cutover again", file=sys.stderr)
         return 1
     return 0
 
