@@ -90,9 +90,11 @@ class DepartmentTenant(pulumi.ComponentResource):
             self._add("user", u.name, _cls("user")(
                 u.name, name=u.name, description=u.description, default_project_id=self.project.id,
                 extra={"email": u.email} if u.email else None, password=passwords.get(u.name),
-                # the bridge's raw-state delta repeats the password in clear: keep it a secret too
+                # the bridge's raw-state delta repeats the password in clear: keep it a secret too;
+                # an *initial* password: once set, the user owns it (no reset by a later up)
                 opts=pulumi.ResourceOptions.merge(self.admin, pulumi.ResourceOptions(
-                    additional_secret_outputs=["password", "__pulumi_raw_state_delta"]))))
+                    additional_secret_outputs=["password", "__pulumi_raw_state_delta"],
+                    ignore_changes=["password"]))))
 
     def _declare_role_assignment(self) -> None:
         spec = self.spec
