@@ -115,7 +115,8 @@ def resolve_pending(stack, spec, clouds_file: Optional[str]) -> list[dict]:
             imports += [urn, found]
         done.append({"urn": urn, "action": "import" if found else "clear", "id": found})
     args = ["refresh", "--yes", "--skip-preview", "--stack", stack.name, "--non-interactive"]
-    args += ["--import-pending-creates", *imports] if imports else []
+    for x in imports:  # a string-array flag: URN and ID each its own value
+        args += ["--import-pending-creates", x]
     if any(d["action"] == "clear" for d in done):
         # Clear the rest: the CLI applies the imports first, then drops what is still pending.
         args += ["--clear-pending-creates"] if not imports else []
