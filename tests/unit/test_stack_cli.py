@@ -90,3 +90,17 @@ def test_engine_verbs_without_pulumi_fail_at_once(verb, tmp_path):
     assert r.exit_code == 6
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and "the Pulumi engine is not installed" in lines[0] and "install" in lines[0]
+
+
+def test_engine_build_without_go_or_pulumi_is_one_line_exit_6(tmp_path):
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run(["bash", str(root / "tools" / "pulumi" / "build.sh")], capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GO": str(tmp_path / "no-go"),
+                            "VENV": str(tmp_path / "venv"), "YUNSHANG_PULUMI_CACHE": str(tmp_path / "cache")})
+    assert r.returncode == 6, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "install Go >= 1.25" in lines[0] and "pulumi >=" in lines[0], r.stderr
+    assert not (tmp_path / "cache").exists()
