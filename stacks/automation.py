@@ -340,13 +340,16 @@ def run(spec: TenantSpec, verb: str, clouds_file: str | None = None, backend: st
     from pulumi import automation as auto
 
     from stacks.extras import delete_extra_rules, extra_rules
-    from stacks.pending import resolve_pending
+    from stacks.pending import clear_stale_engine_lock, resolve_pending
 
     stack, url, ws = _stack(spec, clouds_file, backend)
     out: dict = {"stack": spec.stack_name, "verb": verb, "backend": _redact(url)}
     on_event, steps = _step_collector()
     with stack_lock(url, spec.stack_name, ws):
         try:
+            stale = clear_stale_engine_lock(stack, url)
+            if stale:
+                out["stale_engine_locks_removed"] = stale
             _ensure_passwords(stack, spec)
             pend = resolve_pending(stack, spec, clouds_file)
             if pend:

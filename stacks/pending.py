@@ -131,3 +131,53 @@ def _pulumi(stack, args: list[str]) -> None:
     from stacks.automation import pulumi_cli
 
     pulumi_cli(stack, [a for a in args if a != "--non-interactive"])
+
+
+def clear_stale_engine_lock(stack, backend_url: str) -> list[str]:
+    """Remove Pulumi's own lock files of the stack left by a killed engine (file:// backends).
+
+    Called with yunshang's stack lock held, so no other yunshang runs this stack: a lock file
+    whose process (this host) is gone is stale and removed with `pulumi cancel`; one whose
+    process still runs (an engine orphaned by a killed yunshang) makes the operation wait for
+    nothing: StackBusy names it."""
+    import json
+    import os
+    import socket
+    from pathlib import Path
+
+    from stacks.automation import StackBusy, pulumi_cli
+
+    if not backend_url.startswith("file://"):
+        return []
+    d = Path(backend_url[len("file://"):].split("?", 1)[0]) / ".pulumi" / "locks" / "organization" / \
+        "yunshang" / stack.name
+    stale = []
+    for f in sorted(d.glob("*.json")) if d.is_dir() else []:
+        try:
+            info = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        pid, host = int(info.get("pid") or 0), info.get("hostname")
+        if host == socket.gethostname() and pid > 0 and _alive(pid):
+            raise StackBusy(f"stack {stack.name}: the engine of an interrupted run (pid {pid}) still holds it: "
+                            "wait for it to exit, then retry")
+        stale.append(f"{host} pid {pid}")
+    if stale:
+        pulumi_cli(stack, ["cancel", "--yes", "--stack", stack.name])
+    return stale
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"pulumi" in fh.read()
+    except OSError:
+        return True
