@@ -24,11 +24,13 @@ from cli.request import db_option
                    "recorded plan covering the department).")
 @click.option("--department", "departments", multiple=True, metavar="DEPT",
               help="With --save: record only this department's placements (repeatable). Default: all.")
-@click.option("--by", "actor", envvar="YUNSHANG_ACTOR", metavar="NAME",
-              help="With --save: who records it (audit log). Env: YUNSHANG_ACTOR.")
+@click.option("--os-cloud", "os_cloud", metavar="NAME",
+              help="With --save: act as this clouds.yaml entry's Keystone user (an engineer of the center, e.g. "
+                   "person-center-engineer); the audit log records its name and Keystone id. The clouds.yaml is "
+                   "--clouds, else $OS_CLIENT_CONFIG_FILE.")
 @db_option
 def plan(catalog_dir: str, date_: dt.datetime | None, output: str, live: bool, clouds_file: str | None,
-         save: bool, departments: tuple[str, ...], actor: str | None, db_url: str | None) -> None:
+         save: bool, departments: tuple[str, ...], os_cloud: str | None, db_url: str | None) -> None:
     """Place every department's requests on the operators its contracts allow.
 
     \b
@@ -50,7 +52,8 @@ def plan(catalog_dir: str, date_: dt.datetime | None, output: str, live: bool, c
       yunshang plan --catalog examples/prefecture
       yunshang plan --catalog examples/prefecture --date 2027-01-15 --output json
       yunshang plan --catalog examples/prefecture --live --clouds clouds.yaml
-      yunshang plan --catalog examples/prefecture --save --by li     # record it: "recorded plan 7 ..."
+      yunshang plan --catalog examples/prefecture --save --os-cloud person-center-engineer
+                                                     # record it: "recorded plan 7 ..."
     """
     from yunshang.catalog import load_catalog
     from yunshang.placement import place_explained, plan_to_dict
@@ -62,8 +65,15 @@ def plan(catalog_dir: str, date_: dt.datetime | None, output: str, live: bool, c
     notes: list[str] = []
     if live:
         usage, excluded, notes = _live(catalog, clouds_file)
-    if save and not (actor or "").strip():
-        raise click.UsageError("--save needs --by NAME (who records the plan; env YUNSHANG_ACTOR)")
+    if save and not os_cloud:
+        raise click.UsageError("--save needs --os-cloud NAME (the center engineer recording the plan, as Keystone "
+                               "knows them; e.g. person-center-engineer)")
+    identity = None
+    if save:
+        from cli.request import who
+        from yunshang.authz import authorize
+
+        identity = authorize(who(os_cloud, clouds_file), "plan.save")
     for d in departments:
         try:
             catalog.department(d)
@@ -71,7 +81,7 @@ def plan(catalog_dir: str, date_: dt.datetime | None, output: str, live: bool, c
             raise click.BadParameter(f"unknown department {d!r} in {catalog_dir}", param_hint="--department") \
                 from None
     result, decisions = place_explained(catalog, day, usage, excluded=excluded)
-    saved = _save(db_url, catalog, result, actor or "", departments or None, live) if save else None
+    saved = _save(db_url, catalog, result, identity.actor, departments or None, live) if identity else None
     if output == "json":
         data = plan_to_dict(result)
         if live:

@@ -22,8 +22,8 @@ export YUNSHANG_STATE_DIR="$PWD/$OUT/state"
 step "1. Validate the catalog ($CATALOG)"
 $Y catalog validate
 
-step "2. Place every department's requests (contract-aware, cheapest allowed operator first) and record the plan"
-$Y plan --output table --save --by demo-engineer   # the tenants below are built from this recorded plan, never re-placed
+step "2. Place every department's requests (contract-aware, cheapest allowed operator first)"
+$Y plan --output table
 
 step "2b. A county department's placement: its county's zone or above (residency), its spend under the county's budget"
 $Y plan --output table | sed -n '/^== xian-taojiang-health/,/^contracts:/p' | cut -c1-150
@@ -33,6 +33,8 @@ step "3. A real local OpenStack per operator on 127.0.0.1 (first run installs an
 $Y devcloud up
 eval "$($Y devcloud env)"                       # OS_CLIENT_CONFIG_FILE only; never OS_CLOUD
 $Y devcloud status
+# the center's engineer records the plan (the tenants below are built from it, never re-placed)
+$Y plan --save --os-cloud person-center-engineer | tail -2
 
 step "4. Live capacity from each operator's Placement"
 $Y capacity show --operator telecom --operator unicom

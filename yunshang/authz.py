@@ -90,6 +90,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "audit.read": ("auditor", "engineer"),
     "capacity.read": ("reviewer", "approver", "engineer"),
     "takeover.drill": ("engineer",),
+    "plan.save": ("engineer",),
 }.items()}
 
 

@@ -66,3 +66,20 @@ def test_approve_records_the_plan_it_approved(store_url, _people):
         assert {r.name for r in cat.department("health").requests} == {p["request_name"] for p in rev["placements"]}
         assert sum(sum(n for _, n in p.zones) for p in plan.placements) == \
             sum(p["instances"] for p in rev["placements"])
+
+
+def test_plan_save_records_the_engineer_keystone_knows(store_url, _people):
+    """`plan --save` acts as an authenticated engineer; the plan's audit entry names the Keystone user."""
+    base = ["plan", "--catalog", CATALOG, "--date", "2026-11-26", "--save", "--department", "health", "-o", "json"]
+    env = {"YUNSHANG_DB": store_url}
+    r = CliRunner().invoke(cli, base + ["--os-cloud", "person-center-engineer"], env=env)
+    assert r.exit_code == 0, r.output
+    rec = json.loads(r.output)["recorded"]
+    with open_store(store_url) as st:
+        entry = [e for e in st.audit_log() if e.action == "save-plan"][-1]
+        assert entry.actor.startswith("center-engineer (keystone:") and entry.subject == f"plan:{rec['id']}"
+    for wrong in ("person-health-it", "person-center-approver-1"):      # a requester, a center role that is not it
+        r = CliRunner().invoke(cli, base + ["--os-cloud", wrong], env=env)
+        assert r.exit_code == 2 and "may not plan.save" in r.output, r.output
+    r = CliRunner().invoke(cli, base, env=env)
+    assert r.exit_code == 2 and "--os-cloud" in r.output
