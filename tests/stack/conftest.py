@@ -38,9 +38,11 @@ def store_url(state: Path) -> str:
     return "sqlite:///" + str(state / "lifecycle.db")
 
 
-def save_plan(state: Path, catalog: Path) -> None:
-    """Record the catalog's plan for DAY (`plan --save`): what `stack up` builds from then on."""
-    run_cli(state, "plan", "--catalog", str(catalog), "--date", DAY.isoformat(), "--save", "--by", "stack-tests")
+def save_plan(state: Path, catalog: Path, clouds: str) -> None:
+    """Record the catalog's plan for DAY (`plan --save`, as the center's engineer in its Keystone):
+    what `stack up` builds from then on."""
+    run_cli(state, "plan", "--catalog", str(catalog), "--date", DAY.isoformat(), "--save", "--clouds", clouds,
+            "--os-cloud", "person-center-engineer")
 
 
 @pytest.fixture(scope="session")

@@ -50,7 +50,7 @@ def test_stack_lifecycle(clouds, catalog_copy, tmp_path):
     transcript = []
     try:
         # ---- up builds the tenant of the recorded plan; the SDK engine's drift check agrees
-        save_plan(state, catalog_copy)
+        save_plan(state, catalog_copy, clouds)
         r = run_cli(state, *_args("up", catalog_copy, clouds), timeout=1200)
         transcript.append(r.stdout + r.stderr)
         assert f"{STACK}: up succeeded" in r.stdout
@@ -109,7 +109,7 @@ def test_stack_lifecycle(clouds, catalog_copy, tmp_path):
         dept_file.write_text(yaml.safe_dump(doc, allow_unicode=True))
         r = run_cli(state, *_args("preview", catalog_copy, clouds), check=False)   # the recorded plan no longer fits
         assert r.returncode == 2 and f"request {DEPT}/web changed since the plan: count 2 -> 3" in r.stderr, r.stderr
-        save_plan(state, catalog_copy)                                               # a new plan: 3 servers
+        save_plan(state, catalog_copy, clouds)                                               # a new plan: 3 servers
         p = _json(run_cli(state, *_args("preview", catalog_copy, clouds, "--output", "json")))[0]
         assert not any(k in p["changes"] for k in ("replace", "delete", "create-replacement", "delete-replaced")), p
         creates = sorted((s["type"].rsplit(":", 1)[-1], s["name"]) for s in p["steps"] if s["op"] == "create")
