@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -36,8 +37,10 @@ _n = [0]
 def new_db(base: str) -> str:
     import psycopg
 
+    # unique whatever the counter: this module is imported both as pytest's conftest and as
+    # tests.api.conftest (by test modules), each with its own counter
     _n[0] += 1
-    name = f"api{os.getpid()}_{_n[0]}"
+    name = f"api{os.getpid()}_{_n[0]}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(base, autocommit=True) as c:
         c.execute(f'CREATE DATABASE "{name}"')
     return base.rsplit("/", 1)[0] + "/" + name

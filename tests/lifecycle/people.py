@@ -41,6 +41,7 @@ def run_to_approved(y, db: str, request_file: str, clouds_file: str, live: bool 
     clouds = clouds_with_department_people(clouds_file, dept)
     base = ["request", "--db", db]
     c = ["--clouds", clouds]
+    before = os.environ.get("OS_CLIENT_CONFIG_FILE")
     os.environ["OS_CLIENT_CONFIG_FILE"] = clouds
     try:
         rid = str(json.loads(y(base + ["submit", request_file, "--os-cloud", f"person-{dept}-it", "-o", "json"])
@@ -52,6 +53,9 @@ def run_to_approved(y, db: str, request_file: str, clouds_file: str, live: bool 
                              .stdout)
             if out["state"] == "approved":
                 break
-    finally:
-        os.environ.pop("OS_CLIENT_CONFIG_FILE", None)
+    finally:                 # the caller's clouds.yaml again (a test may have set its own)
+        if before is None:
+            os.environ.pop("OS_CLIENT_CONFIG_FILE", None)
+        else:
+            os.environ["OS_CLIENT_CONFIG_FILE"] = before
     return rid

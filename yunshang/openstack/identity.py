@@ -121,6 +121,7 @@ def ensure_person(clouds_file: str | None, admin_cloud: str, name: str, project:
     For tooling and tests that need people beyond people.yaml (the devcloud creates those)."""
     conn = connect(admin_cloud, clouds_file)
     idn = conn.identity
+    changed = False
     try:
         proj = idn.find_project(project, domain_id="default") or idn.create_project(
             name=project, domain_id="default", description="yunshang center identity")
@@ -129,11 +130,16 @@ def ensure_person(clouds_file: str | None, admin_cloud: str, name: str, project:
             u = idn.create_user(name=name, domain_id="default", password=password, description=description)
         else:
             idn.update_user(u, password=password)
+            changed = True
         have = {a.role["id"] for a in idn.role_assignments(user_id=u.id, scope_project_id=proj.id)}
         for r in roles:
             role = idn.find_role(r) or idn.create_role(name=r)
             if role.id not in have:
                 idn.assign_project_role_to_user(proj, u, role)
+        if changed:
+            # Keystone records the password change as a revocation event with one-second precision:
+            # a token issued within the same second would be taken as revoked. Let that second pass.
+            time.sleep(1.1)
         return u.id
     except CLOUD_ERRORS as exc:
         raise CloudUnavailable(f"cloud {admin_cloud!r}: cannot set up user {name} ({type(exc).__name__})") from None
