@@ -34,10 +34,11 @@ demo: venv
 test: venv system-deps pulumi
 	$(PY) -m pytest -p no:cacheprovider tests
 
-# ruff over the core package; mypy over its pure modules (MYPY_FILES). Run by `make test`.
+# ruff over the core package and the adapters (RUFF_DIRS); mypy over MYPY_FILES. Run by `make test`.
+RUFF_DIRS = yunshang/ cli/ api/ exporters/ stacks/ bench/ tools/ playbooks/
 MYPY_FILES = $(filter-out yunshang/report.py,$(wildcard yunshang/*.py)) yunshang/usecases/bills.py
 lint: venv
-	$(VENV)/bin/ruff check --no-cache yunshang/
+	$(VENV)/bin/ruff check --no-cache $(RUFF_DIRS)
 	$(VENV)/bin/mypy --no-incremental $(MYPY_FILES)
 
 # The fast inner loop: the pure core and the CLI, no services.

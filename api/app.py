@@ -122,6 +122,11 @@ class ConfigureIn(BaseModel):
     date: Optional[dt.date] = None
 
 
+# The bodies of a review or configure call that sends none (FastAPI copies a default per request).
+NO_REVIEW = ReviewIn()
+NO_CONFIGURE = ConfigureIn()
+
+
 class AuditOut(BaseModel):
     seq: int
     at: str
@@ -322,7 +327,7 @@ def create_app(catalog, clouds_file: str | None, db_url: str | None, validator=N
 
     @app.post("/api/v1/requests/{request_id}/review", response_model=RequestOut, responses=changes,
               tags=["requests"])
-    def review(request_id: int = Path(ge=1, le=2**62), body: ReviewIn = Body(default=ReviewIn()),
+    def review(request_id: int = Path(ge=1, le=2**62), body: ReviewIn = Body(default=NO_REVIEW),
                me: Identity = Depends(who)):
         rec, _ = uc.review(deps(), me, request_id, day=body.date, live=body.live)
         return uc.record_dict(rec)
@@ -340,7 +345,7 @@ def create_app(catalog, clouds_file: str | None, db_url: str | None, validator=N
 
     @app.post("/api/v1/requests/{request_id}/configure", response_model=RequestOut, responses=changes,
               tags=["requests"])
-    def configure(request_id: int = Path(ge=1, le=2**62), body: ConfigureIn = Body(default=ConfigureIn()),
+    def configure(request_id: int = Path(ge=1, le=2**62), body: ConfigureIn = Body(default=NO_CONFIGURE),
                   me: Identity = Depends(who)):
         d = deps()
         if body.date:

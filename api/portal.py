@@ -56,7 +56,8 @@ _BASE = """<!doctype html><html lang="{{ 'zh-CN' if lang == 'zh' else 'en' }}"><
 body{font-family:"WenQuanYi Micro Hei",sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:.3em .6em}nav a{margin-right:1em}.err{color:#b00}.ok{color:#070}
 </style></head><body><h1>{{ L.title }}</h1>
-{% if me %}<nav><span id="me">{{ L.welcome }}, {{ me.name }} ({{ me.roles|join(', ') }}{% if me.department %}, {{ me.department }}{% endif %})</span>
+{% if me %}<nav><span id="me">{{ L.welcome }}, {{ me.name }} ({{ me.roles|join(', ') }}\
+{% if me.department %}, {{ me.department }}{% endif %})</span>
 <a href="/portal/?lang={{ lang }}">{{ L.mine }}</a><a id="queue-link" href="/portal/queue?lang={{ lang }}">{{ L.queue }}</a>
 {% if 'requester' in me.roles %}<a id="new-link" href="/portal/new?lang={{ lang }}">{{ L.new }}</a>{% endif %}
 <form method="post" action="/portal/logout" style="display:inline"><input type="hidden" name="csrf" value="{{ csrf }}">
@@ -82,13 +83,16 @@ _NEW = """<h2>{{ L.new }} — {{ offer.display_name }}</h2>
 <p><label>{{ L.request }} <input name="title" id="title" value="{{ form.title }}"></label></p>
 <p><label>{{ L.name }} <input name="name" id="name" value="{{ form.name }}" pattern="[a-z0-9][a-z0-9-]*"></label></p>
 <p><label>{{ L.template }} <select name="template" id="template">{% for t in offer.templates %}
-<option value="{{ t.name }}" {% if t.name == form.template %}selected{% endif %}>{{ t.name }}</option>{% endfor %}</select></label>
-<label>{{ L.size }} <select name="size" id="size">{% for s in sizes %}<option {% if s == form.size %}selected{% endif %}>{{ s }}</option>{% endfor %}</select></label>
+<option value="{{ t.name }}" {% if t.name == form.template %}selected{% endif %}>{{ t.name }}</option>{% endfor %}\
+</select></label>
+<label>{{ L.size }} <select name="size" id="size">{% for s in sizes %}\
+<option {% if s == form.size %}selected{% endif %}>{{ s }}</option>{% endfor %}</select></label>
 <label>{{ L.count }} <input name="count" id="count" type="number" min="1" value="{{ form.count }}"></label>
 <label><input type="checkbox" name="ha" id="ha" value="1" {% if form.ha %}checked{% endif %}> {{ L.ha }}</label>
 <label><input type="checkbox" name="dr" id="dr" value="1" {% if form.dr %}checked{% endif %}> {{ L.dr }}</label></p>
 {% if price %}<table id="price"><tr><th>{{ L.ceiling }}</th><th>{{ L.monthly }}</th><th>{{ L.left }}</th></tr>
-{% for c in price %}<tr><td>{{ c.id }} ({{ c.provider }}, {{ c.role }})</td><td class="monthly">{{ '%.2f'|format(c.monthly) }}</td>
+{% for c in price %}<tr><td>{{ c.id }} ({{ c.provider }}, {{ c.role }})</td>\
+<td class="monthly">{{ '%.2f'|format(c.monthly) }}</td>
 <td class="left">{{ '%.2f'|format(c.left_after) }}</td></tr>{% endfor %}</table>{% endif %}
 <button name="do" value="preview" id="preview">{{ L.preview }}</button>
 <button name="do" value="submit" id="submit">{{ L.submit }}</button></form>"""

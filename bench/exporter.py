@@ -479,7 +479,8 @@ def run_peer(tmp, clouds, operator, scrapes):
 # what each peer family means, and the yunshang family covering it
 PEER_TO_OURS = {
     "hypervisor_vcpus_total": "yunshang_zone_vcpus", "hypervisor_vcpus_used": "yunshang_zone_vcpus_allocated",
-    "hypervisor_memory_mbs_total": "yunshang_zone_memory_bytes", "hypervisor_memory_mbs_used": "yunshang_zone_memory_allocated_bytes",
+    "hypervisor_memory_mbs_total": "yunshang_zone_memory_bytes",
+    "hypervisor_memory_mbs_used": "yunshang_zone_memory_allocated_bytes",
     "hypervisor_disk_gbs_total": "yunshang_zone_disk_bytes", "hypervisor_disk_gbs_used": "yunshang_zone_disk_allocated_bytes",
     "hypervisor_running_vms": "yunshang_zone_instances", "hypervisor_schedulable_instances": "yunshang_zone_vcpus_free",
     "hypervisor_schedulable_instances_capacity": "yunshang_zone_vcpus_headroom",
@@ -538,8 +539,8 @@ def main() -> int:
 
     print(f"\nexporter benchmark — operator {a.operator}: {n_proj} projects, {n_srv} servers reached "
           f"(goal {a.projects}/{a.servers}); {a.scrapes} sequential scrapes each on loopback\n")
-    print(f"| measure | yunshang | prometheus-openstack-exporter | peer / yunshang |")
-    print(f"|---|---|---|---|")
+    print("| measure | yunshang | prometheus-openstack-exporter | peer / yunshang |")
+    print("|---|---|---|---|")
     if peer and "error" not in peer:
         for key, label in (("refresh_s", "full refresh (s)"), ("p50_ms", "scrape p50 (ms)"), ("p99_ms", "scrape p99 (ms)")):
             o, pv = ours[key], peer[key]

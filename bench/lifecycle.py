@@ -50,8 +50,10 @@ def fresh(url_base: str, kind: str, tag: str) -> str:
 
 
 def run(url: str, n: int, engineers: int) -> dict:
-    doc = lambda i: lc.parse_request_document({"department": "health", "requests": [
-        {"name": f"r{i}", "template": "web-standard", "size": "small", "count": 1}]}, "bench", default_mlps=3)
+    def doc(i: int):
+        return lc.parse_request_document({"department": "health", "requests": [
+            {"name": f"r{i}", "template": "web-standard", "size": "small", "count": 1}]}, "bench", default_mlps=3)
+
     with open_store(url) as s:
         s.set_capacity([CapacityRow("telecom", "az1", 1e9, 1e9, 1e12)], "bench")
         ids = []

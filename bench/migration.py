@@ -33,7 +33,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [ROOT, os.path.join(ROOT, "tests", "migration"), os.path.join(ROOT, "playbooks", "project", "roles", "sync_data", "files")]
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests", "migration"),
+                os.path.join(ROOT, "playbooks", "project", "roles", "sync_data", "files")]
 
 import sshhosts  # noqa: E402
 from verified_sync import BOOT  # noqa: E402
@@ -218,8 +219,8 @@ def main() -> None:
                                                      "cut0", "cut1", "cut10", "cut_job0", "cut_work0", "cut_work1",
                                                      "cut_work10")}
         changed_mb = {}
+        copy = os.path.join(work, "plain")
         for i in range(args.rounds):
-            copy = os.path.join(work, "plain")
             # alternate the order of baseline/floors and ours between rounds, against drift
             def floors() -> None:
                 m["plain"].append(plain_rsync_seconds(big, key, copy))
@@ -305,7 +306,7 @@ def main() -> None:
                 wall, work_s, _, _ = run_step(r1, pb, role, (h.name,))
                 seq_wall += wall
                 seq_overhead[role].append(wall - work_s)
-        print(f"\n## 2. orchestration overhead per host per step (seconds; step wall time minus its work commands)")
+        print("\n## 2. orchestration overhead per host per step (seconds; step wall time minus its work commands)")
         print("| step | one host alone | per host in a wave of %d |\n|---|---|---|" % len(wave))
         for _, role in steps:
             print(f"| {role} | {statistics.median(seq_overhead[role]):.2f} | {overhead[role]:.2f} |")

@@ -106,7 +106,7 @@ def engine_build(cold: bool, tmp: Path) -> dict:
         out["cold_s"] = round(time.monotonic() - t, 1)
         du = subprocess.run(["du", "-sm", str(c / "cache"), str(c / "gocache"), str(c / "gomod")],
                             capture_output=True, text=True).stdout.split()
-        out["cold_disk_mb"] = {Path(p).name: int(m) for m, p in zip(du[::2], du[1::2])}
+        out["cold_disk_mb"] = {Path(p).name: int(m) for m, p in zip(du[::2], du[1::2], strict=False)}
         subprocess.run(["go", "clean", "-modcache"], env=env, capture_output=True)
     return out
 

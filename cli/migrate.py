@@ -306,7 +306,8 @@ def _stored_plan(state_dir: str) -> MigrationPlan:
 # --------------------------------------------------------------------------- run
 @migrate.command("run")
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
-@click.option("--wave", "waves", type=click.IntRange(1, 10_000), multiple=True, help="Run only this wave (repeatable). Default: all, in order.")
+@click.option("--wave", "waves", type=click.IntRange(1, 10_000), multiple=True,
+              help="Run only this wave (repeatable). Default: all, in order.")
 @click.option("--hash-algorithm", envvar="YUNSHANG_MIGRATE_HASH", type=click.Choice(["sha256", "sm3"]),
               default="sha256", show_default=True,
               help="Digest of the data's integrity evidence (manifests, records): sha256, or sm3 "

@@ -237,7 +237,8 @@ def _engine_command(verb: str):
         "destroy": "`pulumi destroy` DEPARTMENT's stacks.",
     }[verb] + ("\n\nOne workspace per stack under the state dir ($YUNSHANG_STATE_DIR/pulumi/<stack>); one update "
                "of a stack at a time (a second is refused, exit 4). The engine is the one `make pulumi` built; "
-               "without it: one line saying what to install, exit 6.\n\nThe stacks are built from a recorded plan (--plan ID, default the latest covering DEPARTMENT; "
+               "without it: one line saying what to install, exit 6.\n\nThe stacks are built from a recorded plan "
+               "(--plan ID, default the latest covering DEPARTMENT; "
                "`yunshang plan --save` records one), never re-placed; a plan whose contracts expired or whose "
                "catalog changed under it is refused, naming what changed.")
     return stack.command(name=verb)(cmd)

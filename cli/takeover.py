@@ -109,7 +109,8 @@ def takeover() -> None:
 @click.option("--operator", required=True, metavar="OP", help="The operator the center would leave.")
 @catalog_option
 @db_option
-@click.option("--prometheus", type=HttpUrl(), metavar="URL", envvar="YUNSHANG_PROMETHEUS", help="Prometheus with the exporters' data.")
+@click.option("--prometheus", type=HttpUrl(), metavar="URL", envvar="YUNSHANG_PROMETHEUS",
+              help="Prometheus with the exporters' data.")
 @click.option("--terminated", multiple=True, metavar="CONTRACT", help="Declare a contract terminated (repeatable).")
 @click.option("--breach-months", type=click.IntRange(1, 12), default=2, show_default=True,
               help="Consecutive breached months that trigger a takeover.")
@@ -249,7 +250,6 @@ def drill(from_op, to_op, catalog_dir, clouds_file, db_url, devcloud_dir, eviden
     """
     from yunshang.devcloud import Devcloud
     from yunshang.devcloud import procs
-    from yunshang.openstack import connect
     from yunshang.openstack.tenant import apply_spec, read_inventory
     from yunshang.tenant import spec_inventory
     from yunshang.store import open_store

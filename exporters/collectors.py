@@ -13,6 +13,7 @@ value: probe URLs and error texts stay out of the exposition.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from typing import Callable, Iterable
 
@@ -130,7 +131,7 @@ class CapacityCollector(Collector):
                 a[4] = max(a[4], z.allocation_ratio)
             for (zone, rc), (total, reserved, used, capacity, alloc) in sorted(acc.items()):
                 stem, unit, short = _RC[rc]
-                b = lambda v: hr.to_base_units(rc, v)  # noqa: E731
+                b = functools.partial(hr.to_base_units, rc)
                 lv = [op, zone] + sites.zone(op, zone)
                 fam[f"{stem}{unit}"].add_metric(lv, b(total))
                 fam[f"{stem}_reserved{unit}"].add_metric(lv, b(reserved))
@@ -173,7 +174,7 @@ class QuotaCollector(Collector):
         yunshang_quota_in_use{department="health",operator="telecom",resource="cores",service="compute",site="yiyang",tier="city"} 2.0
         yunshang_quota_used_ratio{department="health",operator="telecom",resource="cores",service="compute",site="yiyang",tier="city"} 0.1
         yunshang_quota_in_use{department="health",operator="telecom",resource="ram_bytes",service="compute",site="yiyang",tier="city"} 1.073741824e+09
-    """
+    """  # noqa: E501 (exposition lines do not wrap)
 
     def __init__(self, state: ExporterState, catalog: Catalog | None = None):
         self.state = state
@@ -183,8 +184,10 @@ class QuotaCollector(Collector):
         L = ["operator", "department", "service", "resource", "site", "tier"]
         sites = _Sites(self.catalog)
         limit = GaugeMetricFamily("yunshang_quota_limit",
-                                  "Quota limit of the department's project (bytes for *_bytes resources, else a count).", labels=L)
-        used = GaugeMetricFamily("yunshang_quota_in_use", "Quota usage of the department's project (same units as the limit).", labels=L)
+                                  "Quota limit of the department's project (bytes for *_bytes resources, else a count).",
+                                  labels=L)
+        used = GaugeMetricFamily("yunshang_quota_in_use", "Quota usage of the department's project (same units as the limit).",
+                                 labels=L)
         ratio = GaugeMetricFamily("yunshang_quota_used_ratio", "in_use / limit (0 for unlimited quotas).", labels=L)
         for op, snap in sorted(self.state.snapshots().items()):
             for q in snap.quotas:
@@ -214,7 +217,7 @@ class SpendCollector(Collector):
         yunshang_tenant_monthly_cost_cny{contract="HEALTH-TEL-2026",department="health",operator="telecom",site="yiyang",tier="city"} 420.0
         yunshang_contract_ceiling_cny{contract="HEALTH-TEL-2026",department="health",operator="telecom",site="yiyang",tier="city"} 50000.0
         yunshang_contract_ceiling_used_ratio{contract="HEALTH-TEL-2026",department="health",operator="telecom",site="yiyang",tier="city"} 0.0084
-    """
+    """  # noqa: E501 (exposition lines do not wrap)
 
     def __init__(self, state: ExporterState, catalog: Catalog, clock: Clock = utc_now):
         self.state = state
@@ -281,7 +284,7 @@ class SlaCollector(Collector):
         yunshang_sla_breached{contract="HEALTH-TEL-2026",department="health",operator="telecom",site="yiyang",tier="city"} 1.0
         yunshang_maintenance_month_seconds{operator="telecom"} 7200.0
         yunshang_maintenance_active{operator="telecom"} 0.0
-    """
+    """  # noqa: E501 (exposition lines do not wrap)
 
     def __init__(self, state: ExporterState, store: ProbeStore, targets: Callable[[], Iterable[ProbeTarget]],
                  catalog: Catalog, clock: Clock = utc_now):
@@ -297,16 +300,21 @@ class SlaCollector(Collector):
         sites = _Sites(self.catalog)
         success = GaugeMetricFamily("yunshang_probe_success", "1 if the last probe of the target succeeded.", labels=PL)
         dur = GaugeMetricFamily("yunshang_probe_duration_seconds", "Duration of the last probe.", labels=PL)
-        samples = CounterMetricFamily("yunshang_probe_samples", "Probe samples counted this calendar month (maintenance excluded).", labels=PL)
-        fails = CounterMetricFamily("yunshang_probe_failures", "Failed probe samples counted this calendar month (maintenance excluded).", labels=PL)
+        samples = CounterMetricFamily("yunshang_probe_samples",
+                                      "Probe samples counted this calendar month (maintenance excluded).", labels=PL)
+        fails = CounterMetricFamily("yunshang_probe_failures",
+                                    "Failed probe samples counted this calendar month (maintenance excluded).", labels=PL)
         maint = CounterMetricFamily("yunshang_probe_maintenance_samples",
                                     "Probe samples taken inside declared maintenance this month (not counted).", labels=PL)
         CL = ["operator", "department", "contract", "site", "tier"]
-        c_samples = CounterMetricFamily("yunshang_sla_probe_samples", "Probe samples counted for the contract this month.", labels=CL)
-        c_fails = CounterMetricFamily("yunshang_sla_probe_failures", "Failed probe samples counted for the contract this month.", labels=CL)
+        c_samples = CounterMetricFamily("yunshang_sla_probe_samples", "Probe samples counted for the contract this month.",
+                                        labels=CL)
+        c_fails = CounterMetricFamily("yunshang_sla_probe_failures", "Failed probe samples counted for the contract this month.",
+                                      labels=CL)
         avail = GaugeMetricFamily("yunshang_sla_availability_ratio",
                                   "Availability this calendar month, declared maintenance excluded.", labels=CL)
-        target = GaugeMetricFamily("yunshang_sla_target_ratio", "The SLA availability target of the contract's operator.", labels=CL)
+        target = GaugeMetricFamily("yunshang_sla_target_ratio", "The SLA availability target of the contract's operator.",
+                                   labels=CL)
         budget = GaugeMetricFamily("yunshang_sla_error_budget_remaining_ratio",
                                    "Share of this month's error budget left (negative: overspent).", labels=CL)
         credit = GaugeMetricFamily("yunshang_sla_service_credit_ratio",
@@ -314,7 +322,8 @@ class SlaCollector(Collector):
         breached = GaugeMetricFamily("yunshang_sla_breached", "1 if this month's availability is below target.", labels=CL)
         mmonth = GaugeMetricFamily("yunshang_maintenance_month_seconds",
                                    "Declared maintenance of the operator inside the current calendar month.", labels=["operator"])
-        mactive = GaugeMetricFamily("yunshang_maintenance_active", "1 while a declared maintenance window is open.", labels=["operator"])
+        mactive = GaugeMetricFamily("yunshang_maintenance_active", "1 while a declared maintenance window is open.",
+                                    labels=["operator"])
 
         results = self.state.probes()
         api_tally: dict[str, sla.ProbeTally] = defaultdict(sla.ProbeTally)
@@ -330,7 +339,8 @@ class SlaCollector(Collector):
             fails.add_metric(lv, tally.bad)
             maint.add_metric(lv, tally.excluded)
             if t.department:
-                contract_tally[(t.operator, t.department, t.contract)] = contract_tally[(t.operator, t.department, t.contract)].merged(tally)
+                key = (t.operator, t.department, t.contract)
+                contract_tally[key] = contract_tally[key].merged(tally)
             else:
                 api_tally[t.operator] = api_tally[t.operator].merged(tally)
 
@@ -425,7 +435,8 @@ class SelfCollector(Collector):
 
     def collect(self):
         L = ["operator"]
-        up = GaugeMetricFamily("yunshang_operator_up", "1 if the last refresh of the operator's APIs succeeded, else 0.", labels=L)
+        up = GaugeMetricFamily("yunshang_operator_up", "1 if the last refresh of the operator's APIs succeeded, else 0.",
+                               labels=L)
         dur = GaugeMetricFamily("yunshang_collection_duration_seconds", "Duration of the operator's last refresh.", labels=L)
         last = GaugeMetricFamily("yunshang_last_refresh_timestamp_seconds",
                                  "Unix time of the operator's last successful refresh.", labels=L)
@@ -438,7 +449,8 @@ class SelfCollector(Collector):
                 last.add_metric([op], h.last_success_unix)
             errs.add_metric([op], h.errors_total)
             runs.add_metric([op], h.refreshes_total)
-        rerr = CounterMetricFamily("yunshang_exporter_render_errors", "Renders of /metrics that failed (the previous page was kept).")
+        rerr = CounterMetricFamily("yunshang_exporter_render_errors",
+                                   "Renders of /metrics that failed (the previous page was kept).")
         rerr.add_metric([], self.state.render_errors_total)
         yield from (up, dur, last, errs, runs, rerr)
         yield from self._families()
@@ -472,7 +484,7 @@ class SelfCollector(Collector):
             errs.add_metric([op, svc], st.errors_total)
             cum, buckets = 0, []
             counts = st.bucket_counts or [0] * (len(API_BUCKETS_SECONDS) + 1)
-            for bound, n in zip((*map(str, API_BUCKETS_SECONDS), "+Inf"), counts):
+            for bound, n in zip((*map(str, API_BUCKETS_SECONDS), "+Inf"), counts, strict=True):
                 cum += n
                 buckets.append((bound, cum))
             lat.add_metric([op, svc], buckets, st.seconds_sum)

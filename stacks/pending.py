@@ -141,7 +141,6 @@ def clear_stale_engine_lock(stack, backend_url: str) -> list[str]:
     process still runs (an engine orphaned by a killed yunshang) makes the operation wait for
     nothing: StackBusy names it."""
     import json
-    import os
     import socket
     from pathlib import Path
 

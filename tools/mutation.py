@@ -241,12 +241,15 @@ def test_files(name: str) -> list[Path]:
     return sorted({f for pattern in MODULES[name][1] for f in UNIT.glob(pattern)})
 
 
+def _site_node(mod: Module, site: int) -> ast.AST:
+    """The node the site mutates (its position in the module's walk)."""
+    pos = mod.sites[site][0]
+    return next(node for i, (node, _, _) in enumerate(_walk(mod.tree)) if i == pos)
+
+
 def _top_statement(mod: Module, site: int) -> ast.stmt:
     """The module-level statement that holds the site."""
-    pos = mod.sites[site][0]
-    for i, (node, _, _) in enumerate(_walk(mod.tree)):
-        if i == pos:
-            break
+    node = _site_node(mod, site)
     for stmt in mod.tree.body:
         if any(n is node for n in ast.walk(stmt)):
             return stmt
@@ -284,10 +287,7 @@ def install(module, mod: Module, site: int, code) -> None:
         _swap(module.__dict__[stmt.name], ns[stmt.name])
         return
     if isinstance(stmt, ast.ClassDef):
-        pos = mod.sites[site][0]
-        for i, (node, _, _) in enumerate(_walk(mod.tree)):
-            if i == pos:
-                break
+        node = _site_node(mod, site)
         for member in stmt.body:
             if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(n is node for n in ast.walk(member)) \
                     and not any(n is node for d in member.decorator_list for n in ast.walk(d)):
