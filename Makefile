@@ -34,8 +34,8 @@ demo: venv
 test: venv system-deps pulumi
 	$(PY) -m pytest -p no:cacheprovider tests
 
-# ruff over the core package and the adapters (RUFF_DIRS); mypy over MYPY_FILES. Run by `make test`.
-RUFF_DIRS = yunshang/ cli/ api/ exporters/ stacks/ bench/ tools/ playbooks/
+# ruff over the core package, the adapters and the tests (RUFF_DIRS); mypy over MYPY_FILES. Run by `make test`.
+RUFF_DIRS = yunshang/ cli/ api/ exporters/ stacks/ bench/ tools/ playbooks/ tests/
 MYPY_FILES = $(filter-out yunshang/report.py,$(wildcard yunshang/*.py)) yunshang/usecases/bills.py
 lint: venv
 	$(VENV)/bin/ruff check --no-cache $(RUFF_DIRS)

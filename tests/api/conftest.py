@@ -92,7 +92,7 @@ def start_server(catalog: Path, clouds_file: str, db: str, log_dir: Path, cache_
             return Server(url, proc, log)
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(f"api serve exited: {log.read_text()[-2000:]}")
+                raise RuntimeError(f"api serve exited: {log.read_text()[-2000:]}") from None
             time.sleep(0.3)
     proc.kill()
     raise RuntimeError(f"api serve did not come up: {log.read_text()[-2000:]}")

@@ -109,7 +109,7 @@ def test_concurrent_submissions_and_approvals_lose_nothing_and_never_over_commit
     with cf.ThreadPoolExecutor(max_workers=2) as pool:
         f1 = pool.submit(paired, "center-approver-1", 0, a)
         f2 = pool.submit(paired, "center-approver-2", 1, b)
-        p1, p2 = f1.result(), f2.result()
+        f1.result(), f2.result()            # re-raise a thread's failure
     # phase 2: both approvers sweep everything, in opposite orders
     with cf.ThreadPoolExecutor(max_workers=2) as pool:
         f1 = pool.submit(approver, "center-approver-1", ids, a)

@@ -98,7 +98,7 @@ def test_hostile_bodies_are_refused(api_pair, tokens):
     assert r.status_code == 413
     bomb = ('a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
             + "".join(f'{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n'
-                      for p, c in zip("abcdefgh", "bcdefghi")))
+                      for p, c in zip("abcdefgh", "bcdefghi", strict=True)))
     r = a.call("POST", "/api/v1/requests", tokens["health-it"], data=bomb.encode(),
                headers={"Content-Type": "application/yaml"})
     assert r.status_code in (400, 415, 422) and len(r.content) < 10000

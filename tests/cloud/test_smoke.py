@@ -186,7 +186,7 @@ def test_tenant_network_server_volume_flow(op, admin, tenant, devcloud, tmp_path
 
     vol = c.block_storage.create_volume(size=1, name=f"vol-{tag}")
     c.block_storage.wait_for_status(vol, status="available", wait=WAIT_SECONDS)
-    att = c.compute.create_volume_attachment(server, volume=vol)
+    c.compute.create_volume_attachment(server, volume=vol)
     c.block_storage.wait_for_status(vol, status="in-use", wait=WAIT_SECONDS)
     assert c.block_storage.get_volume(vol.id).attachments[0]["server_id"] == server.id
     assert admin.block_storage.get_quota_set(pid, usage=True).usage["gigabytes"] == 1

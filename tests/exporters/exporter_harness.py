@@ -79,7 +79,8 @@ def wait_until(check, timeout: float, what: str, interval: float = 0.5):
         except Exception as exc:  # noqa: BLE001 - retried until the deadline
             last_exc = exc
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}" + (f" (last error: {last_exc!r})" if last_exc else ""))
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}"
+                         + (f" (last error: {last_exc!r})" if last_exc else ""))
 
 
 class Proc:

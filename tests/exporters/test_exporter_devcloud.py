@@ -189,7 +189,8 @@ def test_headroom_uses_catalog_policy(exporter, catalog_dir):
 
     zone = load_catalog(str(catalog_dir)).provider("telecom").zone("az1")
     used = exporter.value("yunshang_zone_vcpus_allocated", operator="telecom", zone="az1")
-    assert exporter.value("yunshang_zone_vcpus_headroom", operator="telecom", zone="az1") == zone.vcpu * zone.overcommit.vcpu - used
+    headroom = exporter.value("yunshang_zone_vcpus_headroom", operator="telecom", zone="az1")
+    assert headroom == zone.vcpu * zone.overcommit.vcpu - used
 
 
 # ----------------------------------------------------------------------------- SLA probes
@@ -405,7 +406,8 @@ def _alertmanager_gets_operator_down(exporter, tmp_path):
     rules = tmp_path / "fast.rules.yml"
     src = RULES.read_text()
     assert "for: 5m\n        labels: {severity: page}" in src
-    rules.write_text(src.replace("expr: yunshang_operator_up == 0\n        for: 5m", "expr: yunshang_operator_up == 0\n        for: 2s"))
+    rules.write_text(src.replace("expr: yunshang_operator_up == 0\n        for: 5m",
+                                 "expr: yunshang_operator_up == 0\n        for: 2s"))
     hook = Webhook()
     am = AlertmanagerProc(tmp_path, hook.url)
     prom = PrometheusProc(tmp_path, [f"127.0.0.1:{exporter.port}"], [rules], alertmanager=am.addr)

@@ -2,11 +2,13 @@
 binaries, our own cluster in a temp dir on a free port) and a SQLite file."""
 from __future__ import annotations
 
+import datetime as _dt
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+import urllib.request as _ur
 
 import pytest
 
@@ -42,9 +44,6 @@ def store_url(request, tmp_path):
 
 
 # --------------------------------------------------------------------------- a real Prometheus with a month of data
-import datetime as _dt
-import urllib.request as _ur
-
 UTC = _dt.timezone.utc
 # Five days of probe data at a 5-minute interval (a backfill makes one TSDB block per 2 h, so a
 # whole month would take minutes to write); gaps are not counted either way (yunshang.sla).
@@ -79,9 +78,11 @@ def probe_value(series: str, t: _dt.datetime) -> int:
 def _openmetrics() -> str:
     lines = ["# TYPE yunshang_probe_success gauge"]
     series = {
-        "portal": 'yunshang_probe_success{operator="unicom",department="health",contract="WJ-2025-01",probe="health-portal",kind="http"}',
+        "portal": ('yunshang_probe_success{operator="unicom",department="health",contract="WJ-2025-01",'
+                   'probe="health-portal",kind="http"}'),
         "his": 'yunshang_probe_success{operator="unicom",department="health",contract="",probe="regional-his",kind="http"}',
-        "backup": 'yunshang_probe_success{operator="telecom",department="health",contract="WJ-2025-02",probe="his-standby",kind="tcp"}',
+        "backup": ('yunshang_probe_success{operator="telecom",department="health",contract="WJ-2025-02",'
+                   'probe="his-standby",kind="tcp"}'),
     }
     up = {"unicom-up": 'yunshang_operator_up{operator="unicom"}', "telecom-up": 'yunshang_operator_up{operator="telecom"}'}
     for key, name in series.items():
@@ -142,7 +143,8 @@ def prometheus_month():
         except OSError:
             if time.time() > deadline or p.poll() is not None:
                 p.kill()
-                raise RuntimeError("prometheus did not start: " + open(os.path.join(base, "prometheus.log")).read()[-2000:])
+                raise RuntimeError("prometheus did not start: "
+                                   + open(os.path.join(base, "prometheus.log")).read()[-2000:]) from None
             time.sleep(0.3)
     try:
         yield url

@@ -36,8 +36,10 @@ def _seed(url):
     """health: a request configured 2026-11-03 08:00 and still held; one held 90 minutes on the 20th.
     finance: one held the whole month on telecom."""
     clock = SetClock(dt.datetime(2026, 11, 2, tzinfo=UTC))
-    doc = lambda dept, name: lc.parse_request_document(
-        {"department": dept, "requests": [{"name": name, "template": "web-standard", "size": "medium", "count": 2}]}, "f", default_mlps=3)
+    def doc(dept, name):
+        return lc.parse_request_document({"department": dept, "requests": [
+            {"name": name, "template": "web-standard", "size": "medium", "count": 2}]}, "f", default_mlps=3)
+
     with open_store(url, clock=clock) as s:
         def run(dept, name, rows, conf_at, recl_at=None):
             clock.t = conf_at - dt.timedelta(hours=1)
@@ -138,7 +140,7 @@ def test_html_statement_renders_in_headless_chromium(tmp_path, prometheus_month)
                         f"--screenshot={shot}", "--window-size=820,2400", page.as_uri()],
                        capture_output=True, text=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 20_000, r.stderr[-2000:]
-    console = [l for l in r.stderr.splitlines() if "CONSOLE" in l or "Refused to" in l or "ERR_" in l]
+    console = [ln for ln in r.stderr.splitlines() if "CONSOLE" in ln or "Refused to" in ln or "ERR_" in ln]
     assert console == [], console
     dom = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
                          capture_output=True, text=True, timeout=120).stdout

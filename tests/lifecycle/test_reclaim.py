@@ -2,7 +2,6 @@
 REAL Prometheus; marking is audited; confirming releases capacity; nothing is deleted silently."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest
@@ -72,12 +71,14 @@ def test_reclaim_plan_mark_confirm_and_keep(tmp_path, prometheus_month):
         health = _configured(s, "health", "his", "unicom", "WJ-2025-01")
         tourism = _configured(s, "tourism", "tix", "unicom", "WL-2026-01")
         ended = _configured(s, "health", "old", "unicom", "WJ-2025-01")
-    pub = json.loads(run(db, "publish", str(health), "--os-cloud", "person-center-engineer", "--catalog", CATALOG, "-o", "json").stdout)
+    pub = json.loads(run(db, "publish", str(health), "--os-cloud", "person-center-engineer", "--catalog", CATALOG, "-o",
+                         "json").stdout)
     assert pub["state"] == "published"
     log = json.loads(run(db, "log", "--os-cloud", "person-center-auditor", "--request", str(health), "-o", "json").stdout)
     assert {p["name"] for p in log[-1]["after"]["probes"]} == {"his"}
     # the backfilled data has no "his" probe of health: monitoring is refused, state unchanged
-    r = run(db, "monitor", str(health), "--os-cloud", "person-center-engineer", "--prometheus", prometheus_month, "--within-days", "30", code=1)
+    r = run(db, "monitor", str(health), "--os-cloud", "person-center-engineer", "--prometheus", prometheus_month,
+            "--within-days", "30", code=1)
     assert "no probe data" in r.output and "his" in r.output
     # plan only: nothing changes
     out = json.loads(run(db, "reclaim", "--idle-days", "3", "--prometheus", prometheus_month,
@@ -91,7 +92,8 @@ def test_reclaim_plan_mark_confirm_and_keep(tmp_path, prometheus_month):
     assert "ended on 2027-06-30" in out[0]["reasons"][0]
     run(db, "reclaim", "--date", "2027-07-01", "--mark", code=2)                  # --mark needs --os-cloud
     run(db, "reclaim", "--date", "2027-07-01", "--mark", "--os-cloud", "person-center-engineer")
-    assert json.loads(run(db, "show", str(health), "--os-cloud", "person-health-it", "-o", "json").stdout)["state"] == "reclaim-planned"
+    assert json.loads(run(db, "show", str(health), "--os-cloud", "person-health-it", "-o",
+                          "json").stdout)["state"] == "reclaim-planned"
     run(db, "keep", str(ended), "--os-cloud", "person-center-engineer", "--reason", "contract renewed")
     r = run(db, "reclaim-confirm", str(health), "--os-cloud", "person-center-engineer", "--reason", "department agreed")
     assert "yunshang tenant destroy health --operator unicom" in r.output

@@ -120,7 +120,7 @@ def test_two_engineers_approving_the_last_capacity_exactly_one_wins(store_url, r
         barrier = threading.Barrier(2)
         results: dict[str, object] = {}
 
-        def engineer(who, rid):
+        def engineer(who, rid, barrier=barrier, results=results):
             st = open_store(store_url)
             try:
                 barrier.wait()

@@ -130,7 +130,8 @@ def test_warm_sync_records_files_changing_during_the_copy_and_the_next_sync_is_c
         assert ok, why
         rec = record(r, host.name, "sync")
         assert rec["changed_during_copy"] == [] and rec["changed_items"] > 0   # live.log copied again
-        assert tree_sha256(os.path.join(r.staging_dir, host.name, "data", "srv", "app")) == tree_sha256(os.path.join(host.root, "app"))
+        staged = os.path.join(r.staging_dir, host.name, "data", "srv", "app")
+        assert tree_sha256(staged) == tree_sha256(os.path.join(host.root, "app"))
     finally:
         os.unlink(live)
 

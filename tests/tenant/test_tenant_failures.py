@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from yunshang.errors import QuotaExceeded
-from yunshang.openstack.tenant import project_connection, ApplyFailed, Journal, admit_live, apply_tenant, destroy_tenant, find_project
+from yunshang.openstack.tenant import (ApplyFailed, Journal, admit_live, apply_tenant, destroy_tenant, find_project,
+                                       project_connection)
 
 pytestmark = [pytest.mark.cloud, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 CATALOG = Path(__file__).parent / "catalog"

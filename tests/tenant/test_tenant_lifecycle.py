@@ -99,7 +99,7 @@ def test_pulumi_mock_graph_equals_what_verify_reads_back(devcloud, ytest_spec):
     """The two engines describe the same tenant: (type, name, key inputs) of the program under mocks
     equals the canonical read-back of what the SDK engine built."""
     from stacks.graph import declare_tenant, graph_inventory
-    from yunshang.openstack.tenant import project_connection, read_inventory
+    from yunshang.openstack.tenant import read_inventory
 
     declared = graph_inventory(declare_tenant(ytest_spec))
     found = read_inventory(ytest_spec, devcloud.clouds_file)

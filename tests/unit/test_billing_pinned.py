@@ -126,7 +126,9 @@ def test_the_daily_split_follows_midnight():
 
 
 def test_probe_samples_at_the_edges_of_the_month_and_per_day():
-    at = lambda *a: dt.datetime(*a, tzinfo=UTC)
+    def at(*a):
+        return dt.datetime(*a, tzinfo=UTC)
+
     samples = [ProbeSample(at(2026, 10, 31, 23, 59), False), ProbeSample(NOV, True), ProbeSample(at(2026, 11, 1, 1), False),
                ProbeSample(at(2026, 11, 30, 23, 59), True), ProbeSample(DEC, False)]
     ev = b.evidence_from_samples({"web": samples, "api": []}, (), 0.999, NOV)

@@ -106,8 +106,10 @@ def _unknown_field(p, d, t):
 
 CASES = [
     case(("providers", "providers", 0, "zones", 0, "vcpu"), -8, "providers.yaml", "providers[0].zones[0].vcpu", "from 0 to"),
-    case(("providers", "providers", 0, "zones", 1, "disk_gb"), "lots", "providers.yaml", "providers[0].zones[1].disk_gb", "expected an integer"),
-    case(("providers", "providers", 0, "zones", 0, "overcommit", "vcpu"), 0.5, "providers.yaml", "providers[0].zones[0].overcommit.vcpu", "from 1 to 64"),
+    case(("providers", "providers", 0, "zones", 1, "disk_gb"), "lots", "providers.yaml", "providers[0].zones[1].disk_gb",
+         "expected an integer"),
+    case(("providers", "providers", 0, "zones", 0, "overcommit", "vcpu"), 0.5, "providers.yaml",
+         "providers[0].zones[0].overcommit.vcpu", "from 1 to 64"),
     case(("providers", "providers", 1, "mlps_level"), 5, "providers.yaml", "providers[1].mlps_level", "from 1 to 4"),
     case(("providers", "providers", 1, "mlps_level"), 0, "providers.yaml", "providers[1].mlps_level", "from 1 to 4"),
     case(("providers", "providers", 0, "sla", "availability"), 0, "providers.yaml", "providers[0].sla.availability", "(0, 1]"),
@@ -117,17 +119,21 @@ CASES = [
     case(("providers", "providers", 0, "prices", "vcpu"), -1, "providers.yaml", "providers[0].prices.vcpu", "from 0 to"),
     case(("providers", "providers", 0, "maintenance"), [{"start": "2026-11-14T20:00:00Z", "end": "2026-11-14T16:00:00Z"}],
          "providers.yaml", "providers[0].maintenance[0].end", "after start"),
-    _del(("providers", "providers", 0, "cloud"), "providers.yaml", "providers[0]", "missing required field 'cloud'", "missing-cloud"),
+    _del(("providers", "providers", 0, "cloud"), "providers.yaml", "providers[0]", "missing required field 'cloud'",
+         "missing-cloud"),
     _fn(_unknown_field, "providers.yaml", "providers[0].mlps_levle", "did you mean 'mlps_level'", "unknown-field-typo"),
     _fn(_dup_provider, "providers.yaml", "providers[1].name", "duplicate provider name 'telecom'", "duplicate-provider"),
     _fn(_dup_zone, "providers.yaml", "providers[0].zones[1]", "duplicate zone name 'az1'", "duplicate-zone"),
     case(("departments", 0, "mlps_level"), 7, "health.yaml", "mlps_level", "from 1 to 4"),
-    case(("departments", 0, "contracts", 0, "provider"), "unicorn", "health.yaml", "contracts[0].provider", "unknown provider 'unicorn'"),
+    case(("departments", 0, "contracts", 0, "provider"), "unicorn", "health.yaml", "contracts[0].provider",
+         "unknown provider 'unicorn'"),
     case(("departments", 0, "contracts", 0, "role"), "standby", "health.yaml", "contracts[0].role", "primary | backup"),
     case(("departments", 0, "contracts", 0, "end"), dt.date(2025, 12, 31), "health.yaml", "contracts[0].end", "end before start"),
     case(("departments", 0, "contracts", 0, "start"), "soon", "health.yaml", "contracts[0].start", "YYYY-MM-DD"),
-    case(("departments", 0, "contracts", 0, "ceiling_cny_per_month"), -5, "health.yaml", "contracts[0].ceiling_cny_per_month", "from 0 to"),
-    case(("departments", 0, "contracts", 0, "sla_credits"), [{"below": 0.999, "credit_ratio": 2}], "health.yaml", "contracts[0].sla_credits[0].credit_ratio", "from 0 to 1"),
+    case(("departments", 0, "contracts", 0, "ceiling_cny_per_month"), -5, "health.yaml", "contracts[0].ceiling_cny_per_month",
+         "from 0 to"),
+    case(("departments", 0, "contracts", 0, "sla_credits"), [{"below": 0.999, "credit_ratio": 2}], "health.yaml",
+         "contracts[0].sla_credits[0].credit_ratio", "from 0 to 1"),
     case(("departments", 0, "requests", 0, "template"), "webb", "health.yaml", "requests[0].template", "unknown template 'webb'"),
     case(("departments", 0, "requests", 0, "size"), "huge", "health.yaml", "requests[0].size", "unknown size 'huge'"),
     case(("departments", 0, "requests", 0, "count"), 0, "health.yaml", "requests[0].count", "from 1 to 10000"),
@@ -139,7 +145,8 @@ CASES = [
     case(("departments", 0, "probes", 0, "contract"), "XX-1", "health.yaml", "probes[0].contract", "unknown contract 'XX-1'"),
     case(("departments", 0, "users", 0, "email"), "nobody", "health.yaml", "users[0].email", "e-mail"),
     _fn(_dup_contract, "health.yaml", "contracts[1].id", "duplicate contract id 'WJ-1'", "duplicate-contract"),
-    _fn(_dup_contract_across, "health.yaml", "contracts[0].id", "duplicate contract id 'WJ-1'", "duplicate-contract-across-departments"),
+    _fn(_dup_contract_across, "health.yaml", "contracts[0].id", "duplicate contract id 'WJ-1'",
+        "duplicate-contract-across-departments"),
     _fn(_dup_request, "health.yaml", "requests[1].name", "duplicate request name 'his'", "duplicate-request"),
     case(("templates", 0, "ingress", 0, "remote_cidr"), "10.0.0.1/8", "web.yaml", "ingress[0].remote_cidr", "CIDR"),
     case(("templates", 0, "ingress", 0, "protocol"), "sctp", "web.yaml", "ingress[0].protocol", "tcp | udp | icmp | any"),
@@ -147,8 +154,10 @@ CASES = [
     case(("templates", 0, "egress", 0, "port"), 22, "web.yaml", "egress[0].protocol", "ports only apply to tcp or udp"),
     case(("templates", 0, "sizes", "small", "vcpu"), 0, "web.yaml", "sizes.small.vcpu", "from 1 to 1,000,000"),
     case(("templates", 0, "floating_ips"), -1, "web.yaml", "floating_ips", "from 0 to"),
-    case(("templates", 0, "user_data"), "#cloud-config\nhostname: {{ instance }\n", "web.yaml", "user_data", "Jinja2 syntax error on line 2"),
-    case(("templates", 0, "volumes"), [{"name": "a", "size_gb": 1}, {"name": "a", "size_gb": 2}], "web.yaml", "volumes[1]", "duplicate volume name 'a'"),
+    case(("templates", 0, "user_data"), "#cloud-config\nhostname: {{ instance }\n", "web.yaml", "user_data",
+         "Jinja2 syntax error on line 2"),
+    case(("templates", 0, "volumes"), [{"name": "a", "size_gb": 1}, {"name": "a", "size_gb": 2}], "web.yaml", "volumes[1]",
+         "duplicate volume name 'a'"),
 ]
 
 
@@ -199,7 +208,8 @@ def test_line_numbers_point_at_the_field(tmp_path):
 def test_jinja_line_maps_into_the_file(tmp_path):
     root = write_catalog(tmp_path / "cat")
     f = root / "templates" / "web.yaml"
-    f.write_text("name: web\nsizes:\n  small: {vcpu: 1, ram_gb: 1, disk_gb: 1}\nuser_data: |\n  line one\n  line two\n  {{ bad }\n  last\n")
+    f.write_text("name: web\nsizes:\n  small: {vcpu: 1, ram_gb: 1, disk_gb: 1}\n"
+                 "user_data: |\n  line one\n  line two\n  {{ bad }\n  last\n")
     [p] = _problems(root)
     assert p.field == "user_data" and p.line == 7 and "line 3 of user_data" in p.message, p
 

@@ -7,7 +7,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,9 +25,9 @@ def test_operators_come_from_the_catalog_cloud_names_and_zones():
     ops = L.read_operator_specs(ROOT / "examples" / "prefecture", 3)
     raw = yaml.safe_load((ROOT / "examples" / "prefecture" / "providers.yaml").read_text())["providers"]
     assert [o.name for o in ops] == [p["cloud"] for p in raw][:3]
-    for o, p in zip(ops, raw):
+    for o, p in zip(ops, raw, strict=False):        # the first three providers
         assert [z.name for z in o.zones] == [z["name"] for z in p["zones"]]
-        for z, rz in zip(o.zones, p["zones"]):
+        for z, rz in zip(o.zones, p["zones"], strict=True):
             assert (z.vcpu, z.memory_mb, z.disk_gb) == (rz["vcpu"], rz["ram_gb"] * 1024, rz["disk_gb"])
             assert z.cpu_ratio == rz["overcommit"]["vcpu"]
         assert o.external_network == p.get("external_network", "public")

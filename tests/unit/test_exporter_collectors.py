@@ -79,7 +79,9 @@ def test_capacity_values_and_headroom():
     st = ExporterState(["telecom", "unicom"])
     st.update(snap("telecom"))
     r = registry(CapacityCollector(st, CATALOG))
-    v = lambda name, **l: r.get_sample_value(name, {"operator": "telecom", "zone": "az1", **l})  # noqa: E731
+    def v(name, **labels):
+        return r.get_sample_value(name, {"operator": "telecom", "zone": "az1", **labels})
+
     assert v("yunshang_zone_vcpus") == 64
     assert v("yunshang_zone_vcpus_reserved") == 4
     assert v("yunshang_zone_vcpus_allocated") == 10
@@ -151,11 +153,11 @@ def test_sla_per_contract_merges_api_and_service_probes(tmp_path):
     portal = next(t for t in targets if t.name == "portal")
     assert (portal.operator, portal.contract) == ("telecom", "H-TEL")
     before = NOW - dt.timedelta(days=1)     # outside the maintenance window
-    for i in range(900):
+    for _ in range(900):
         store.record(api.key, before, True, False)
-    for i in range(98):
+    for _ in range(98):
         store.record(portal.key, before, True, False)
-    for i in range(2):
+    for _ in range(2):
         store.record(portal.key, before, False, False)
     store.record(portal.key, NOW, False, True)          # in maintenance: excluded
     st.set_probe(portal.key, ProbeResult(False, 0.01, NOW.timestamp()))

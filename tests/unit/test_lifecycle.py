@@ -115,8 +115,10 @@ def test_review_catalog_takes_committed_cost_off_the_ceiling():
     cat = load_catalog(os.path.join(os.path.dirname(__file__), "..", "..", "examples", "prefecture"))
     doc = lc.parse_request_document({"department": "health", "requests": [
         {"name": "x", "template": "web-standard", "size": "small", "count": 1}]}, "f", catalog=cat)
-    rec = lambda i, state, cost: RequestRecord(i, "health", "", state, {}, "", "", None, None, placements=(
-        PlacementRow("a", "primary", "unicom", "WJ-2025-01", "az1", 1, 1, 1, 1, 0, cost),))
+    def rec(i, state, cost):
+        return RequestRecord(i, "health", "", state, {}, "", "", None, None, placements=(
+            PlacementRow("a", "primary", "unicom", "WJ-2025-01", "az1", 1, 1, 1, 1, 0, cost),))
+
     committed = lc.committed_cost_cny([rec(1, lc.CONFIGURED, 100000.0), rec(2, lc.REJECTED, 5.0),
                                        rec(3, lc.APPROVED, 15000.0), rec(4, lc.APPROVED, 7.0)], "health", 4)
     assert committed == {"WJ-2025-01": 115000.0}

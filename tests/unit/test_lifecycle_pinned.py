@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from catalog_fixtures import catalog, contract, department, provider, request, template
+from catalog_fixtures import catalog, contract, department, provider, template
 from yunshang import lifecycle as lc
 from yunshang.errors import InputInvalid
 from yunshang.model import Placement, Plan, Probe, Request, RequestDocument, Size, Usage
@@ -247,8 +247,10 @@ def test_plan_from_records_sums_each_request_role_over_records_and_zones():
 
 def test_catalog_with_records_keeps_the_department_and_its_records_requests_sorted():
     cat = _cat()
-    doc = lambda *names, count=1: {"department": "mut-a", "requests": [
-        {"name": n, "template": "web", "size": "small", "count": count, "mlps_level": 3} for n in names]}
+    def doc(*names, count=1):
+        return {"department": "mut-a", "requests": [
+            {"name": n, "template": "web", "size": "small", "count": count, "mlps_level": 3} for n in names]}
+
     records = [rec(1, lc.CONFIGURED, document=doc("zz", "aa")), rec(2, lc.APPROVED, document=doc("aa", count=3)),
                rec(3, lc.APPROVED, dept="mut-b", document={**doc("bb"), "department": "mut-b"})]
     out = lc.catalog_with_records(cat, "mut-a", records)

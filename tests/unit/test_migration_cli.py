@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from cli.main import cli
 
-CSV = """hostname,address,ssh_port,os,vcpu,ram_gb,disk_gb,data_paths,services,business_system,depends_on,maintenance_window,department,operator
+CSV = """hostname,address,ssh_port,os,vcpu,ram_gb,disk_gb,data_paths,services,business_system,depends_on,\
+maintenance_window,department,operator
 db-01,10.1.0.1,22,debian12,2,4,40,/srv/pg,pg:5432:tcp,his,,daily 01:00-05:00,health,telecom
 app-01,10.1.0.2,22,debian12,2,4,40,/srv/app,web:80:http /health,his,db-01,daily 01:00-05:00,health,telecom
 gw-01,10.1.0.3,22,debian12,1,2,20,,ssh:22:tcp,gateway,,any,public-security,unicom

@@ -8,14 +8,18 @@ import pytest
 from yunshang.errors import SurveyInvalid
 from yunshang.migration.survey import load_survey, parse_survey
 
-HEADER = "hostname,address,ssh_user,ssh_port,os,vcpu,ram_gb,disk_gb,data_paths,services,business_system,depends_on,maintenance_window,department"
-GOOD_ROW = "web-01,10.0.0.1,root,22,debian12,2,4,40,/srv/a;/srv/b,web:80:http /health;ssh:22:tcp,hukou,,daily 01:00-05:00,public-security"
+HEADER = ("hostname,address,ssh_user,ssh_port,os,vcpu,ram_gb,disk_gb,data_paths,services,business_system,depends_on,"
+          "maintenance_window,department")
+GOOD_ROW = ("web-01,10.0.0.1,root,22,debian12,2,4,40,/srv/a;/srv/b,web:80:http /health;ssh:22:tcp,hukou,,"
+            "daily 01:00-05:00,public-security")
 
 
 def test_csv_good_survey_parses_all_fields():
-    s = parse_survey(HEADER + "\n" + GOOD_ROW + "\n" + GOOD_ROW.replace("web-01", "web-02").replace(",,", ",web-01,") + "\n", "s.csv")
+    s = parse_survey(HEADER + "\n" + GOOD_ROW + "\n" + GOOD_ROW.replace("web-01", "web-02").replace(",,", ",web-01,") + "\n",
+                     "s.csv")
     a, b = s.hosts
-    assert (a.hostname, a.address, a.ssh_user, a.ssh_port, a.vcpu, a.ram_gb, a.disk_gb) == ("web-01", "10.0.0.1", "root", 22, 2, 4.0, 40)
+    assert (a.hostname, a.address, a.ssh_user, a.ssh_port, a.vcpu, a.ram_gb, a.disk_gb) == ("web-01", "10.0.0.1", "root", 22,
+                                                                                            2, 4.0, 40)
     assert a.data_paths == ("/srv/a", "/srv/b")
     assert [(x.name, x.port, x.check) for x in a.services] == [("web", 80, "http /health"), ("ssh", 22, "tcp")]
     assert a.services[0].check_kind == "http" and a.services[0].check_arg == "/health"
@@ -84,7 +88,7 @@ BAD_CELLS = [
 @pytest.mark.parametrize("cells,field,fragment", BAD_CELLS)
 def test_each_bad_cell_is_reported_with_row_and_field(cells, field, fragment):
     cols = HEADER.split(",")
-    row = dict(zip(cols, GOOD_ROW.split(",")))
+    row = dict(zip(cols, GOOD_ROW.split(","), strict=True))
     row.update(cells)
     text = "\n".join([HEADER, GOOD_ROW.replace("web-01", "ok-01"), ",".join(row[c] for c in cols)]) + "\n"
     with pytest.raises(SurveyInvalid) as ei:
@@ -96,7 +100,8 @@ def test_each_bad_cell_is_reported_with_row_and_field(cells, field, fragment):
 
 
 def test_all_bad_rows_reported_at_once():
-    text = "\n".join([HEADER, GOOD_ROW.replace("2,4,40", "x,4,40"), GOOD_ROW.replace("web-01", "web-02").replace("10.0.0.1", "nope..x"),
+    text = "\n".join([HEADER, GOOD_ROW.replace("2,4,40", "x,4,40"), GOOD_ROW.replace("web-01", "web-02").replace("10.0.0.1",
+                                                                                                                 "nope..x"),
                       GOOD_ROW]) + "\n"
     with pytest.raises(SurveyInvalid) as ei:
         parse_survey(text, "s.csv")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import math
 import random
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from catalog_fixtures import DAY, catalog, contract, department, provider, request, template
 from yunshang.catalog import load_catalog
-from yunshang.model import Size, Usage
+from yunshang.model import Usage
 from yunshang.placement import place, place_explained, plan_to_dict
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "prefecture"
@@ -55,20 +54,30 @@ ROWS = {
         catalog([GOV], [department("d", [contract("C1", "govcloud")], [request("r", secret=True)])]),
         "not a dedicated operator"),
     "capacity-vcpu": (
-        catalog([provider("telecom", zones=(("az1", 3, 400, 10000),))], [department("d", [contract("C1", "telecom")], [request("r", 2)])]),
-        catalog([provider("telecom", zones=(("az1", 4, 400, 10000),))], [department("d", [contract("C1", "telecom")], [request("r", 2)])]),
+        catalog([provider("telecom", zones=(("az1", 3, 400, 10000),))], [department("d", [contract("C1", "telecom")],
+                                                                                    [request("r", 2)])]),
+        catalog([provider("telecom", zones=(("az1", 4, 400, 10000),))], [department("d", [contract("C1", "telecom")],
+                                                                                    [request("r", 2)])]),
         "vcpu free 3 of 3"),
     "capacity-ram": (
-        catalog([provider("telecom", zones=(("az1", 100, 7, 10000),))], [department("d", [contract("C1", "telecom")], [request("r", 2)])]),
-        catalog([provider("telecom", zones=(("az1", 100, 8, 10000),))], [department("d", [contract("C1", "telecom")], [request("r", 2)])]),
+        catalog([provider("telecom", zones=(("az1", 100, 7, 10000),))], [department("d", [contract("C1", "telecom")],
+                                                                                    [request("r", 2)])]),
+        catalog([provider("telecom", zones=(("az1", 100, 8, 10000),))], [department("d", [contract("C1", "telecom")],
+                                                                                    [request("r", 2)])]),
         "ram_gb free 7 of 7"),
     "capacity-disk": (
-        catalog([provider("telecom", zones=(("az1", 100, 400, 99),))], [department("d", [contract("C1", "telecom")], [request("r", 2)])]),
-        catalog([provider("telecom", zones=(("az1", 100, 400, 100),))], [department("d", [contract("C1", "telecom")], [request("r", 2)])]),
+        catalog([provider("telecom", zones=(("az1", 100, 400, 99),))], [department("d", [contract("C1", "telecom")],
+                                                                                   [request("r", 2)])]),
+        catalog([provider("telecom", zones=(("az1", 100, 400, 100),))], [department("d", [contract("C1", "telecom")],
+                                                                                    [request("r", 2)])]),
         "disk_gb free 99 of 99"),
     "capacity-overcommit": (
-        catalog([provider("telecom", zones=(("az1", 2, 400, 10000),), overcommit=1.5)], [department("d", [contract("C1", "telecom")], [request("r", 2)])]),
-        catalog([provider("telecom", zones=(("az1", 2, 400, 10000),), overcommit=2.0)], [department("d", [contract("C1", "telecom")], [request("r", 2)])]),
+        catalog([provider("telecom", zones=(("az1", 2, 400, 10000),), overcommit=1.5)], [department("d", [contract("C1",
+                                                                                                                   "telecom")],
+                                                                                                    [request("r", 2)])]),
+        catalog([provider("telecom", zones=(("az1", 2, 400, 10000),), overcommit=2.0)], [department("d", [contract("C1",
+                                                                                                                   "telecom")],
+                                                                                                    [request("r", 2)])]),
         "capacity on telecom"),
     "ha-spread": (   # az2 holds only one: 4 instances with ha need 2 + 2
         catalog([provider("telecom", zones=(("az1", 100, 400, 10000), ("az2", 2, 400, 10000)))],

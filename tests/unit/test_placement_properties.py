@@ -79,7 +79,9 @@ def check_plan(cat, day, usage, plan):
     used = {(p.name, z.name): [0.0, 0.0, 0.0] for p in cat.providers for z in p.zones}
     for u in usage:
         cell = used[(u.provider, u.zone)]
-        cell[0] += u.vcpu; cell[1] += u.ram_gb; cell[2] += u.disk_gb
+        cell[0] += u.vcpu
+        cell[1] += u.ram_gb
+        cell[2] += u.disk_gb
     spent = {}
     site_spent = {}
     seen = {}
@@ -123,7 +125,9 @@ def check_plan(cat, day, usage, plan):
                 bad.append(f"{key}: ha spread {zones} breaks ceil({r.count}/{len(home)})")
         for z, n in zones.items():
             cell = used[(p.name, z)]
-            cell[0] += n * s.vcpu; cell[1] += n * s.ram_gb; cell[2] += n * s.disk_gb
+            cell[0] += n * s.vcpu
+            cell[1] += n * s.ram_gb
+            cell[2] += n * s.disk_gb
         cost = r.count * (s.vcpu * p.prices.vcpu + s.ram_gb * p.prices.ram_gb + s.disk_gb * p.prices.disk_gb
                           + t.floating_ips * p.prices.floating_ip)
         if abs(cost - pl.monthly_cost_cny) > 0.01:

@@ -19,7 +19,8 @@ SITES = (Site("yiyang", "city", "益阳市"),
 
 def at(p, *sites):
     """Provider ``p`` with its zones at ``sites`` (in zone order)."""
-    return dataclasses.replace(p, zones=tuple(dataclasses.replace(z, site=s) for z, s in zip(p.zones, sites)))
+    return dataclasses.replace(p, zones=tuple(dataclasses.replace(z, site=s)
+                                              for z, s in zip(p.zones, sites, strict=False)))
 
 
 def dept(name, contracts, requests, site=""):

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
-
-import pytest
 
 from yunshang import takeover as t
 from yunshang.catalog import load_catalog
@@ -63,7 +62,7 @@ def test_move_plan_goes_to_the_backup_operator_in_order_with_capacity_and_data()
     assert hows["health-portal"] in ("restore-from-backup", "none")
     levels = [m.mlps_level for m in plan.moves]
     assert levels == sorted(levels, reverse=True)
-    assert all(b.done_after_seconds >= a.done_after_seconds for a, b in zip(plan.moves, plan.moves[1:]))
+    assert all(b.done_after_seconds >= a.done_after_seconds for a, b in itertools.pairwise(plan.moves))
     no_backup = [m for m in plan.moves if not m.backup_contract]
     assert all(not m.capacity_ok and "no valid backup contract" in m.problems[0] for m in no_backup)
 
