@@ -16,7 +16,8 @@ from typing import Any, Optional
 from fastapi import Body, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from yunshang import lifecycle as lc
 from yunshang.authz import Identity, NotAuthenticated, NotPermitted
@@ -27,12 +28,20 @@ log = logging.getLogger("yunshang.api")
 MAX_BODY_BYTES = 1_000_000
 NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
 MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+YAML_TYPES = ("application/yaml", "application/x-yaml")     # the submit body may be the CLI's YAML file
 
 
 # --------------------------------------------------------------------------- schemas (what OpenAPI shows)
 class ErrorOut(BaseModel):
     error: str
     problems: list[str] = []
+
+
+class UnprocessableOut(BaseModel):
+    """422: a JSON body the document model refuses (``detail``, FastAPI's form) or a refusal in words."""
+
+    detail: list[dict[str, Any]] = []
+    error: str = ""
 
 
 class IdentityOut(BaseModel):
@@ -308,13 +317,40 @@ def create_app(catalog, clouds_file: str | None, db_url: str | None, validator=N
         """The requests waiting on the caller (endorse, review or approve)."""
         return [uc.record_dict(r) for r in uc.waiting_for(deps(), me)]
 
-    @app.post("/api/v1/requests", response_model=RequestOut, status_code=201, responses=changes, tags=["requests"])
-    def submit(doc: RequestDocumentIn, me: Identity = Depends(who)):
-        """Submit a request document (requester of that department)."""
-        data = doc.model_dump(exclude_none=True)
-        for p in data.get("probes", []):
-            p.pop("contract", None) if not p.get("contract") else None
-        return uc.record_dict(uc.submit(deps(), me, data, "api"))
+    doc_schema = {"$ref": "#/components/schemas/RequestDocumentIn"}
+    submit_body = {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": doc_schema},
+        **{t: {"schema": doc_schema} for t in YAML_TYPES}}}}
+
+    @app.post("/api/v1/requests", response_model=RequestOut, status_code=201, tags=["requests"],
+              responses={**changes, 415: {"model": ErrorOut}, 422: {"model": UnprocessableOut}},
+              openapi_extra=submit_body)
+    async def submit(request: Request, me: Identity = Depends(who)):
+        """Submit a request document (requester of that department): JSON, or the very YAML file of
+        `yunshang request submit` as `application/yaml` / `application/x-yaml` (read by the same safe
+        loader: size, alias bombs, duplicate keys and depth refused with 400, field and line named)."""
+        from starlette.concurrency import run_in_threadpool
+
+        kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if kind not in ("application/json", "", *YAML_TYPES):
+            return JSONResponse({"error": f"unsupported content type: expected application/json or "
+                                          f"{' / '.join(YAML_TYPES)}"}, status_code=415)
+        body = await request.body()
+        return await run_in_threadpool(_submit, kind, body, me)     # parse, check and store off the event loop
+
+    def _submit(kind: str, body: bytes, me: Identity) -> dict:
+        if kind in YAML_TYPES:
+            from yunshang.catalog import parse_request_text
+
+            doc: Any = parse_request_text(body, "request body (YAML)", uc.department_level(catalog), MAX_BODY_BYTES)
+        else:
+            try:
+                doc = RequestDocumentIn.model_validate_json(body or b"null").model_dump(exclude_none=True)
+            except ValidationError as exc:
+                raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from None
+            for p in doc.get("probes", []):
+                p.pop("contract", None) if not p.get("contract") else None
+        return uc.record_dict(uc.submit(deps(), me, doc, "api"))
 
     @app.get("/api/v1/requests/{request_id}", response_model=RequestOut, responses=errors, tags=["requests"])
     def show(request_id: int = Path(ge=1, le=2**62), me: Identity = Depends(who)):
@@ -388,6 +424,22 @@ def create_app(catalog, clouds_file: str | None, db_url: str | None, validator=N
     def capacity(me: Identity = Depends(who)):
         """Recorded capacity per operator zone, reserved and free (reviewer, approver, engineer)."""
         return uc.capacity(deps(), me)
+
+    base_openapi = app.openapi
+
+    def openapi() -> dict:
+        """The generated document, plus the request document's schema (the submit body is read by hand
+        so that YAML can be accepted: FastAPI does not see the model there)."""
+        if app.openapi_schema is None:
+            doc = base_openapi()
+            comps = doc.setdefault("components", {}).setdefault("schemas", {})
+            own = RequestDocumentIn.model_json_schema(ref_template="#/components/schemas/{model}")
+            for k, v in own.pop("$defs", {}).items():
+                comps.setdefault(k, v)
+            comps.setdefault("RequestDocumentIn", own)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     # ---- the portal (pages for people), same use cases
     import secrets as _secrets

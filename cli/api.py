@@ -42,8 +42,10 @@ def api() -> None:
 @click.option("--smtp", "smtp", metavar="HOST:PORT", help="Send e-mail notifications through this SMTP server.")
 @click.option("--smtp-from", default="yunshang@localhost", show_default=True, metavar="ADDR", help="Sender address.")
 @click.option("--webhook", metavar="URL", help="POST a JSON notification here at every step that waits on someone.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="Log one line per request on stdout (secrets in query strings masked, as in every log line).")
 def serve(listen, catalog_dir, clouds_file, db_url, center_cloud, token_cache_seconds, session_secret_file,
-          cookie_secure, session_minutes, smtp, smtp_from, webhook):
+          cookie_secure, session_minutes, smtp, smtp_from, webhook, access_log):
     """Serve the API and the portal (/portal/) until interrupted."""
     import uvicorn
 
@@ -81,5 +83,8 @@ def serve(listen, catalog_dir, clouds_file, db_url, center_cloud, token_cache_se
     app = create_app(catalog, clouds_file, db_url, center_cloud=center_cloud, notify=notify,
                      token_cache_seconds=token_cache_seconds, session_secret=secret, cookie_secure=cookie_secure,
                      session_seconds=session_minutes * 60)
-    # access log off: a URL never carries a token here, but keep request lines out of the logs anyway
-    uvicorn.run(app, host=host, port=int(port), log_level="warning", access_log=False)
+    from api.logs import log_config
+
+    # every line (access log with query strings, error log, libraries) through yunshang.redact
+    uvicorn.run(app, host=host, port=int(port), log_config=log_config("info" if access_log else "warning"),
+                log_level="info" if access_log else "warning", access_log=access_log)

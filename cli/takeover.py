@@ -1,21 +1,16 @@
 """``yunshang takeover``: evaluate the takeover triggers, plan the move to the backup operators, drill it."""
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import json
-import os
-import time
 
 import click
 
 from cli.common import (
     HttpUrl, OutPath, catalog_option, clouds_option, echo_json, load_catalog, moment_type, output_option, table,
 )
-from yunshang import lifecycle as lc
 from yunshang import takeover as tk
-from yunshang.errors import CloudUnavailable, NotFound, YunshangError
-from yunshang.redact import exception_text
+from yunshang.errors import NotFound
+from yunshang.usecases.drill import affected_from_store  # noqa: F401  (re-exported)
 
 UTC = dt.timezone.utc
 
@@ -52,20 +47,6 @@ def read_trigger_inputs(prometheus_url: str, operator: str, now: dt.datetime, mo
         for v in breached.values():
             v.extend([False] * (i + 1 - len(v)))
     return samples, breached
-
-
-def affected_from_store(store, operator: str) -> tuple[dict, list]:
-    """Departments whose configured requests have primary placements on ``operator``: their requests
-    (as placed), and the records they come from."""
-    out: dict[str, dict] = {}
-    records = [r for r in store.list_requests() if r.state in lc.BILLABLE_STATES]
-    for r in records:
-        doc = lc.parse_request_document(r.document, f"request {r.id}")
-        on_op = {p.request_name for p in r.placements if p.provider == operator and p.role == "primary"}
-        for q in doc.requests:
-            if q.name in on_op:
-                out.setdefault(r.department, {})[q.name] = q
-    return {d: tuple(v[k] for k in sorted(v)) for d, v in sorted(out.items())}, records
 
 
 def _print_plan(plan: tk.TakeoverPlan) -> None:
@@ -119,8 +100,13 @@ def takeover() -> None:
               help="Tenants the team rebuilds at once (divides the expected sequence time).")
 @click.option("--at", "at", type=moment_type(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]),
               help="Evaluate as of this UTC time (post-incident review); default: now.")
+@clouds_option
+@click.option("--os-cloud", "os_cloud", metavar="NAME",
+              help="With --db: who reads the store, a center person's clouds.yaml entry (e.g. "
+                   "person-center-engineer); a department's people may not.")
 @output_option
-def plan(operator, catalog_dir, db_url, prometheus, terminated, breach_months, force, parallel, at, output):
+def plan(operator, catalog_dir, db_url, prometheus, terminated, breach_months, force, parallel, at, clouds_file,
+         os_cloud, output):
     """Evaluate the triggers for OP and plan every affected department's move to its backup operator."""
     catalog = load_catalog(catalog_dir)
     try:
@@ -134,98 +120,27 @@ def plan(operator, catalog_dir, db_url, prometheus, terminated, breach_months, f
                                  f"the catalog (it has: {', '.join(sorted(primaries)[:12]) or 'none'})",
                                  param_hint="--terminated")
     now = at.replace(tzinfo=UTC) if at else dt.datetime.now(UTC)
+    if db_url and not os_cloud:
+        raise click.UsageError("--db needs --os-cloud NAME: the store holds the departments' requests, read as a "
+                               "person of the center (e.g. person-center-engineer)")
     up, breached = read_trigger_inputs(prometheus, operator, now, breach_months) if prometheus else ([], {})
     triggers = tk.evaluate_triggers(catalog, operator, now, up, breached, breach_months, terminated)
-    usage = ()
-    affected = None
+    from yunshang.usecases import Deps
+    from yunshang.usecases.drill import plan as plan_takeover
+
     if db_url:
+        from cli.request import who
         from yunshang.store import open_store
 
+        me = who(os_cloud, clouds_file)
         with open_store(db_url) as store:
-            affected, _ = affected_from_store(store, operator)
-            usage = lc.reserved_usage(store.capacity())
-    if not affected:
-        affected = tk.affected_from_catalog(catalog, operator, now.date())
-    result = tk.plan_takeover(catalog, operator, now, triggers, affected, usage, force=force,
-                              timing=tk.Timing(parallel_tenants=parallel))
+            result = plan_takeover(Deps(store, catalog), me, operator, now, triggers, force=force, parallel=parallel)
+    else:
+        result = plan_takeover(Deps(None, catalog), None, operator, now, triggers, force=force, parallel=parallel)
     if output == "json":
         echo_json(tk.plan_to_dict(result))
     else:
         _print_plan(result)
-
-
-# --------------------------------------------------------------------------- the drill
-class _Steps:
-    def __init__(self):
-        self.steps: list[dict] = []
-
-    def run(self, name: str, fn, verify: str = ""):
-        click.echo(f"-> {name} ...", err=True)
-        t0 = time.monotonic()
-        started = dt.datetime.now(UTC)
-        try:
-            out = fn()
-        except BaseException as exc:
-            self.steps.append({"step": name, "started": started.isoformat(), "seconds": round(time.monotonic() - t0, 3),
-                               "ok": False, "error": exception_text(exc)})
-            raise
-        rec = {"step": name, "started": started.isoformat(), "seconds": round(time.monotonic() - t0, 3), "ok": True,
-               "verified": verify if not callable(verify) else verify(out)}
-        self.steps.append(rec)
-        click.echo(f"   {rec['seconds']:.1f} s  {rec['verified']}", err=True)
-        return out
-
-
-def _verified(spec, clouds_file):
-    from yunshang.openstack.tenant import verify_tenant
-
-    drift = verify_tenant(spec, clouds_file)
-    if drift.missing or drift.different:
-        raise YunshangError(f"drill: {spec.stack_name} on {spec.operator} differs from its spec: "
-                            f"{len(drift.missing)} missing, {len(drift.different)} different")
-    return drift
-
-
-def _api_down(operator: str, clouds_file: str) -> str:
-    from yunshang.openstack import connect
-
-    try:
-        connect(operator, clouds_file, timeout_seconds=5).close()
-    except CloudUnavailable as exc:
-        return f"{operator} API refuses: {str(exc)[:120]}"
-    raise YunshangError(f"drill: {operator}'s API still answers after its processes were stopped")
-
-
-def _run_drill(steps, dc, procs, from_op, to_op, clouds_file, moves, specs_a, specs_b, before, stopped,
-               apply_spec, read_inventory, spec_inventory) -> None:
-    """The drill's steps; A is restored whatever happens."""
-    try:
-        def take_away():
-            for svc in ("keystone", "nova_api"):
-                name = f"{from_op}/{svc}"
-                pid = procs.running_pid(dc.dir, name)
-                if procs.stop(dc.dir, name):
-                    stopped.append({"process": name, "pid": pid})
-            return _api_down(from_op, clouds_file)
-        steps.run(f"take {from_op}'s API away (keystone, nova_api)", take_away, lambda msg: msg)
-        for m in moves:
-            spec = specs_b[m.department]
-            steps.run(f"re-create {m.department} on {to_op}",
-                      lambda spec=spec: apply_spec(spec, clouds_file, say=lambda s: click.echo(s, err=True)),
-                      lambda res: f"{len(res['changes'])} changes planned, applied={res['applied']}")
-            steps.run(f"verify {m.department} on {to_op}", lambda spec=spec: _verified(spec, clouds_file),
-                      lambda drift, spec=spec: f"no drift: all {len(spec_inventory(spec))} objects of the spec "
-                      "present and equal" + (f" ({len(drift.extra)} pre-existing extra objects left alone)"
-                                             if drift.extra else ""))
-    finally:
-        steps.run(f"restore {from_op}", lambda: dc.restore_operator(from_op),
-                  lambda started: f"restarted {', '.join(started) or 'nothing (already running)'}; API answers")
-    for d, spec in specs_a.items():
-        after = steps.run(f"check {d} untouched on {from_op}", lambda spec=spec: read_inventory(spec, clouds_file),
-                          lambda inv, d=d: ("nothing deleted on " + from_op) if before[d] <= inv else
-                          f"MISSING on {from_op}: {sorted(map(str, before[d] - inv))[:5]}")
-        if not before[d] <= after:
-            raise YunshangError(f"drill: objects of {d} disappeared on {from_op}")
 
 
 @takeover.command()
@@ -248,92 +163,23 @@ def drill(from_op, to_op, catalog_dir, clouds_file, db_url, devcloud_dir, eviden
     The affected departments are those whose configured requests (in the lifecycle store) have
     primary placements on A and a valid backup contract with B.
     """
-    from yunshang.devcloud import Devcloud
-    from yunshang.devcloud import procs
-    from yunshang.openstack.tenant import apply_spec, read_inventory
-    from yunshang.tenant import spec_inventory
-    from yunshang.store import open_store
-    from yunshang.tenant import tenant_spec
-
     from cli.request import who
-    from yunshang.authz import authorize
+    from yunshang.store import open_store
+    from yunshang.usecases import Deps
+    from yunshang.usecases.drill import drill as run_drill
 
     if not clouds_file:
         raise click.UsageError("drill needs --clouds FILE (the devcloud's clouds.yaml)")
-    actor = authorize(who(os_cloud, clouds_file), "takeover.drill").actor
+    me = who(os_cloud, clouds_file)              # the person (Keystone) before anything is read
     catalog = load_catalog(catalog_dir)
-    now = dt.datetime.now(UTC)
-    day = now.date()
-    dc = Devcloud(devdir=devcloud_dir) if devcloud_dir else Devcloud()
-    if from_op not in [o.name for o in dc.layout.operators] or to_op not in [o.name for o in dc.layout.operators]:
-        raise NotFound(f"devcloud at {dc.dir} runs {[o.name for o in dc.layout.operators]}; "
-                       f"need {from_op} and {to_op}")
     with open_store(db_url) as store:
-        affected, records = affected_from_store(store, from_op)
-        usage = lc.reserved_usage(store.capacity())
-    if not affected:
-        raise NotFound(f"no configured request in the store has a primary placement on {from_op}: nothing to drill")
-    plan_ = tk.plan_takeover(catalog, from_op, now, (), affected, usage, force=True)
-    moves = [m for m in plan_.moves if m.to_operator == to_op]
-    skipped = [f"{m.department}: backup operator {m.to_operator or 'none'}" for m in plan_.moves if m.to_operator != to_op]
-    if not moves:
-        raise NotFound(f"no affected department has a backup contract with {to_op}: " + "; ".join(skipped))
-    bad = [m for m in moves if not m.capacity_ok]
-    if bad:
-        raise YunshangError("drill refused, capacity check failed on " + to_op + ": " +
-                            "; ".join(f"{m.department}: {', '.join(m.problems)}" for m in bad))
-    steps = _Steps()
-    specs_a, specs_b, before = {}, {}, {}
-    for m in moves:
-        recs = [r for r in records if r.department == m.department]
-        cat_a = lc.catalog_with_records(catalog, m.department, recs)
-        plan_a = lc.plan_from_records(recs, day, m.department)
-        specs_a[m.department] = tenant_spec(cat_a, plan_a, m.department, from_op)
-        # On B: what the department already holds there (standby copies) + the re-created primaries.
-        moved_reqs = [r for r in affected[m.department] if not r.dr]
-        cat_t, _ = tk.takeover_catalog(catalog, catalog.department(m.department), moved_reqs, from_op, day)
-        from yunshang.placement import place
-
-        new = place(cat_t, day, usage=usage).placements if moved_reqs else ()
-        on_b = [p for p in plan_a.placements if p.provider == to_op]
-        plan_b = dataclasses.replace(plan_a, placements=tuple(on_b) + tuple(new))
-        reqs = {q.name: q for q in cat_a.department(m.department).requests}
-        cat_b = dataclasses.replace(cat_a, departments=(dataclasses.replace(
-            cat_a.department(m.department), requests=tuple(reqs.values())),))
-        specs_b[m.department] = tenant_spec(cat_b, plan_b, m.department, to_op)
-    for d, spec in specs_a.items():
-        before[d] = steps.run(f"inventory {d} on {from_op}", lambda spec=spec: read_inventory(spec, clouds_file),
-                              lambda inv: f"{len(inv)} objects recorded before the drill")
-    stopped = []
-    evidence = {"drill": f"{from_op} -> {to_op}", "by": actor, "started": now.isoformat(), "catalog": catalog_dir,
-                "plan": tk.plan_to_dict(dataclasses.replace(plan_, moves=tuple(moves))), "skipped": skipped}
-    path = evidence_path or f"drill-{from_op}-{to_op}-{now.strftime('%Y%m%dT%H%M%SZ')}.json"
-    failure = None
-    try:
-        _run_drill(steps, dc, procs, from_op, to_op, clouds_file, moves, specs_a, specs_b, before, stopped,
-                   apply_spec, read_inventory, spec_inventory)
-    except Exception as exc:  # noqa: BLE001 - recorded in the evidence, then re-raised
-        failure = exc
-    total = sum(s["seconds"] for s in steps.steps)
-    rto = catalog.provider(from_op).sla.rto_minutes * 60
-    evidence.update({"finished": dt.datetime.now(UTC).isoformat(), "stopped": stopped, "steps": steps.steps,
-                     "total_seconds": round(total, 3), "rto_seconds": rto, "within_rto": total <= rto,
-                     "ok": failure is None, "error": str(failure).splitlines()[0][:300] if failure else ""})
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(evidence, fh, indent=2, ensure_ascii=False, default=str)
-    with open_store(db_url) as store:
-        store.record_event(actor, "takeover-drill", f"operator:{from_op}",
-                           {"to": to_op, "evidence": os.path.abspath(path), "total_seconds": evidence["total_seconds"],
-                            "ok": failure is None, "departments": [m.department for m in moves]},
-                           reason="drill" if failure is None else f"drill failed: {evidence['error']}")
-    if failure is not None:
-        if isinstance(failure, YunshangError):
-            raise failure
-        raise YunshangError(f"drill failed ({type(failure).__name__}: {evidence['error']}); evidence: {path}")
+        evidence = run_drill(Deps(store, catalog, clouds_file, say=lambda m: click.echo(m, err=True)), me,
+                             from_op, to_op, devcloud_dir=devcloud_dir, evidence_path=evidence_path,
+                             catalog_name=catalog_dir)
     if output == "json":
         echo_json(evidence)
     else:
         click.echo(table(["step", "seconds", "verified"], [[s["step"], f"{s['seconds']:.1f}", s.get("verified", "")]
-                                                           for s in steps.steps]))
-        click.echo(f"total {total:.1f} s against an RTO of {evidence['rto_seconds'] / 60:.0f} min; "
-                   f"evidence: {path}")
+                                                           for s in evidence["steps"]]))
+        click.echo(f"total {evidence['total_seconds']:.1f} s against an RTO of {evidence['rto_seconds'] / 60:.0f} min; "
+                   f"evidence: {evidence['evidence']}")

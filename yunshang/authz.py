@@ -90,6 +90,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "audit.read": ("auditor", "engineer"),
     "capacity.read": ("reviewer", "approver", "engineer"),
     "takeover.drill": ("engineer",),
+    "takeover.plan": ("reviewer", "approver", "auditor", "engineer"),
+    "report.read": ("reviewer", "approver", "auditor", "engineer"),
     "plan.save": ("engineer",),
 }.items()}
 

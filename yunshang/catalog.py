@@ -529,6 +529,16 @@ def read_request_document(path: str | Path, department_level: Callable[[str], in
     return request_document(raw, str(path), department_level, doc)
 
 
+def parse_request_text(text: str | bytes, file: str, department_level: Callable[[str], int | None] | None = None,
+                       max_bytes: int | None = None) -> RequestDocument:
+    """A request document sent as YAML text (the API's ``application/yaml`` body): the same safe
+    loader as a file (size, alias bombs, duplicate keys, depth) and the same schema, with lines."""
+    from yunshang.yamlload import MAX_BYTES
+
+    ydoc = parse_yaml(text, file, max_bytes=max_bytes or MAX_BYTES)
+    return request_document(ydoc.value, file, department_level, _Doc(file, [], ydoc))
+
+
 _department_file = c_record(
     {"name": c_name, "mlps_level": c_int(1, 4, " (MLPS level)"), "contracts": c_list(_contract)},
     {"display_name": c_text, "requests": c_list(_request), "users": c_list(_user), "probes": c_list(_probe),
