@@ -142,7 +142,7 @@ def test_the_cli_yaml_file_is_a_submit_body_and_hostile_yaml_writes_nothing(api_
     before = count()
     bomb = ('a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
             + "".join(f'{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n'
-                      for p, c in zip("abcdefgh", "bcdefghi")))
+                      for p, c in zip("abcdefgh", "bcdefghi", strict=True)))
     dup = ("department: health\nrequests:\n  - {name: a, template: web-standard, size: small, count: 1}\n"
            "department: finance\n")
     bad = "department: health\nrequests:\n  - {name: a, template: web-standard, size: small, count: many}\n"
