@@ -172,7 +172,7 @@ def _csv_rows(text: str, file: str) -> list[tuple[int, dict[str, Any]]]:
         if len(record) != len(header):
             problems.append(Problem(file, "", f"row has {len(record)} cells, header has {len(header)}", line))
             continue
-        raw = {k: v.strip() for k, v in zip(header, record, strict=True) if k in FIELDS}
+        raw: dict[str, Any] = {k: v.strip() for k, v in zip(header, record, strict=True) if k in FIELDS}
         for key in ("data_paths", "depends_on"):
             if key in raw:
                 raw[key] = [p.strip() for p in raw[key].split(";") if p.strip()]
@@ -201,10 +201,10 @@ def _yaml_rows(text: str, file: str) -> list[tuple[int, dict[str, Any]]]:
     data = doc.value
     if not isinstance(data, dict) or not isinstance(data.get("hosts"), list):
         raise SurveyInvalid([Problem(file, "hosts", "expected a top-level mapping with a `hosts:` list")])
-    rows = []
+    rows: list[tuple[int, dict[str, Any]]] = []
     problems = []
     for i, item in enumerate(data["hosts"]):
-        line = doc.line(("hosts", i))
+        line = doc.line(("hosts", i)) or i + 1      # always known for a parsed item; else its position, as from_hosts
         if not isinstance(item, dict):
             problems.append(Problem(file, "", "expected a mapping (one host)", line))
             continue
