@@ -80,12 +80,12 @@ def endorse(deps: Deps, who: Identity, request_id: int) -> Any:
 
 def live_usage(catalog, clouds_file: str, notes: list[str]):
     """Live used capacity per zone from each operator's Placement (through yunshang.openstack)."""
-    from yunshang.capacity import to_usage
+    from yunshang.capacity import ZoneCapacity, to_usage
     from yunshang.openstack import cloud_names
     from yunshang.openstack.capacity import read_operator_snapshot
 
     defined = set(cloud_names(clouds_file))
-    zones = []
+    zones: list[ZoneCapacity] = []
     for prov in catalog.providers:
         if prov.cloud not in defined:
             notes.append(f"operator {prov.name}: cloud {prov.cloud!r} not in {clouds_file}; live usage not read")
@@ -233,11 +233,12 @@ def monitor(deps: Deps, who: Identity, request_id: int, prometheus_url: str, wit
     rec = _load(deps, who, request_id, "request.monitor")
     lc.transition(rec.state, "monitor", who.actor)
     log = deps.store.audit_log(subject=f"request:{request_id}")
-    probes = next((e.after.get("probes", []) for e in reversed(log) if e.action == "publish"), [])
+    probes: list[dict[str, Any]] = next((e.after.get("probes", []) for e in reversed(log) if e.action == "publish"), [])
     if not probes:
         raise YunshangError(f"request {request_id} was published without probe targets: nothing to monitor")
     client = PrometheusClient(prometheus_url)
-    seen, missing = [], []
+    seen: list[str] = []
+    missing: list[str] = []
     for p in probes:
         q = (f'last_over_time(yunshang_probe_success{{department="{rec.department}",probe="{p["name"]}"}}'
              f'[{within_days}d])')
@@ -254,9 +255,9 @@ def reclaim_plan(deps: Deps, who: Identity | None, day: dt.date, idle: dict, idl
     live = [r for r in deps.store.list_requests() if r.state in (lc.CONFIGURED, lc.PUBLISHED, lc.MONITORED)]
     candidates = lc.reclaim_candidates(live, deps.catalog, day, idle, idle_days)
     if mark:
-        authorize(who, "request.plan-reclaim")
+        engineer = authorize(who, "request.plan-reclaim")
         for c in candidates:
-            deps.store.plan_reclaim(c.request_id, who.actor, "; ".join(c.reasons), evidence=c.evidence)
+            deps.store.plan_reclaim(c.request_id, engineer.actor, "; ".join(c.reasons), evidence=c.evidence)
     return candidates
 
 
