@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from yunshang import billing as b
 from yunshang.model import RESOURCES, Catalog, Plan
@@ -99,7 +99,7 @@ def build_report(catalog: Catalog, month: str, bills: Sequence[b.DepartmentBill]
         m["cut_over"] += h.cut_over
         m["failed"] += h.status == "failed"
 
-    departments = []
+    departments: list[dict[str, Any]] = []
     for d in catalog.departments:
         if dept_site[d.name] not in in_scope:
             continue
@@ -129,11 +129,11 @@ def build_report(catalog: Catalog, month: str, bills: Sequence[b.DepartmentBill]
 
     # holdings per zone (clipped to the period); the sweep sums them per subtree
     intervals: dict[str, list] = {}
-    for h in held:
-        s = zone_site.get((h.operator, h.zone))
-        if s is None:
+    for hold in held:
+        where = zone_site.get((hold.operator, hold.zone))
+        if where is None:
             continue
-        intervals.setdefault(s, []).append((h.start, h.end or to, (h.vcpu, h.ram_gb, h.disk_gb)))
+        intervals.setdefault(where, []).append((hold.start, hold.end or to, (hold.vcpu, hold.ram_gb, hold.disk_gb)))
 
     sites = []
     for s in tree.ordered():
@@ -141,8 +141,8 @@ def build_report(catalog: Catalog, month: str, bills: Sequence[b.DepartmentBill]
             continue
         below = set(tree.subtree(s.name))
         cap = [0.0, 0.0, 0.0]
-        for p in catalog.providers:
-            for z in p.zones:
+        for prov in catalog.providers:
+            for z in prov.zones:
                 if tree.resolve(z.site) in below:
                     for r, res in enumerate(RESOURCES):
                         cap[r] += z.capacity(res)
