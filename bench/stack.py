@@ -7,7 +7,9 @@
      downloaded and compiled) with --cold (15-30 min on 2 cores).
 
 Needs a healthy devcloud (`yunshang devcloud up`) and `make pulumi`. Department `ypl-bench`
-(no sample or test uses it). Not part of `make test`.
+(no sample or test uses it). Both engines build from one recorded plan (`plan --save`, as the
+center's engineer of the devcloud's Keystone) in the bench's own lifecycle store. Not part of
+`make test`. Prints each figure and the ratio lines (Pulumi / SDK, same run).
 
   .venv/bin/python bench/stack.py [--servers 50] [--skip-tenant] [--cold] [--output json]
 """
@@ -29,8 +31,11 @@ BIN = Path(sys.executable).parent
 DAY = "2026-12-01"
 
 
+STORE: dict[str, str] = {}       # the bench's own lifecycle store (set in main)
+
+
 def yunshang(state: Path, *args: str, timeout: float = 3600) -> float:
-    env = {**os.environ, "YUNSHANG_STATE_DIR": str(state), "PULUMI_CONFIG_PASSPHRASE": "ypl-bench"}
+    env = {**os.environ, "YUNSHANG_STATE_DIR": str(state), "PULUMI_CONFIG_PASSPHRASE": "ypl-bench", **STORE}
     env.pop("OS_CLOUD", None)
     t = time.monotonic()
     r = subprocess.run([str(BIN / "yunshang"), *args], env=env, capture_output=True, text=True, timeout=timeout)
@@ -51,21 +56,40 @@ def bench_catalog(dst: Path, servers: int) -> Path:
     return dst
 
 
+def save_plan(state: Path, catalog: str, clouds: str, department: str) -> None:
+    """Record the plan both engines build (``--plan`` default: the latest covering the department)."""
+    yunshang(state, "plan", "--catalog", catalog, "--date", DAY, "--save", "--department", department,
+             "--clouds", clouds, "--os-cloud", "person-center-engineer")
+
+
+def _leave_nothing(clouds: str) -> None:
+    """What an interrupted run left of ypl-bench on telecom (the SDK engine's destroy: by markers)."""
+    from yunshang.openstack.tenant import destroy_tenant
+
+    destroy_tenant("telecom", "telecom", "ypl-bench", clouds)
+
+
 def tenant_ratio(clouds: str, servers: int, tmp: Path) -> dict:
     cat = str(bench_catalog(tmp / "catalog", servers))
     common = ["--catalog", cat, "--date", DAY, "--clouds", clouds, "--operator", "telecom"]
-    out = {"servers": servers}
+    out: dict = {"servers": servers}
+    save_plan(tmp / "plan-state", cat, clouds, "ypl-bench")
     s = tmp / "pulumi-state"
-    out["stack_up_s"] = yunshang(s, "stack", "up", "ypl-bench", *common)
-    out["stack_up_again_s"] = yunshang(s, "stack", "up", "ypl-bench", *common)
-    out["stack_destroy_s"] = yunshang(s, "stack", "destroy", "ypl-bench", *common)
+    try:
+        out["stack_up_s"] = round(yunshang(s, "stack", "up", "ypl-bench", *common), 1)
+        out["stack_up_again_s"] = round(yunshang(s, "stack", "up", "ypl-bench", *common), 1)
+    finally:
+        out["stack_destroy_s"] = round(yunshang(s, "stack", "destroy", "ypl-bench", *common), 1)
     s = tmp / "sdk-state"
-    out["sdk_apply_s"] = yunshang(s, "tenant", "apply", "ypl-bench", *common)
-    out["sdk_apply_again_s"] = yunshang(s, "tenant", "apply", "ypl-bench", *common)
-    out["sdk_destroy_s"] = yunshang(s, "tenant", "destroy", "ypl-bench", "--catalog", cat, "--clouds", clouds,
-                                    "--operator", "telecom")
+    try:
+        out["sdk_apply_s"] = round(yunshang(s, "tenant", "apply", "ypl-bench", *common), 1)
+        out["sdk_apply_again_s"] = round(yunshang(s, "tenant", "apply", "ypl-bench", *common), 1)
+    finally:
+        out["sdk_destroy_s"] = round(yunshang(s, "tenant", "destroy", "ypl-bench", "--catalog", cat, "--clouds",
+                                              clouds, "--operator", "telecom"), 1)
     out["up_ratio"] = round(out["stack_up_s"] / out["sdk_apply_s"], 2)
     out["up_again_ratio"] = round(out["stack_up_again_s"] / out["sdk_apply_again_s"], 2)
+    out["destroy_ratio"] = round(out["stack_destroy_s"] / out["sdk_destroy_s"], 2)
     return out
 
 
@@ -87,8 +111,10 @@ def largest_preview(clouds: str, operators: list[str], tmp: Path) -> dict:
     if best is None:
         return {"skipped": "no sample tenant on a devcloud operator"}
     n, dept, op = best
-    t = yunshang(tmp / "preview-state", "stack", "preview", dept, "--operator", op, "--catalog",
-                 str(ROOT / "examples" / "prefecture"), "--date", DAY, "--clouds", clouds)
+    sample = str(ROOT / "examples" / "prefecture")
+    save_plan(tmp / "plan-state", sample, clouds, dept)
+    t = yunshang(tmp / "preview-state", "stack", "preview", dept, "--operator", op, "--catalog", sample,
+                 "--date", DAY, "--clouds", clouds)
     return {"department": dept, "operator": op, "servers": n, "preview_s": round(t, 1)}
 
 
@@ -125,19 +151,35 @@ def main() -> None:
         raise SystemExit("the devcloud is not healthy: yunshang devcloud up")
     clouds = str(dc.layout.clouds_file)
     ops = [o.name for o in dc.layout.operators]
-    res: dict = {"load_average": os.getloadavg()[0]}
+    import datetime as dt
+
+    res: dict = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                 "load_average": [round(x, 1) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory(prefix="ypl-bench-") as d:
         tmp = Path(d)
+        STORE["YUNSHANG_DB"] = "sqlite:///" + str(tmp / "lifecycle.db")
         res["engine_build"] = engine_build(a.cold, tmp)
         res["largest_sample_preview"] = largest_preview(clouds, ops, tmp)
         if not a.skip_tenant:
-            res["tenant"] = tenant_ratio(clouds, a.servers, tmp)
-    res["load_average_end"] = os.getloadavg()[0]
+            try:
+                res["tenant"] = tenant_ratio(clouds, a.servers, tmp)
+            except BaseException:
+                _leave_nothing(clouds)
+                raise
+    res["load_average_end"] = [round(x, 1) for x in os.getloadavg()]
     if a.output == "json":
         print(json.dumps(res, indent=2))
         return
     for k, v in res.items():
         print(f"{k}: {v}")
+    t = res.get("tenant")
+    if t:
+        print(f"ratio stack up / tenant apply ({t['servers']} servers): {t['up_ratio']} "
+              f"({t['stack_up_s']} s / {t['sdk_apply_s']} s)")
+        print(f"ratio second stack up / second tenant apply (no changes): {t['up_again_ratio']} "
+              f"({t['stack_up_again_s']} s / {t['sdk_apply_again_s']} s)")
+        print(f"ratio stack destroy / tenant destroy: {t['destroy_ratio']} "
+              f"({t['stack_destroy_s']} s / {t['sdk_destroy_s']} s)")
 
 
 if __name__ == "__main__":
