@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from yunshang import lifecycle as lc
 from yunshang.authz import Identity, NotAuthenticated, NotPermitted
 from yunshang.errors import CloudUnavailable, InputInvalid, NotFound, YunshangError
+from yunshang.plans import NoPlan
 
 log = logging.getLogger("yunshang.api")
 
@@ -129,6 +130,8 @@ class ConfigureIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     engine: str = Field(default="sdk", pattern="^(sdk|pulumi)$")
     date: Optional[dt.date] = None
+    plan: Optional[int] = Field(default=None, ge=1, le=2**62,
+                                description="The recorded plan to build; default: the latest covering the department.")
 
 
 # The bodies of a review or configure call that sends none (FastAPI copies a default per request).
@@ -214,6 +217,8 @@ def _status_of(exc: Exception) -> tuple[int, dict]:
         return 401, {"error": "unauthorized"}
     if isinstance(exc, NotPermitted):
         return (404, {"error": "not found"}) if exc.hide_existence else (403, {"error": "forbidden"})
+    if isinstance(exc, NoPlan):       # the request exists: it has no recorded plan to build (how to make one)
+        return 409, {"error": str(exc).splitlines()[0][:500]}
     if isinstance(exc, NotFound):
         return 404, {"error": "not found"}
     if isinstance(exc, InputInvalid):
@@ -386,7 +391,7 @@ def create_app(catalog, clouds_file: str | None, db_url: str | None, validator=N
         d = deps()
         if body.date:
             d.today = lambda: body.date
-        return uc.record_dict(uc.configure(d, me, request_id, body.engine))
+        return uc.record_dict(uc.configure(d, me, request_id, body.engine, plan_id=body.plan))
 
     @app.post("/api/v1/requests/{request_id}/publish", response_model=RequestOut, responses=changes,
               tags=["requests"])

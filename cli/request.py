@@ -227,17 +227,31 @@ def reject(ctx, request_id, os_cloud, reason, output):
 @catalog_option
 @clouds_option
 @click.option("--date", "on", type=day_type(), help="Contract validity date (default: today).")
+@click.option("--plan", "plan_id", type=click.IntRange(min=1, max=2**62), default=None, metavar="ID",
+              help="The recorded plan to build (`request approve` records one, so does `plan --save`). "
+                   "Default: the latest recorded plan covering the request's department, the one "
+                   "`stack up DEPT` and `tenant apply DEPT` build by default.")
 @identity_option()
 @output_option
 @click.pass_context
-def configure(ctx, request_id, engine, catalog_dir, clouds_file, on, os_cloud, output):
-    """Apply the tenant(s) of approved request ID through the chosen engine, then record it."""
+def configure(ctx, request_id, engine, catalog_dir, clouds_file, on, plan_id, os_cloud, output):
+    """Apply the tenant(s) of approved request ID through the chosen engine, then record it.
+
+    The tenants are built from a recorded plan (--plan ID, default the latest covering the
+    department), never from a new placement. Refused (exit 2, nothing applied) when no plan
+    covers the department, when the plan's contracts are not valid on --date or the catalog
+    changed under it, or when it does not place every approved request of the department as
+    it was approved (naming what differs)."""
     from yunshang.usecases import requests as uc
 
     if engine == "sdk" and not clouds_file:
         raise click.UsageError("configure --engine sdk needs --clouds FILE (clouds.yaml with the operators)")
-    r = uc.configure(deps(ctx, catalog_dir, clouds_file, on), who(os_cloud, clouds_file), request_id, engine)
-    _show(r, output, f"configured request {r.id} through {engine}; next: yunshang request publish {r.id}")
+    r = uc.configure(deps(ctx, catalog_dir, clouds_file, on), who(os_cloud, clouds_file), request_id, engine,
+                     plan_id=plan_id)
+    used = next((e.after.get("plan") for e in reversed(_store(ctx).audit_log(subject=f"request:{r.id}"))
+                 if e.action == "configure"), None) or {}
+    _show(r, output, f"configured request {r.id} through {engine} from plan {used.get('id')} (content hash "
+                     f"{str(used.get('content_hash', ''))[:12]}); next: yunshang request publish {r.id}")
 
 
 @request.command()

@@ -1,7 +1,6 @@
 """``yunshang stack``: department tenants as Pulumi stacks (one per department per operator)."""
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import os
@@ -49,9 +48,9 @@ def specs_for(catalog_dir: str, department: str, operators: tuple[str, ...], day
     """(catalog, plan, [TenantSpec], plan record, notes) of the department on the chosen operators,
     from a recorded plan (never re-placed), checked against the catalog on the apply date."""
     from yunshang.errors import NotFound
-    from yunshang.plans import resolve_plan
+    from yunshang.plans import plan_specs, resolve_plan
     from yunshang.store import open_store
-    from yunshang.tenant import DEFAULT_MANAGEMENT_CIDR, operators_of, tenant_spec
+    from yunshang.tenant import operators_of
 
     catalog = load_catalog(catalog_dir)
     try:
@@ -69,10 +68,7 @@ def specs_for(catalog_dir: str, department: str, operators: tuple[str, ...], day
     with open_store(db_url) as store:
         record, cat, plan, notes = resolve_plan(store, catalog, department, plan_id, date)
     ops = list(operators) or list(operators_of(cat, plan, department))
-    mgmt = management_cidr or DEFAULT_MANAGEMENT_CIDR
-    specs = [dataclasses.replace(tenant_spec(cat, plan, department, op, management_cidr=mgmt), plan_id=record.id,
-                                 plan_hash=record.content_hash) for op in ops]
-    return cat, plan, specs, record, notes
+    return cat, plan, plan_specs(record, cat, plan, department, ops, management_cidr), record, notes
 
 
 @click.group()
@@ -87,7 +83,7 @@ def stack() -> None:
     operator's named cloud in clouds.yaml.
     \b
     Examples:
-      yunshang plan --catalog examples/prefecture --save --by li      # records plan N
+      yunshang plan --catalog examples/prefecture --save --os-cloud person-center-engineer  # plan N
       yunshang stack render health --catalog examples/prefecture --plan N
       yunshang stack graph health --catalog examples/prefecture --output json
       yunshang stack up health --operator telecom --clouds clouds.yaml    # needs the pulumi CLI

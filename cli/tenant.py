@@ -34,8 +34,8 @@ def tenant() -> None:
     \b
     Plan, then apply: every command that changes a cloud prints its change list first.
     apply and verify build the tenant of a recorded plan (--plan ID; default the latest one
-    covering the department): record one with `yunshang plan --save --by NAME`.
-      yunshang plan --catalog examples/prefecture --save --by li
+    covering the department): record one with `yunshang plan --save --os-cloud ENGINEER`.
+      yunshang plan --catalog examples/prefecture --save --os-cloud person-center-engineer
       yunshang tenant apply health --operator telecom --clouds clouds.yaml --dry-run
       yunshang tenant apply health --operator telecom --clouds clouds.yaml
       yunshang tenant verify health --operator telecom --clouds clouds.yaml   # drift, exit 1 if any

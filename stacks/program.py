@@ -40,14 +40,12 @@ def spec_from_config(*, catalog: str, department: str, operator: str, plan: str,
     """Stack config (inputs only) -> the core's TenantSpec of the recorded plan it names (read from
     the lifecycle store, $YUNSHANG_DB): never re-placed. A plan whose content hash is not the one
     the config names, or that no longer applies to the catalog today, is refused."""
-    import dataclasses
     import datetime as dt
     import os
 
     from yunshang.catalog import load_catalog
-    from yunshang.plans import PlanInvalid, applicable_plan
+    from yunshang.plans import PlanInvalid, applicable_plan, plan_specs
     from yunshang.store import open_store
-    from yunshang.tenant import DEFAULT_MANAGEMENT_CIDR, tenant_spec
 
     path = catalog if os.path.isabs(catalog) else os.path.join(root, catalog)
     cat = load_catalog(path)
@@ -57,5 +55,5 @@ def spec_from_config(*, catalog: str, department: str, operator: str, plan: str,
         raise PlanInvalid(record.id, [f"the stack config names content hash {plan_hash[:12]}, the recorded plan "
                                       f"has {record.content_hash[:12]}"])
     cat, placed, _ = applicable_plan(cat, record, dt.date.today(), [department])
-    spec = tenant_spec(cat, placed, department, operator, management_cidr=management_cidr or DEFAULT_MANAGEMENT_CIDR)
-    return dataclasses.replace(spec, plan_id=record.id, plan_hash=record.content_hash)
+    (spec,) = plan_specs(record, cat, placed, department, [operator], management_cidr)
+    return spec

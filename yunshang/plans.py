@@ -262,7 +262,8 @@ def applicable_plan(catalog: Catalog, record: PlanRecord, day: dt.date,
 
 
 # --------------------------------------------------------------------------- use cases (the store passed in)
-NO_PLAN_HINT = "record one: yunshang plan --save --catalog DIR --by NAME (or approve a request of it)"
+NO_PLAN_HINT = ("record one: yunshang plan --save --catalog DIR --os-cloud ENGINEER (or approve a request "
+                "of it)")
 
 
 def record_plan(store, catalog: Catalog, plan: Plan, *, by: str, source: str,
@@ -291,6 +292,68 @@ def resolve_plan(store, catalog: Catalog, department: str, plan_id: int | None,
             raise NoPlan(f"no recorded plan covers department {department}: {NO_PLAN_HINT}")
     cat, plan, notes = applicable_plan(catalog, record, day, [department])
     return record, cat, plan, notes
+
+
+def plan_specs(record: PlanRecord, catalog: Catalog, plan: Plan, department: str, operators: Iterable[str],
+               management_cidr: str | None = None) -> list:
+    """The department's TenantSpec per operator of a resolved plan, naming the plan (id, content
+    hash): what `stack up`, `tenant apply` and `request configure` build (one derivation)."""
+    from yunshang.tenant import DEFAULT_MANAGEMENT_CIDR, tenant_spec
+
+    mgmt = management_cidr or DEFAULT_MANAGEMENT_CIDR
+    return [dataclasses.replace(tenant_spec(catalog, plan, department, op, management_cidr=mgmt), plan_id=record.id,
+                                plan_hash=record.content_hash) for op in operators]
+
+
+def _where(provider: str, contract: str, zones: Iterable) -> str:
+    return f"{provider} ({contract}) " + " ".join(f"{z}:{n}" for z, n in zones)
+
+
+def plan_holds_records(record: PlanRecord, department: str, records: Iterable) -> list[str]:
+    """What the plan does not hold of ``department``'s approved requests (``records``: those holding
+    capacity, approved or later): each approved placement on the same operator, contract, zones and
+    size. Empty: building the plan builds what was approved (a request of another department, or a
+    later plan of this one, cannot move it without this saying so)."""
+    from yunshang import lifecycle as lc
+
+    records = [r for r in records if r.department == department]
+    approved = lc.plan_from_records(records, record.plan_date, department)
+    owner: dict[str, list[int]] = {}
+    for r in records:
+        for pl in r.placements:
+            ids = owner.setdefault(pl.request_name, [])
+            if r.id not in ids:
+                ids.append(r.id)
+    have = {(p["request"], p["role"], p["provider"], p["contract"]): p
+            for p in record.document["placements"] if p["department"] == department}
+    want = {(p.request, p.role, p.provider, p.contract): p for p in approved.placements}
+    problems: list[str] = []
+    for key, w in sorted(want.items()):
+        who = "request " + ", ".join(str(i) for i in owner.get(w.request, ()))
+        what = f"{department}/{w.request} ({w.role}) of {who}"
+        got = have.get(key)
+        if got is None:
+            elsewhere = [h for k, h in sorted(have.items()) if k[:2] == key[:2]]
+            problems.append(f"it places {what} "
+                            + (f"on {', '.join(_where(h['provider'], h['contract'], h['zones']) for h in elsewhere)}"
+                               if elsewhere else "nowhere")
+                            + f", approved on {_where(w.provider, w.contract, w.zones)}")
+            continue
+        zones = tuple((z, int(n)) for z, n in got["zones"])
+        if zones != w.zones:
+            problems.append(f"it places {what} on {_where(got['provider'], got['contract'], zones)}, approved on "
+                            f"{_where(w.provider, w.contract, w.zones)}")
+        size = (got["vcpu"], got["ram_gb"], got["disk_gb"])
+        if size != (w.vcpu, w.ram_gb, w.disk_gb):
+            problems.append(f"it sizes {what} at {size[0]} vCPU / {size[1]} GB RAM / {size[2]} GB disk, approved "
+                            f"at {w.vcpu} / {w.ram_gb} / {w.disk_gb}")
+    approved_names = {k[0] for k in want}
+    approved_roles = {k[:2] for k in want}
+    for key, h in sorted(have.items()):            # a role of an approved request that was not approved
+        if key[0] in approved_names and key[:2] not in approved_roles:
+            where = _where(h["provider"], h["contract"], h["zones"])
+            problems.append(f"it places {department}/{key[0]} ({key[1]}) on {where}, which was not approved")
+    return problems
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,9 @@ def test_a_request_from_submit_to_published_across_two_processes(api_pair, token
     r = b.call("POST", f"/api/v1/requests/{rid}/approve", tokens["center-approver-1"], {"reason": "within ceiling"})
     assert r.status_code == 200 and r.json()["state"] == "approved"
     assert a.call("POST", f"/api/v1/requests/{rid}/publish", tokens["center-approver-1"]).status_code == 403
+    # configure builds a recorded plan: one that does not exist is refused before any engine runs
+    r = a.call("POST", f"/api/v1/requests/{rid}/configure", tokens["center-engineer"], {"engine": "pulumi", "plan": 999})
+    assert r.status_code == 404
     # configure is an engineer's (pulumi absent here: refused in one line, nothing recorded)
     r = a.call("POST", f"/api/v1/requests/{rid}/configure", tokens["center-engineer"], {"engine": "pulumi"})
     assert r.status_code in (409, 422) and "pulumi" in r.json()["error"]

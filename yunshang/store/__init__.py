@@ -622,10 +622,12 @@ class Store:
     def reject(self, request_id: int, by: str, reason: str) -> RequestRecord:
         return self._step(request_id, "reject", by, reason)
 
-    def configure(self, request_id: int, by: str, engine: str, details: dict | None = None) -> RequestRecord:
-        """Record that the tenant(s) were applied; the billing clock of its placements starts here."""
+    def configure(self, request_id: int, by: str, engine: str, details: dict | None = None,
+                  plan: dict | None = None) -> RequestRecord:
+        """Record that the tenant(s) were applied (from recorded ``plan``: id and content hash); the
+        billing clock of its placements starts here."""
         return self._step(request_id, "configure", by, "",
-                          extra=lambda rec, now: {"details": details or {}},
+                          extra=lambda rec, now: {"details": details or {}, **({"plan": plan} if plan else {})},
                           columns=lambda now: {"engine": engine, "configured_at": _ts(now)})
 
     def publish(self, request_id: int, by: str, probes: Sequence[dict] = ()) -> RequestRecord:

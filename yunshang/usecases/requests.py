@@ -180,14 +180,13 @@ PULUMI_MISSING = ("configure --engine pulumi needs the `pulumi` CLI on PATH (htt
                   "it is not installed here: use --engine sdk")
 
 
-def apply_request(deps: Deps, rec, holding, day: dt.date, engine: str) -> dict:
-    """Apply the department's tenant on every operator the request is placed on; returns what was done."""
-    from yunshang.tenant import tenant_spec
+def apply_request(deps: Deps, rec, record, catalog, plan, engine: str) -> dict:
+    """Apply the department's tenant of the recorded plan ``record`` (resolved: ``catalog``, ``plan``)
+    on every operator the request is placed on; returns what was done per operator."""
+    from yunshang.plans import plan_specs
 
-    plan = lc.plan_from_records(holding, day, rec.department)
-    catalog = lc.catalog_with_records(deps.catalog, rec.department, holding)
     operators = sorted({p.provider for p in rec.placements})
-    specs = [tenant_spec(catalog, plan, rec.department, op) for op in operators]
+    specs = plan_specs(record, catalog, plan, rec.department, operators)
     if engine == "pulumi":
         if shutil.which("pulumi") is None:
             raise ToolMissing(PULUMI_MISSING)
@@ -204,13 +203,41 @@ def apply_request(deps: Deps, rec, holding, day: dt.date, engine: str) -> dict:
     return {s.operator: engine_mod.apply_spec(s, deps.clouds_file, say=deps.say) for s in specs}
 
 
-def configure(deps: Deps, who: Identity, request_id: int, engine: str = "sdk", day: dt.date | None = None) -> Any:
-    rec = _load(deps, who, request_id, "request.configure")
-    lc.transition(rec.state, "configure", who.actor)        # refuse early, before touching a cloud
+def configure_plan(deps: Deps, rec, day: dt.date, plan_id: int | None = None):
+    """The recorded plan ``configure`` builds for request ``rec``: ``plan_id``, else the latest plan
+    covering its department (the one `stack up DEPT` and `tenant apply DEPT` build by default),
+    checked like theirs (content hash, contracts valid on ``day``, catalog still as the plan needs
+    it) and, in addition, holding every approved placement of the department as approved.
+    Returns (record, catalog, Plan, notes); PlanInvalid / NoPlan (exit 2) before any cloud is touched."""
+    from yunshang.plans import NoPlan, PlanInvalid, approval_plan, plan_holds_records, resolve_plan
+
+    record, catalog, plan, notes = resolve_plan(deps.store, deps.catalog, rec.department, plan_id, day)
     holding = [r for r in deps.store.list_requests(department=rec.department)
                if r.id == rec.id or r.state in lc.HOLDING_STATES]
-    details = apply_request(deps, rec, holding, day or deps.today(), engine)
-    return deps.store.configure(request_id, who.actor, engine, details)
+    problems = plan_holds_records(record, rec.department, holding)
+    if problems:
+        try:
+            mine = approval_plan(deps.store, rec.id)
+            if mine.id != record.id:
+                problems.append(f"the plan approving request {rec.id} recorded is plan {mine.id} (--plan {mine.id})")
+        except NoPlan:
+            pass
+        raise PlanInvalid(record.id, problems)
+    return record, catalog, plan, notes
+
+
+def configure(deps: Deps, who: Identity, request_id: int, engine: str = "sdk", day: dt.date | None = None,
+              plan_id: int | None = None) -> Any:
+    """Build the tenant(s) of approved request ``request_id`` from the recorded plan (``plan_id``,
+    default the latest covering its department), then record it with that plan's id and hash."""
+    rec = _load(deps, who, request_id, "request.configure")
+    lc.transition(rec.state, "configure", who.actor)        # refuse early, before touching a cloud
+    record, catalog, plan, notes = configure_plan(deps, rec, day or deps.today(), plan_id)
+    for n in notes:
+        deps.say(f"note: {n}")
+    details = apply_request(deps, rec, record, catalog, plan, engine)
+    return deps.store.configure(request_id, who.actor, engine, details,
+                                plan={"id": record.id, "content_hash": record.content_hash})
 
 
 def publish(deps: Deps, who: Identity, request_id: int, with_catalog_probes: bool = False) -> Any:
