@@ -123,6 +123,11 @@ def _parse_ts(s: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(s) if s else None
 
 
+def _parse_ts_set(s: str) -> dt.datetime:
+    """A timestamp of a NOT NULL column."""
+    return dt.datetime.fromisoformat(s)
+
+
 def entry_hash(prev_hash: str, at: str, actor: str, action: str, subject: str,
                before_json: str, after_json: str, reason: str) -> str:
     """SHA-256 over the previous hash and this entry's fields (the audit chain)."""
@@ -230,12 +235,38 @@ _PG_NAME_LOCK = 0x7975         # (class, hashtext(name)): per-department ceiling
 
 # --------------------------------------------------------------------------- backends
 class _Backend:
+    """One database connection of the store (SQLite or PostgreSQL), with the SQL dialect's few differences."""
     placeholder = "?"
     lock_suffix = ""
     serial = ""
     kind = ""
 
     guards: Sequence[str] = ()
+    conn: Any                                       # sqlite3.Connection | psycopg.Connection
+    errors: tuple[type[Exception], ...]             # the driver's error classes
+
+    def execute(self, q: str, params: Sequence = ()) -> list[tuple]:
+        """Run ``q`` (``?`` placeholders) and return its rows (none for a statement without a result)."""
+        raise NotImplementedError
+
+    def begin_write(self) -> None:
+        """Open a write transaction."""
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def rollback(self) -> None:
+        """Roll back the open transaction, if any."""
+        raise NotImplementedError
+
+    def lock_audit(self) -> None:
+        """Serialise appends to the audit chain until the transaction ends."""
+        raise NotImplementedError
+
+    def lock_name(self, name: str) -> None:
+        """Serialise on ``name`` (a department: its contract ceilings) until the transaction ends."""
+        raise NotImplementedError
 
     def sql(self, q: str) -> str:
         return q if self.placeholder == "?" else q.replace("?", self.placeholder)
@@ -365,7 +396,7 @@ def open_store(url: str | None = None, clock: Clock = utc_now) -> "Store":
         backend = _Sqlite(url)
     try:
         backend.create_schema()
-    except backend.errors as exc:  # type: ignore[misc]
+    except backend.errors as exc:
         raise StoreUnavailable(f"cannot create the schema in {redact_url(url)}: "
                                f"{exception_text(exc, known=url_secrets(url))}") from None
     return Store(backend, url, clock)
@@ -440,7 +471,7 @@ class Store:
                                    "ORDER BY role, provider, zone, request_name", (r[0],))
         return RequestRecord(
             id=int(r[0]), department=r[1], title=r[2], state=r[3], document=json.loads(r[4]),
-            source_file=r[5], submitted_by=r[6], created_at=_parse_ts(r[7]), updated_at=_parse_ts(r[8]),
+            source_file=r[5], submitted_by=r[6], created_at=_parse_ts_set(r[7]), updated_at=_parse_ts_set(r[8]),
             engine=r[9], configured_at=_parse_ts(r[10]), published_at=_parse_ts(r[11]),
             reclaimed_at=_parse_ts(r[12]), placements=tuple(PlacementRow(*p) for p in pls))
 
@@ -596,11 +627,11 @@ class Store:
                     shortfalls.append(f"{prov}/{zone}: no recorded capacity (review the request again)")
                     continue
                 reserved = self._reserved(prov, zone)
-                for res, c, r, n in zip(("vcpu", "ram_gb", "disk_gb"), cap[0], reserved, need[(prov, zone)],
-                                      strict=True):
-                    if r + n > c + 1e-9:
-                        shortfalls.append(f"{prov}/{zone} {res}: needs {n:g}, free {c - r:g} of {c:g} "
-                                          f"(short by {r + n - c:g})")
+                for res, c, r, wanted in zip(("vcpu", "ram_gb", "disk_gb"), cap[0], reserved, need[(prov, zone)],
+                                           strict=True):
+                    if r + wanted > c + 1e-9:
+                        shortfalls.append(f"{prov}/{zone} {res}: needs {wanted:g}, free {c - r:g} of {c:g} "
+                                          f"(short by {r + wanted - c:g})")
             if on_locked:
                 on_locked()
             if shortfalls:
@@ -707,7 +738,7 @@ class Store:
     def _plan(self, r: tuple) -> PlanRecord:
         depts = self._db.execute("SELECT department FROM plan_departments WHERE plan_id = ? ORDER BY department",
                                  (r[0],))
-        return PlanRecord(id=int(r[0]), content_hash=r[1], created_at=_parse_ts(r[2]), created_by=r[3], source=r[4],
+        return PlanRecord(id=int(r[0]), content_hash=r[1], created_at=_parse_ts_set(r[2]), created_by=r[3], source=r[4],
                           plan_date=dt.date.fromisoformat(r[5]), catalog_digest=r[6], document=json.loads(r[7]),
                           departments=tuple(d[0] for d in depts))
 
@@ -719,7 +750,8 @@ class Store:
                       limit: int | None = None, before_id: int | None = None) -> list[RequestRecord]:
         """Requests in id order; with ``limit``: the newest ``limit`` (below ``before_id``), still in id order.
         Placements come in one query for the whole page (not one per request)."""
-        q, params = f"SELECT {_REQ_COLS} FROM requests WHERE 1 = 1", []
+        q = f"SELECT {_REQ_COLS} FROM requests WHERE 1 = 1"
+        params: list[Any] = []
         if state:
             q += " AND state = ?"
             params.append(state)
@@ -750,7 +782,7 @@ class Store:
         if subject:
             q += " AND subject = ?"
             params.append(subject)
-        return [AuditEntry(int(r[0]), _parse_ts(r[1]), r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]),
+        return [AuditEntry(int(r[0]), _parse_ts_set(r[1]), r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]),
                            r[7], r[8], r[9]) for r in self._db.execute(q + " ORDER BY seq", params)]
 
     def verify_audit(self) -> tuple[bool, int | None, int]:
@@ -776,7 +808,7 @@ class Store:
         for rid, dept, conf, recl, *p in rows:
             pr = PlacementRow(*p)
             out.append(HeldResource(dept, pr.provider, pr.contract, pr.request_name, pr.role, pr.zone, pr.vcpu,
-                                    pr.ram_gb, pr.disk_gb, pr.floating_ips, _parse_ts(conf), _parse_ts(recl), int(rid)))
+                                    pr.ram_gb, pr.disk_gb, pr.floating_ips, _parse_ts_set(conf), _parse_ts(recl), int(rid)))
         return out
 
     def raw_connection(self):
