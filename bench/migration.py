@@ -5,10 +5,12 @@
    (copy floor), both sides hashed at once with no copy (hash floor) -- then the verified warm
    sync (sync_data into a fresh staging directory: copy + both sides hashed + manifest + record),
    then the cutover window (cutover_host: final sync + verification + record) with 0 %, 1 % and
-   10 % of the files rewritten since the last verified sync. Windows are measured from the job
-   events: the sync task's start (warm sync) or "Stop the source's services" (cutover: the
-   server is verified and the data connection open by then) to the end of "Record step done";
-   ansible-playbook's start-up and the steps before the services stop are reported apart.
+   10 % of the files rewritten since the last verified sync. Windows end at the end of the last
+   "Record step done" (job events) and start at the sync task's start (warm sync) or at
+   `stopped_at` (cutover: the moment the final sync's tool ran the stop commands -- one, `true`,
+   on the bench's source -- with the server verified and the source's sessions open by then);
+   ansible-playbook's start-up and the steps before the services stop are reported apart, and
+   the cutover's window is broken down (the tool's pieces, Ansible's share).
 2. (--wave) Orchestration overhead per host per step and the speed-up of a wave of N hosts.
 
 No cloud needed: the cutover's boot/verify records, which a cloud run writes, are written by the
@@ -54,7 +56,11 @@ SSH_OPTS = "-o BatchMode=yes -o ControlMaster=no -o StrictHostKeyChecking=no -o 
 
 
 class Runner(AnsibleStepRunner):
-    """The bench's runner: the hash algorithm of the run, nothing else changed."""
+    """The bench's runner: the hash algorithm of the run; the cutover runs one stop command on the
+    source (`true`: the bench's source has no service) so the stop is in the window as on a real host."""
+
+    def extravars(self):
+        return {**super().extravars(), "cutover_host_stop_commands": ["true"]}
 
 
 def make_runner(work: str, hosts: list, key: str, tag: str, algorithm: str = "") -> AnsibleStepRunner:
@@ -80,16 +86,25 @@ def command_seconds(res: dict) -> float:
     return int(h) * 3600 + int(m) * 60 + float(sec)
 
 
-def window(events: list[dict], first_task: str) -> float:
-    """Start of ``first_task`` to the end of the last "Record step done" (seconds), from the job events."""
-    start = min(dt.datetime.fromisoformat(e["created"]) for e in events
-                if e.get("event") == "playbook_on_task_start" and e["event_data"].get("task") == first_task)
+def window(events: list[dict], first_task: str, stopped_at: float | None = None) -> float:
+    """Start of ``first_task`` (or ``stopped_at``: the moment the cutover's tool ran the stop
+    commands, epoch seconds) to the end of the last "Record step done" (seconds), from the job events."""
+    if stopped_at is not None:
+        start = dt.datetime.fromtimestamp(stopped_at, dt.timezone.utc)
+    else:
+        start = min(dt.datetime.fromisoformat(e["created"]) for e in events
+                    if e.get("event") == "playbook_on_task_start" and e["event_data"].get("task") == first_task)
     end = max(dt.datetime.fromisoformat(e["event_data"]["end"]) for e in events
               if e.get("event") == "runner_on_ok" and e["event_data"].get("task") == "Record step done")
     return (end - start).total_seconds()
 
 
-WINDOW_STARTS = {"sync_data": SYNC_TASK, "cutover_host": "Stop the source's services"}
+WINDOW_STARTS = {"sync_data": SYNC_TASK}
+
+
+def stopped_at(runner: AnsibleStepRunner, host: str) -> float:
+    with open(os.path.join(runner.records_dir, host, "cutover.json")) as fh:
+        return float(json.load(fh)["stopped_at"])
 
 
 def run_job(runner: AnsibleStepRunner, playbook: str, role: str, host: str) -> tuple[float, float]:
@@ -100,6 +115,8 @@ def run_job(runner: AnsibleStepRunner, playbook: str, role: str, host: str) -> t
     wall = time.perf_counter() - t0
     if host not in done:
         raise SystemExit(f"{playbook} failed: {failures}")
+    if role == "cutover_host":
+        return wall, window(job_events(runner, ident), "", stopped_at(runner, host))
     return wall, window(job_events(runner, ident), WINDOW_STARTS[role])
 
 
@@ -249,7 +266,9 @@ def main() -> None:
                     m["cut_job0"].append(wall)
                 with open(os.path.join(r.records_dir, big.name, "cutover-sync.json")) as fh:
                     rec = json.load(fh)
-                m[f"cut_work{pct}"].append(rec["seconds"]["total"])
+                m[f"cut_work{pct}"].append(rec["seconds"]["window"])
+                for k in ("open", "stop", "rsync", "copy_after_rsync", "source_wait"):
+                    m.setdefault(f"cut_{k}{pct}", []).append(rec["seconds"].get(k, 0.0))
                 if rec["hashed"]["source"] != (max(1, round(len(files) * pct / 100)) if pct else 0):
                     print(f"note: round {i + 1}, {pct} %: the cutover re-hashed {rec['hashed']} files", file=sys.stderr)
             shutil.rmtree(r.state_dir, ignore_errors=True)
@@ -271,6 +290,13 @@ def main() -> None:
             print(f"| {pct} % of the files rewritten | {changed_mb[pct]:.0f} MiB | {med[f'cut{pct}']:.2f} | "
                   f"{med[f'cut_work{pct}']:.2f} | {med[f'cut{pct}'] / med['sync']:.3f} |")
         print(f"| (0 %, whole job with ansible-playbook's start-up) | | {med['cut_job0']:.2f} | | |")
+        print("\n| cutover breakdown (medians, s) | before the stop: sessions open | stop commands | rsync | "
+              "copy's pass after rsync | source's result after rsync | the tool's window | Ansible's share "
+              "(task return + record) |\n|---|---|---|---|---|---|---|---|")
+        for pct in (0, 1, 10):
+            print(f"| {pct} % | {med[f'cut_open{pct}']:.3f} | {med[f'cut_stop{pct}']:.3f} | {med[f'cut_rsync{pct}']:.3f} | "
+                  f"{med[f'cut_copy_after_rsync{pct}']:.3f} | {med[f'cut_source_wait{pct}']:.3f} | "
+                  f"{med[f'cut_work{pct}']:.3f} | {med[f'cut{pct}'] - med[f'cut_work{pct}']:.3f} |")
         load1 = os.getloadavg()
         print(f"\nmachine: {os.cpu_count()} cores; run {t_start:%Y-%m-%d %H:%M}-{dt.datetime.now(dt.timezone.utc):%H:%M} UTC; "
               f"load average (1 min) {load0[0]:.1f} at the start, {load1[0]:.1f} at the end")

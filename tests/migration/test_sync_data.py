@@ -232,3 +232,109 @@ def test_sm3_evidence_names_its_algorithm(tmp_path, fresh, ssh_key):
     assert ok, why
     rec = record(r2, fresh.name, "cutover-sync")
     assert rec["algorithm"] == "sha256" and rec["hashed"] == {"source": rec["files"], "copy": rec["files"]}
+
+
+NO_SM3_CNF = """openssl_conf = openssl_init
+[openssl_init]
+providers = provider_sect
+[provider_sect]
+base = base_sect
+[base_sect]
+activate = 1
+"""
+
+
+def python_without_sm3(directory: str) -> str:
+    """A real interpreter whose OpenSSL offers no SM3 (only its base provider loaded, as on a host
+    whose OpenSSL was built without SM3): what `hashlib.new('sm3')` sees on such a host."""
+    os.makedirs(directory, exist_ok=True)
+    cnf = os.path.join(directory, "no-sm3.cnf")
+    with open(cnf, "w") as fh:
+        fh.write(NO_SM3_CNF)
+    exe = os.path.join(directory, "python3-no-sm3")
+    with open(exe, "w") as fh:
+        fh.write(f"#!/bin/sh\nOPENSSL_CONF={cnf} exec /usr/bin/python3 \"$@\"\n")
+    os.chmod(exe, 0o755)
+    return exe
+
+
+class PythonRunner(Runner):
+    source_python = conversion_python = ""
+
+    def extravars(self):
+        return {**super().extravars(),
+                **({"sync_data_source_python": self.source_python} if self.source_python else {}),
+                **({"sync_data_python": self.conversion_python} if self.conversion_python else {})}
+
+
+def test_sm3_refused_before_anything_is_copied_where_a_host_lacks_it(tmp_path, fresh, ssh_key):
+    """The source's Python has no SM3: the warm sync is refused naming the source and what is
+    missing, before rsync copied a byte; the same for the conversion host; sha256 still works."""
+    survey = survey_from_dicts(sshhosts.survey_rows([fresh], {}, "mtest", "telecom"))
+    plan = build_plan(survey, WaveOptions(), dt.datetime(2026, 11, 23, 9, 0))
+    r = PythonRunner(str(tmp_path / "state"), plan, os.devnull, ssh_key, source_python="/usr/bin/python3",
+                     hash_algorithm="sm3")
+    write_json_atomic(r.plan_file, plan.to_dict())
+    assert step(r, "discover_hosts.yml", "discover_hosts", fresh.name)[0]
+    staged = os.path.join(r.staging_dir, fresh.name, "data")
+    r.source_python = python_without_sm3(os.path.join(fresh.root, "bin"))        # /srv/bin on the source
+    ok, why = step(r, "sync_data.yml", "sync_data", fresh.name)
+    assert not ok
+    assert f"the source root@{fresh.address}" in why and "sm3 is not available" in why, why
+    assert "no sm3 in hashlib" in why and "OpenSSL with SM3" in why and "nothing was copied" in why, why
+    assert not os.path.exists(staged) or os.listdir(staged) == [], os.listdir(staged)
+    assert not os.path.exists(os.path.join(r.records_dir, fresh.name, "sync.json"))
+    r.source_python, r.conversion_python = "", python_without_sm3(str(tmp_path / "conv"))
+    ok, why = step(r, "sync_data.yml", "sync_data", fresh.name)
+    assert not ok and "the conversion host: sm3 is not available" in why and "nothing was copied" in why, why
+    assert not os.path.exists(staged) or os.listdir(staged) == []
+    # (that interpreter's OpenSSL config reaches its children: ssh there cannot run either)
+    r.conversion_python, r.hash_algorithm = "", "sha256"
+    ok, why = step(r, "sync_data.yml", "sync_data", fresh.name)
+    assert ok, why
+    assert record(r, fresh.name, "sync")["algorithm"] == "sha256"
+
+
+class CutoverRunner(AnsibleStepRunner):
+    stop_commands: list = []
+
+    def extravars(self):
+        return {**super().extravars(), "cutover_host_stop_commands": self.stop_commands}
+
+
+def test_cutover_runs_the_stop_commands_on_the_source_in_the_window(tmp_path, fresh, ssh_key):
+    """The stop commands run on the source once the sessions are open; a failing one fails the
+    cutover naming it, before anything is copied; the passing cutover records when they ran."""
+    survey = survey_from_dicts(sshhosts.survey_rows([fresh], {}, "mtest", "telecom"))
+    plan = build_plan(survey, WaveOptions(), dt.datetime(2026, 11, 23, 9, 0))
+    r = CutoverRunner(str(tmp_path / "state"), plan, os.devnull, ssh_key, source_python="/usr/bin/python3")
+    write_json_atomic(r.plan_file, plan.to_dict())
+    assert step(r, "discover_hosts.yml", "discover_hosts", fresh.name)[0]
+    assert step(r, "sync_data.yml", "sync_data", fresh.name)[0]
+    d = os.path.join(r.records_dir, fresh.name)
+    write_json_atomic(os.path.join(d, "boot.json"), {"server_id": "test", "volume_id": "test"})
+    write_json_atomic(os.path.join(d, "verify.json"), {"ok": True, "data_checksums_match": True, "failed": []})
+    with open(os.path.join(fresh.root, "app", "data", "f0002.bin"), "r+b") as fh:
+        fh.write(b"changed")
+    time.sleep(1.2)
+    r.stop_commands = ["hostname > /srv/stopped-on", "echo 'cannot stop db' >&2; exit 3", "touch /srv/never"]
+    ok, why = step(r, "cutover_host.yml", "cutover_host", fresh.name)
+    assert not ok
+    assert "stopping the source's services: command 2 of 3 (echo 'cannot stop db' >&2; exit 3) exited 3: cannot stop db" \
+        in why, why
+    with open(os.path.join(fresh.root, "stopped-on")) as fh:
+        assert fh.read().strip() == fresh.name            # ran on the source (its own hostname), not here
+    assert not os.path.exists(os.path.join(fresh.root, "never"))
+    assert not os.path.exists(os.path.join(d, "cutover-sync.json")) and not os.path.exists(os.path.join(d, "cutover.json"))
+    r.stop_commands = ["touch /srv/stopped"]
+    t0 = time.time()
+    ok, why = step(r, "cutover_host.yml", "cutover_host", fresh.name)
+    assert ok, why
+    assert os.path.exists(os.path.join(fresh.root, "stopped"))
+    cut, sync = record(r, fresh.name, "cutover"), record(r, fresh.name, "cutover-sync")
+    assert cut["services_stopped"] == sync["services_stopped"] == 1
+    assert t0 < cut["stopped_at"] == sync["stopped_at"] < time.time()
+    assert sync["hashed"] == {"source": 1, "copy": 1} and sync["files"] == sync["verified"]
+    assert cut["data"]["manifest_digest"] == sync["manifest_digest"]
+    assert tree_sha256(os.path.join(r.staging_dir, fresh.name, "data", "srv", "app")) == tree_sha256(
+        os.path.join(fresh.root, "app"))

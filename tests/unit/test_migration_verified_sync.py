@@ -171,3 +171,34 @@ def test_the_action_plugin_boots_the_script_the_same_way():
     ns: dict = {}
     exec(text.split("BOOT = ", 1)[1].split("\nOPTIONS", 1)[0].join(["BOOT = ", ""]), ns)
     assert ns["BOOT"] == vs.BOOT
+
+
+def test_stop_commands_run_in_order_and_the_first_failure_ends_them(tmp_path):
+    marker = tmp_path / "ran"
+    ok = vs.stop_services([f"echo one >> {marker}", f"echo two >> {marker}"], 10)
+    assert ok == {"ran": 2} and marker.read_text() == "one\ntwo\n"
+    bad = vs.stop_services([f"echo a >> {marker}", "echo 'no such unit' >&2; exit 5", f"echo never >> {marker}"], 10)
+    assert bad == {"ran": 1, "failed": 1, "rc": 5, "error": "no such unit"}
+    assert marker.read_text() == "one\ntwo\na\n"
+    slow = vs.stop_services(["sleep 5"], 0.2)
+    assert slow["failed"] == 0 and slow["rc"] is None and "still running after 0.2 s" in slow["error"]
+
+
+def test_a_stop_failure_names_the_command_and_a_malformed_answer_is_refused():
+    cmds = ["systemctl stop nginx", "systemctl stop postgresql"]
+    msg = vs.stop_failure({"ran": 1, "failed": 1, "rc": 5, "error": "Unit postgresql.service not loaded."}, cmds)
+    assert msg == ("stopping the source's services: command 2 of 2 (systemctl stop postgresql) exited 5: "
+                   "Unit postgresql.service not loaded.; nothing was copied in this cutover")
+    assert "still running after 600 s" in vs.stop_failure({"failed": 0, "rc": None, "error": "still running after 600 s"}, cmds)
+    for bad in ({"failed": 7}, {"failed": "0"}, [], {"failed": -1}):
+        assert vs.stop_failure(bad, cmds) == "the source side sent a malformed line"
+
+
+def test_the_unavailable_algorithm_message_says_what_is_missing(monkeypatch):
+    def no_sm3(name, *a):
+        raise ValueError("unsupported hash type " + name)
+    monkeypatch.setattr(vs.hashlib, "new", no_sm3)
+    with pytest.raises(vs.Refused) as exc:
+        vs.new_hash("sm3")
+    assert "sm3 is not available" in str(exc.value) and "no sm3 in hashlib" in str(exc.value)
+    assert "needed: an OpenSSL with SM3 for Python" in str(exc.value) and "or hash_algorithm sha256" in str(exc.value)

@@ -35,9 +35,12 @@ import json
 import os
 import queue
 import shlex
+import shutil
+import socket
 import stat as stat_mod
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -71,8 +74,9 @@ def new_hash(algorithm: str):
         return hashlib.new(algorithm)
     except ValueError:
         import ssl
-        raise Refused(f"{algorithm} is not available on this host (Python hashlib with {ssl.OPENSSL_VERSION}); "
-                      f"use sha256 or install an OpenSSL with {algorithm}") from None
+        raise Refused(f"{algorithm} is not available: this Python ({sys.executable}) has no {algorithm} in hashlib "
+                      f"(its OpenSSL: {ssl.OPENSSL_VERSION}, without {algorithm.upper()} or not enabled); needed: an "
+                      f"OpenSSL with {algorithm.upper()} for Python (Debian 12's has it), or hash_algorithm sha256") from None
 
 
 def carried(prior: dict | None, path: str, key: list[int], force: set[str] | frozenset = frozenset()) -> str | None:
@@ -404,9 +408,31 @@ def script_b64() -> str:
         return base64.b64encode(fh.read()).decode()
 
 
+def control(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def stop_services(commands: list, timeout: float) -> dict:
+    """Run the stop commands one after the other (``/bin/sh -c``); the first failure ends it."""
+    for i, cmd in enumerate(commands):
+        try:
+            p = subprocess.run(["/bin/sh", "-c", str(cmd)], stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"ran": i, "failed": i, "rc": None, "error": f"still running after {timeout:g} s"}
+        if p.returncode != 0:
+            err = (p.stderr.decode("utf-8", "replace").strip().splitlines() or [""])[-1][:300]
+            return {"ran": i, "failed": i, "rc": p.returncode, "error": err}
+    return {"ran": len(commands)}
+
+
 def cmd_side(a) -> int:
-    """stdin: the last manifest's entries for this side, an empty line; with --recheck, then a
-    line 'recheck' once rsync has finished: the walk is done again then (or at end of input)."""
+    """stdin: the last manifest's entries for this side, an empty line; with --wait-go, prints
+    {"ready"}, waits for a line 'go', runs the stop commands, prints {"stopped"}, then walks; with
+    --recheck, then a line 'recheck' once rsync has finished: the walk is done again then (or at
+    end of input)."""
+    new_hash(a.algorithm)                     # before anything: the conversion host waits for "ready"
     os.chdir(a.root)
     prior: dict = {}
     for line in sys.stdin:
@@ -415,6 +441,15 @@ def cmd_side(a) -> int:
         p, digest, key = json.loads(line)
         prior[p] = [digest, key]
     roots = tuple(a.paths)
+    if a.ready or a.wait_go:
+        control({"ready": True})
+    if a.wait_go:
+        # final sync: ready (python started, manifest read) before the window opens; "go" stops
+        # the services (commands from the conversion host's inventory) and starts the walk
+        if sys.stdin.readline().strip() != "go":
+            return 0
+        control({"stopped": stop_services(json.loads(base64.b64decode(a.stop_b64)) if a.stop_b64 else [],
+                                          a.stop_timeout)})
     entries = side(roots, a.algorithm, prior, racy_seconds=a.racy_seconds)
     if a.recheck:
         sys.stdin.readline()
@@ -423,9 +458,9 @@ def cmd_side(a) -> int:
     return 0
 
 
-def run_rsync(argv: list[str], follower: Follower | None) -> tuple[int, list[str], str]:
+def run_rsync(argv: list[str], follower: Follower | None, pass_fds: tuple[int, ...] = ()) -> tuple[int, list[str], str]:
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         encoding="utf-8", errors="surrogateescape")
+                         encoding="utf-8", errors="surrogateescape", pass_fds=pass_fds)
     err: list[str] = []
     t = threading.Thread(target=lambda: err.append(p.stderr.read()), daemon=True)
     t.start()
@@ -440,19 +475,28 @@ def run_rsync(argv: list[str], follower: Follower | None) -> tuple[int, list[str
 
 
 class SourceSide:
-    """The source's side, over ssh (read only): this file run there by ``python3 -c BOOT``."""
+    """The source's side, over ssh (read only): this file run there by ``python3 -c BOOT``.
+    ``wait_go`` (final sync): it starts, reads the manifest, says {"ready"} and waits; go()
+    stops the services there and starts its walk (the cutover window opens)."""
 
-    def __init__(self, a, roots: tuple[str, ...], prior: dict, recheck: bool):
+    def __init__(self, a, roots: tuple[str, ...], prior: dict, recheck: bool, wait_go: bool = False,
+                 ready: bool = False):
+        self.source = a.source
         remote = [a.source_python, "-c", BOOT, script_b64(), "side", "--root", "/", "--algorithm", a.algorithm,
-                  "--racy-seconds", str(a.racy_seconds)] + (["--recheck"] if recheck else []) + ["--", *roots]
+                  "--racy-seconds", str(a.racy_seconds)] + (["--recheck"] if recheck else [])
+        remote += ["--ready"] if ready and not wait_go else []
+        if wait_go:
+            remote += ["--wait-go", "--stop-timeout", str(a.stop_timeout)] + (["--stop-b64", a.stop_b64] if a.stop_b64 else [])
+        remote += ["--", *roots]
         self.p = subprocess.Popen(shlex.split(a.ssh) + [a.source, " ".join(map(shlex.quote, remote))],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True, encoding="utf-8", errors="surrogateescape")
         self.recheck = recheck
         self.out: list[str] = []
         self.err: list[str] = []
+        self.control: queue.Queue = queue.Queue()
         self.threads = [threading.Thread(target=self._feed, args=(prior,), daemon=True),
-                        threading.Thread(target=lambda: self.out.append(self.p.stdout.read()), daemon=True),
+                        threading.Thread(target=self._read, daemon=True),
                         threading.Thread(target=lambda: self.err.append(self.p.stderr.read()), daemon=True)]
         for t in self.threads:
             t.start()
@@ -469,14 +513,51 @@ class SourceSide:
         except (BrokenPipeError, OSError):
             pass
 
-    def go_recheck(self) -> None:
-        """rsync has finished: the source walks its files again (nothing may have changed)."""
+    def _read(self) -> None:
+        for line in self.p.stdout:              # entries are JSON lists; {...} lines are control
+            (self.control.put if line.startswith("{") else self.out.append)(line)
+        self.control.put(None)
+
+    def expect(self, key: str, timeout: float) -> dict:
+        """The next control line, which must carry ``key``."""
+        try:
+            line = self.control.get(timeout=timeout)
+        except queue.Empty:
+            raise Failed(f"the source side did not answer within {timeout:g} s") from None
+        if line is None:
+            rc = self.p.wait()
+            self.threads[2].join()
+            last = ("".join(self.err).strip().splitlines() or [f"exit {rc}"])[-1]
+            if rc == 2 and key == "ready":          # refused (e.g. no such algorithm there): nothing copied
+                raise Refused(f"the source {self.source}: {last[:400]}; nothing was copied")
+            raise Failed(f"the source side failed: {last[:300]}")
+        try:
+            obj = json.loads(line) if len(line) <= MAX_LINE else None
+        except ValueError:
+            obj = None
+        if not isinstance(obj, dict) or key not in obj:
+            raise Failed("the source side sent a malformed line")
+        return obj
+
+    def send(self, word: str) -> None:
         self.threads[0].join()
         try:
-            self.p.stdin.write("recheck\n")
+            self.p.stdin.write(word + "\n")
+            self.p.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass
+
+    def go_recheck(self) -> None:
+        """rsync has finished: the source walks its files again (nothing may have changed)."""
+        self.send("recheck")
+        try:
             self.p.stdin.close()
         except (BrokenPipeError, OSError):
             pass
+
+    def kill(self) -> None:
+        self.p.kill()
+        self.p.wait()
 
     def result(self, roots: tuple[str, ...]) -> list[list]:
         rc = self.p.wait()
@@ -488,11 +569,120 @@ class SourceSide:
         return load_lines("".join(self.out), "the source side", roots)
 
 
+# On the source: says "ready", waits for the rsync server command line, checks it is a sender
+# (the source is only read), then runs it as ssh would have (the shell parses rsync's escaping).
+WAITER = r"""import os,sys,shlex
+os.write(1,b"ready\n")
+b=b""
+while not b.endswith(b"\n"):
+    c=os.read(0,1)
+    if not c:
+        sys.exit(0)
+    b+=c
+    if len(b)>65536:
+        sys.exit(2)
+line=b.decode("utf-8","surrogateescape").strip()
+a=shlex.split(line)
+if len(a)<3 or a[1]!="--server" or "--sender" not in a:
+    sys.stderr.write("refused: not an rsync sender: "+line[:200]+"\n")
+    sys.exit(2)
+os.execv("/bin/sh",["sh","-c","exec "+line])
+"""
+# On the conversion host, as rsync's --rsh: sends the server command line down the session opened
+# before the window and relays rsync's protocol both ways (no ssh session set up in the window).
+RELAY = r"""import os,socket,sys,threading
+s=socket.socket(fileno=int(sys.argv[1]))
+s.setblocking(True)
+os.set_blocking(0,True)
+os.set_blocking(1,True)
+a=sys.argv[2:]
+s.sendall(os.fsencode(" ".join(a[a.index("--server")-1:])+"\n"))
+def up():
+    try:
+        while d:=os.read(0,262144):
+            s.sendall(d)
+    finally:
+        s.shutdown(socket.SHUT_WR)
+threading.Thread(target=up,daemon=True).start()
+while d:=s.recv(262144):
+    m=memoryview(d)
+    while m:
+        m=m[os.write(1,m):]
+"""
+
+
+class RsyncSession:
+    """The source's end of the final sync's rsync, its ssh session opened before the services stop:
+    in the window rsync starts over it at once (on a real server the login shell's start-up alone
+    -- profile, rc files -- is a few hundred ms per ssh session)."""
+
+    def __init__(self, a):
+        self.sock, theirs = socket.socketpair()
+        self.p = subprocess.Popen(shlex.split(a.ssh) + [a.source, shlex.join([a.source_python, "-c", WAITER])],
+                                  stdin=theirs, stdout=theirs, stderr=subprocess.PIPE)
+        theirs.close()
+        self.err: list[bytes] = []
+        self.t = threading.Thread(target=lambda: self.err.append(self.p.stderr.read()), daemon=True)
+        self.t.start()
+        self.dir = tempfile.mkdtemp(prefix="ys-relay-")
+        self.relay = os.path.join(self.dir, "relay.py")
+        with open(self.relay, "w") as fh:
+            fh.write(RELAY)
+
+    def ready(self, timeout: float) -> None:
+        self.sock.settimeout(timeout)
+        got = b""
+        try:
+            while not got.endswith(b"\n") and len(got) < 64:
+                c = self.sock.recv(1)
+                if not c:
+                    break
+                got += c
+        except OSError:
+            pass
+        self.sock.settimeout(None)
+        if got != b"ready\n":
+            self.close()
+            last = (b"".join(self.err).decode("utf-8", "replace").strip().splitlines() or ["no answer"])[-1]
+            raise Failed(f"the source's rsync session did not open: {last[:300]}")
+
+    def rsh(self) -> str:
+        return shlex.join([sys.executable, "-S", self.relay, str(self.sock.fileno())])
+
+    def close(self, timeout: float = 30) -> int | None:
+        try:
+            self.sock.close()
+            rc = self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = None
+        self.t.join(timeout=5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return rc
+
+
+def stop_commands(a) -> list:
+    return json.loads(base64.b64decode(a.stop_b64)) if a.stop_b64 else []
+
+
+def stop_failure(stop, commands: list) -> str:
+    if not isinstance(stop, dict) or type(stop.get("failed")) is not int or not 0 <= stop["failed"] < len(commands):
+        return "the source side sent a malformed line"
+    i = stop["failed"]
+    how = f"exited {stop.get('rc')}" if type(stop.get("rc")) is int else str(stop.get("error", ""))[:300]
+    detail = str(stop.get("error", ""))[:300] if type(stop.get("rc")) is int and stop.get("error") else ""
+    return (f"stopping the source's services: command {i + 1} of {len(commands)} ({str(commands[i])[:200]}) {how}"
+            + (f": {detail}" if detail else "") + "; nothing was copied in this cutover")
+
+
 def cmd_sync(a) -> int:
     roots = tuple(p.strip("/") for p in a.paths)
     if not roots or any(not r or ".." in r.split("/") for r in roots):
         raise Refused("data paths: expected absolute directories")
-    new_hash(a.algorithm)
+    try:
+        new_hash(a.algorithm)
+    except Refused as exc:
+        raise Refused(f"the conversion host: {exc}; nothing was copied") from None
     os.makedirs(a.dest, exist_ok=True)
     dest = os.path.abspath(a.dest)
     mpath = manifest_path(dest)
@@ -504,19 +694,51 @@ def cmd_sync(a) -> int:
     timings = {}
     # The source hashes (what changed since the manifest) while rsync reads it; the copy is hashed
     # as rsync writes it. Final sync (services stopped): once rsync is done the source walks its
-    # files again, so a file changed at any time during the cutover fails it.
+    # files again, so a file changed at any time during the cutover fails it. The final sync opens
+    # both ssh sessions (the source's side, rsync's) before the services stop: the window holds
+    # the stop, the delta and the verification, not ssh or Python start-up.
     final = a.mode != "warm"
-    src = SourceSide(a, roots, prior_src, recheck=final)
-    follower = Follower(a.algorithm, a.copy_racy_seconds)
-    rc, lines, err = run_rsync(argv, follower)
-    early = follower.finish()
-    timings["rsync"] = time.perf_counter() - t0
-    if final:
-        src.go_recheck()
-    if rc not in (0, 24) or (rc == 24 and a.mode != "warm"):       # 24: files vanished (a running service)
-        src.p.kill()
-        last = (err.strip().splitlines() or [f"exit {rc}"])[-1]
-        raise Failed(f"rsync exited {rc}: {last[:300]}")
+    stopped_at = None
+    rs = None
+    # sha256 is in every Python's hashlib; any other algorithm is confirmed on the source before
+    # rsync starts, so a source without it is refused with nothing copied
+    src = SourceSide(a, roots, prior_src, recheck=final, wait_go=final, ready=a.algorithm != DEFAULT_ALGORITHM)
+    try:
+        if not final and a.algorithm != DEFAULT_ALGORITHM:
+            src.expect("ready", a.open_timeout)
+        if final:
+            rs = RsyncSession(a)
+            src.expect("ready", a.open_timeout)
+            rs.ready(a.open_timeout)
+            timings["open"] = time.perf_counter() - t0
+            stopped_at, t_stop = time.time(), time.perf_counter()
+            src.send("go")
+            stop = src.expect("stopped", a.stop_timeout * max(1, len(stop_commands(a))) + a.open_timeout)["stopped"]
+            if not isinstance(stop, dict) or "failed" in stop:
+                raise Failed(stop_failure(stop, stop_commands(a)))
+            timings["stop"] = time.perf_counter() - t_stop
+            argv[argv.index("--rsh=" + a.ssh)] = "--rsh=" + rs.rsh()
+        follower = Follower(a.algorithm, a.copy_racy_seconds)
+        t_rsync = time.perf_counter()
+        rc, lines, err = run_rsync(argv, follower, pass_fds=(rs.sock.fileno(),) if rs else ())
+        early = follower.finish()
+        timings["rsync"] = time.perf_counter() - t_rsync
+        if rs is not None:
+            remote_rc = rs.close()
+            rs = None
+            if rc == 0 and remote_rc != 0:
+                rc = 12
+                err = f"the source's rsync exited {remote_rc}"
+        if final:
+            src.go_recheck()
+        if rc not in (0, 24) or (rc == 24 and a.mode != "warm"):       # 24: files vanished (a running service)
+            last = (err.strip().splitlines() or [f"exit {rc}"])[-1]
+            raise Failed(f"rsync exited {rc}: {last[:300]}")
+    except BaseException:
+        src.kill()
+        if rs is not None:
+            rs.close(timeout=5)
+        raise
     transferred = {n for n in (parse_itemized(line) for line in lines) if n}
     force = {name for flags, name, _ in transferred if flags[1:2] == "f" and flags[0] in ">c"}
     t1 = time.perf_counter()
@@ -538,12 +760,16 @@ def cmd_sync(a) -> int:
             except FileNotFoundError:
                 pass
     timings["total"] = time.perf_counter() - t0
+    if stopped_at is not None:
+        timings["window"] = time.perf_counter() - t_stop
     summary = {"mode": a.mode, "algorithm": a.algorithm, "files": len(copy), "bytes": total_bytes,
                "verified": len(verified), "source": counts(source), "copy": counts(copy),
                "changed_items": len(lines), "differ": ["/" + p for p, _ in differ],
                "differ_why": {"/" + p: why for p, why in differ},
                "manifest": os.path.basename(mpath), "manifest_digest": digest,
                "seconds": {k: round(v, 3) for k, v in timings.items()}}
+    if final:
+        summary.update(stopped_at=stopped_at, services_stopped=len(stop_commands(a)))
     print(json.dumps(summary, separators=(",", ":")))
     if differ and a.mode != "warm":
         names = ", ".join("/" + p for p, _ in differ[:3]) + (", ..." if len(differ) > 3 else "")
@@ -594,11 +820,19 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--source-python", default="python3")
             p.add_argument("--copy-racy-seconds", type=float, default=0.05,
                            help="the copy's files are hashed once this much older than their last change")
+            p.add_argument("--open-timeout", type=float, default=60.0,
+                           help="final: seconds for the source's sessions to open before the services stop")
         elif name == "side":
             p.add_argument("--root", default="/")
             p.add_argument("--recheck", action="store_true")
+            p.add_argument("--wait-go", action="store_true")
+            p.add_argument("--ready", action="store_true", help='print {"ready"} once the algorithm is checked')
         else:
             p.add_argument("--dest", required=True)
+        if name != "check":
+            p.add_argument("--stop-b64", default="", help="final: base64 of a JSON list of shell commands that "
+                           "stop the source's services (run there once the sessions are open)")
+            p.add_argument("--stop-timeout", type=float, default=600.0, help="seconds per stop command at most")
         if name != "check":
             p.add_argument("paths", nargs="+")
     a = ap.parse_args(argv)

@@ -48,6 +48,17 @@ options:
   copy_racy_seconds:
     description: The copy's files are hashed once this much older than their last change.
     type: float
+  stop_commands:
+    description:
+      - Final sync only. Shell commands run on the source, over the source side's ssh session, once
+        that session and rsync's are open; the cutover window opens there (its time is recorded as
+        C(stopped_at)). A failing command fails the task naming it, before anything is copied.
+    type: list
+    elements: str
+    default: []
+  record_path:
+    description: Absolute path on the controller where the step's record (the returned C(record)) is written atomically.
+    type: path
 author:
   - yunshang
 """
@@ -67,6 +78,11 @@ summary:
   description: The sync's JSON summary (files, verified, hashed/carried per side, differ, manifest_digest, seconds).
   type: dict
   returned: always
+record:
+  description: The step's record (mode, paths, algorithm, files, verified, hashed, carried, changed_items,
+    changed_during_copy, manifest_digest, seconds; final also stopped_at, services_stopped).
+  type: dict
+  returned: success
 """
 
 if __name__ == "__main__":  # pragma: no cover
