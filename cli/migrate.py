@@ -28,6 +28,7 @@ from yunshang.migration.run import Orchestrator, StepOutcome
 from yunshang.migration.state import PLAYBOOKS, ROLLBACK_PLAYBOOK, STEPS, StateStore, write_json_atomic
 from yunshang.migration.survey import load_survey
 from yunshang.migration.waves import WaveOptions
+from yunshang.model import MIGRATION_HASH_ALGORITHMS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLAYBOOKS_DIR = os.path.join(ROOT, "playbooks")
@@ -113,7 +114,8 @@ def survey_cmd(survey_file: str, inventory_out: str | None, ssh_key: str | None,
 @click.argument("survey_file", metavar="SURVEY", type=click.Path(dir_okay=False))
 @click.option("--catalog", "catalog_dir", envvar="YUNSHANG_CATALOG", type=click.Path(file_okay=False), metavar="DIR",
               help="Catalog: each host goes to its department's primary contract's operator (else the survey's "
-                   "operator column is required). Env: YUNSHANG_CATALOG.")
+                   "operator column is required); its migration.yaml `hash_algorithm` (sha256|sm3) becomes the "
+                   "plan's integrity digest. Env: YUNSHANG_CATALOG.")
 @click.option("--max-per-wave", default=8, show_default=True, type=click.IntRange(1), help="Hosts in flight per wave.")
 @click.option("--max-per-conversion-host", default=4, show_default=True, type=click.IntRange(1),
               help="Hosts one conversion host converts at a time.")
@@ -154,7 +156,8 @@ def plan_cmd(survey_file: str, catalog_dir: str | None, max_per_wave: int, max_p
             rows.append([w.number, w.starts_at.strftime("%a %Y-%m-%d %H:%M"), h, plan.survey.host(h).business_system,
                          ",".join(plan.survey.host(h).depends_on), d.operator, d.project, w.conversion_host(h)])
     click.echo(table(["wave", "starts", "host", "system", "after", "operator", "project", "conversion"], rows))
-    click.echo(f"\n{len(plan.waves)} waves, {len(plan.survey.hosts)} hosts; plan id {plan.plan_id}")
+    click.echo(f"\n{len(plan.waves)} waves, {len(plan.survey.hosts)} hosts; integrity evidence {plan.hash_algorithm}; "
+               f"plan id {plan.plan_id}")
 
 
 # --------------------------------------------------------------------------- the Ansible adapter
@@ -172,7 +175,7 @@ class AnsibleStepRunner:
         self.staging_dir = os.path.join(self.state_dir, "staging")
         self.plan_file = os.path.join(self.state_dir, "plan.json")
         self.source_python = source_python
-        self.hash_algorithm = hash_algorithm
+        self.hash_algorithm = hash_algorithm or plan.hash_algorithm    # the run's choice, else the catalog's
         self.cancelled = False
         self.on_output = on_output or (lambda line: None)
         self._prepare()
@@ -209,7 +212,7 @@ class AnsibleStepRunner:
         return {"migrate_records_dir": self.records_dir, "migrate_staging_dir": self.staging_dir,
                 "migrate_python": sys.executable, "migrate_clouds_file": self.clouds_file,
                 "migrate_plan_file": self.plan_file, "migrate_known_hosts_file": f"{self.state_dir}/known_hosts",
-                **({"migrate_hash_algorithm": self.hash_algorithm} if self.hash_algorithm else {})}
+                "migrate_hash_algorithm": self.hash_algorithm}
 
     def run_playbook(self, playbook: str, role: str, hosts: tuple[str, ...], ident: str
                      ) -> tuple[StepOutcome, set[str], dict[str, str]]:
@@ -308,10 +311,12 @@ def _stored_plan(state_dir: str) -> MigrationPlan:
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
 @click.option("--wave", "waves", type=click.IntRange(1, 10_000), multiple=True,
               help="Run only this wave (repeatable). Default: all, in order.")
-@click.option("--hash-algorithm", envvar="YUNSHANG_MIGRATE_HASH", type=click.Choice(["sha256", "sm3"]),
-              default="sha256", show_default=True,
+@click.option("--hash-algorithm", envvar="YUNSHANG_MIGRATE_HASH", type=click.Choice(list(MIGRATION_HASH_ALGORITHMS)),
+              default=None,
               help="Digest of the data's integrity evidence (manifests, records): sha256, or sm3 "
-                   "(GB/T 32905) where the sources' and conversion hosts' OpenSSL has it. Changing it "
+                   "(GB/T 32905) where the sources' and conversion hosts' Python/OpenSSL has it (checked "
+                   "before anything is copied). Default: the plan's, i.e. the catalog's migration.yaml "
+                   "`hash_algorithm` when the plan was made with --catalog, else sha256. Changing it "
                    "between syncs re-hashes everything once. Env: YUNSHANG_MIGRATE_HASH.")
 @run_options
 @state_dir_option

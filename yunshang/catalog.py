@@ -28,7 +28,8 @@ from typing import Any, Callable
 from yunshang import sites as sites_mod
 from yunshang.errors import CatalogInvalid, InputInvalid, Problem
 from yunshang.model import (
-    DEPARTMENT_ROLES, PERSON_ROLES, ApprovalPolicy, Catalog, Contract, Department,
+    DEFAULT_MIGRATION_HASH, DEPARTMENT_ROLES, MIGRATION_HASH_ALGORITHMS, PERSON_ROLES, ApprovalPolicy, Catalog,
+    Contract, Department,
     MaintenanceWindow, Overcommit, Person, Prices, Probe, Provider, ProviderSla, Request, RequestDocument, Rule,
     SlaCredit, Size, Template, User, VolumeSpec, Zone, frozen_mapping,
 )
@@ -687,6 +688,9 @@ def _load_catalog(path: str | Path) -> Catalog:
     # sites (optional; yunshang.sites reads and checks them)
     site_list, site_names = sites_mod.read_sites(root, problems)
 
+    # migration settings (optional)
+    migration_hash = _read_migration(root, problems)
+
     # providers
     providers: list[Provider] = []
     provider_names_written: set[str] = set()   # names as written, even in entries with other problems
@@ -863,7 +867,28 @@ def _load_catalog(path: str | Path) -> Catalog:
     return sites_mod.resolve_catalog(Catalog(
         root=str(root), providers=tuple(providers), departments=tuple(departments),
         templates=frozen_mapping(dict(sorted(templates.items()))), sites=site_list, people=people,
-        approval=approval))
+        approval=approval, migration_hash_algorithm=migration_hash))
+
+
+_migration_file = c_record({}, {"hash_algorithm": c_choice(*MIGRATION_HASH_ALGORITHMS)})
+
+
+def _read_migration(root: Path, problems: list[Problem]) -> str:
+    """``<root>/migration.yaml`` (optional): ``hash_algorithm: sha256 | sm3``, the digest of
+    `yunshang migrate`'s integrity evidence for this center's migrations. No file: sha256."""
+    path = root / "migration.yaml"
+    if not os.path.lexists(path):
+        return DEFAULT_MIGRATION_HASH
+    raw, doc, _ = _read_yaml(path, problems)
+    if doc is None:
+        return DEFAULT_MIGRATION_HASH
+    if raw is None:
+        doc.err((), "file is empty; expected a mapping such as 'hash_algorithm: sm3' (or delete the file: sha256)")
+        return DEFAULT_MIGRATION_HASH
+    checked = _migration_file(doc, (), raw)
+    if checked is _BAD:
+        return DEFAULT_MIGRATION_HASH
+    return _opt(checked, "hash_algorithm", DEFAULT_MIGRATION_HASH)
 
 
 def _with_index(d: Department, index: int) -> Department:

@@ -266,6 +266,13 @@ IMPLICIT_ROOT = Site(name="root", tier="city", display_name="root")
 
 
 # --------------------------------------------------------------------------- catalog
+# Digests of a migration's integrity evidence (manifests, records): SHA-256, or SM3 (GB/T 32905,
+# what many government audits ask for). Chosen per catalog (migration.yaml: hash_algorithm) or
+# per run (`yunshang migrate run --hash-algorithm`, which wins).
+MIGRATION_HASH_ALGORITHMS = ("sha256", "sm3")
+DEFAULT_MIGRATION_HASH = "sha256"
+
+
 @dataclass(frozen=True)
 class Catalog:
     root: str
@@ -275,6 +282,7 @@ class Catalog:
     people: tuple[Person, ...] = ()
     approval: ApprovalPolicy = ApprovalPolicy()
     sites: tuple[Site, ...] = ()     # () = one implicit root site (no sites.yaml)
+    migration_hash_algorithm: str = DEFAULT_MIGRATION_HASH     # migration.yaml: hash_algorithm
 
     def __hash__(self) -> int:
         return hash((self.root, self.providers, self.departments, self.sites))

@@ -15,6 +15,7 @@ from yunshang.capacity import project_name
 from yunshang.errors import Problem, SurveyInvalid
 from yunshang.migration.survey import Survey, SurveyHost, survey_from_dicts
 from yunshang.migration.waves import Wave, WaveOptions, plan_waves
+from yunshang.model import DEFAULT_MIGRATION_HASH, MIGRATION_HASH_ALGORITHMS
 
 PLAN_VERSION = 1
 
@@ -33,6 +34,7 @@ class MigrationPlan:
     not_before: dt.datetime
     destinations: tuple[tuple[str, Destination], ...]   # (hostname, destination), sorted
     waves: tuple[Wave, ...]
+    hash_algorithm: str = DEFAULT_MIGRATION_HASH     # the catalog's (migration.yaml); a run's flag wins
 
     @property
     def plan_id(self) -> str:
@@ -60,6 +62,8 @@ class MigrationPlan:
             "waves": [{"number": w.number, "hosts": list(w.hosts), "conversion": dict(w.conversion),
                        "window": w.window, "starts_at": w.starts_at.isoformat()} for w in self.waves],
         }
+        if self.hash_algorithm != DEFAULT_MIGRATION_HASH:    # absent = sha256: older plans keep their id
+            d["hash_algorithm"] = self.hash_algorithm
         if include_id:
             d = {"plan_id": self.plan_id, **d}
         return d
@@ -116,7 +120,10 @@ def _resolve_one(h: SurveyHost, catalog: Any | None, day: dt.date, file: str, pr
 def build_plan(survey: Survey, options: WaveOptions, not_before: dt.datetime, catalog: Any | None = None) -> MigrationPlan:
     destinations = resolve_destinations(survey, catalog, not_before.date())
     waves = plan_waves(survey, options, not_before)
-    return MigrationPlan(survey=survey, options=options, not_before=not_before, destinations=destinations, waves=waves)
+    algorithm = getattr(catalog, "migration_hash_algorithm", DEFAULT_MIGRATION_HASH) if catalog is not None \
+        else DEFAULT_MIGRATION_HASH
+    return MigrationPlan(survey=survey, options=options, not_before=not_before, destinations=destinations, waves=waves,
+                         hash_algorithm=algorithm)
 
 
 def plan_from_dict(d: dict[str, Any], file: str = "<plan>") -> MigrationPlan:
@@ -135,6 +142,9 @@ def plan_from_dict(d: dict[str, Any], file: str = "<plan>") -> MigrationPlan:
                            conversion=tuple(sorted(w["conversion"].items())), window=w["window"],
                            starts_at=dt.datetime.fromisoformat(w["starts_at"])) for w in d["waves"])
         not_before = dt.datetime.fromisoformat(d["not_before"])
+        algorithm = d.get("hash_algorithm", DEFAULT_MIGRATION_HASH)
+        if algorithm not in MIGRATION_HASH_ALGORITHMS:
+            raise ValueError(f"hash_algorithm {str(algorithm)[:40]!r}, expected one of {' | '.join(MIGRATION_HASH_ALGORITHMS)}")
     except (KeyError, TypeError, ValueError) as exc:
         raise SurveyInvalid([Problem(file, "", f"not a migration plan ({type(exc).__name__}: {exc}); "
                                                f"make one with `yunshang migrate plan SURVEY -o json`")]) from None
@@ -142,4 +152,5 @@ def plan_from_dict(d: dict[str, Any], file: str = "<plan>") -> MigrationPlan:
     names = {h.hostname for h in survey.hosts}
     if planned != names or set(dict(dests)) != names:
         raise SurveyInvalid([Problem(file, "waves", "waves/destinations do not cover exactly the plan's hosts")])
-    return MigrationPlan(survey=survey, options=options, not_before=not_before, destinations=dests, waves=waves)
+    return MigrationPlan(survey=survey, options=options, not_before=not_before, destinations=dests, waves=waves,
+                         hash_algorithm=algorithm)
