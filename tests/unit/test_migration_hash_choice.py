@@ -19,7 +19,8 @@ from yunshang.migration.survey import survey_from_dicts
 from yunshang.migration.waves import WaveOptions
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "prefecture"
-CSV = """hostname,address,ssh_port,os,vcpu,ram_gb,disk_gb,data_paths,services,business_system,depends_on,maintenance_window,department,operator
+CSV = """hostname,address,ssh_port,os,vcpu,ram_gb,disk_gb,data_paths,services,business_system,depends_on,\
+maintenance_window,department,operator
 db-01,10.1.0.1,22,debian12,2,4,40,/srv/pg,pg:5432:tcp,his,,daily 01:00-05:00,health,
 """
 ROW = {"hostname": "db-01", "address": "10.1.0.1", "os": "debian12", "vcpu": 2, "ram_gb": 4, "disk_gb": 40,
