@@ -48,11 +48,8 @@ def _parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def _build(catalog_dir, clouds_file, operators, interval, probe_interval, state_file, max_concurrency,
-           quota_limits_every):
-    from exporters.service import Exporter, openstack_readers
-    from exporters.store import ProbeStore
-
+def _check(catalog_dir, clouds_file, operators):
+    """The catalog, once the options naming operators and the clouds file are known to be right."""
     catalog = load_catalog(catalog_dir)
     known = [p.name for p in catalog.providers]
     for op in operators:
@@ -60,6 +57,16 @@ def _build(catalog_dir, clouds_file, operators, interval, probe_interval, state_
             raise NotFound(f"--operator {op}: no such operator in {catalog_dir}/providers.yaml (known: {', '.join(known)})")
     if clouds_file and not os.path.isfile(clouds_file):
         raise NotFound(f"--clouds {clouds_file}: no such file (expected a clouds.yaml with one cloud per operator)")
+    return catalog
+
+
+def _build(catalog_dir, clouds_file, operators, interval, probe_interval, state_file, max_concurrency,
+           quota_limits_every):
+    from exporters.service import Exporter, openstack_readers
+    from exporters.store import ProbeStore
+
+    catalog = _check(catalog_dir, clouds_file, operators)
+    known = [p.name for p in catalog.providers]
     read_snapshot, read_catalog = openstack_readers(clouds_file, catalog, limits_max_age_seconds=quota_limits_every)
     return Exporter(catalog, list(operators) or known, read_snapshot, ProbeStore(state_file or None),
                     read_service_catalog=read_catalog, clouds_file=clouds_file, interval_seconds=interval,
@@ -99,40 +106,62 @@ def serve(listen, catalog_dir, clouds_file, operators, interval, probe_interval,
     --max-concurrency operators at once); probes run every --probe-interval seconds.
     A scrape returns the latest rendered snapshot at once: it never waits on
     OpenStack, and an operator that is down only shows yunshang_operator_up 0.
+    Reading and rendering run in a child process (the collector), so scrapes
+    stay fast while a large cloud is being read; if it dies, serve exits 1.
 
     \b
     Shard a large prefecture with one instance per operator:
       yunshang exporter serve --operator telecom --listen 127.0.0.1:9181
       yunshang exporter serve --operator unicom  --listen 127.0.0.1:9182
     """
-    from exporters.service import make_http_server
+    from exporters.service import CollectorProcess, make_http_server
 
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_log_redaction()          # no log line (message, argument or traceback) carries a secret
     host, port = _parse_listen(listen)
-    exp = _build(catalog_dir, clouds_file, operators, interval, probe_interval, state_file, max_concurrency,
-                 quota_limits_every)
+    catalog = _check(catalog_dir, clouds_file, operators)
+    names = list(operators) or [p.name for p in catalog.providers]
+    del catalog                      # the collector process loads its own
+    done = threading.Event()
+    exit_code = [0]
+
+    def _collector_exit(code):
+        # 0: it was asked to stop (SIGTERM to the process group); anything else: it failed, and a server
+        # without its collector would serve a page that no longer changes, so this one stops too.
+        if code != 0 and not done.is_set():
+            exit_code[0] = 1
+            logging.getLogger("yunshang.exporter").error("collector process exited (code %s); stopping", code)
+        _stop(None, None)
+
+    # Reading OpenStack, parsing its answers and rendering run in a child process: this one only serves.
+    collector = CollectorProcess(_build, (catalog_dir, clouds_file, operators, interval, probe_interval, state_file,
+                                          max_concurrency, quota_limits_every), on_exit=_collector_exit,
+                                 log_level=level)
     try:
-        server = make_http_server(exp, host, port)
+        server = make_http_server(collector, host, port)
     except OSError as exc:
         raise YunshangError(f"--listen {listen}: cannot listen ({exc.strerror})") from None
-    done = threading.Event()
 
     def _stop(signum, frame):  # noqa: ARG001
-        done.set()
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        if not done.is_set():
+            done.set()
+            threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    exp.start()
-    click.echo(f"yunshang exporter: http://{host}:{server.server_address[1]}/metrics "
-               f"(operators: {', '.join(exp.operators)}; refresh every {interval:g}s)", err=True)
+    collector.start()
     try:
+        if not collector.wait_first_page(300):
+            raise YunshangError("the exporter's collector process did not start (see the log above)")
+        click.echo(f"yunshang exporter: http://{host}:{server.server_address[1]}/metrics "
+                   f"(operators: {', '.join(names)}; refresh every {interval:g}s)", err=True)
         server.serve_forever(poll_interval=0.5)
     finally:
-        exp.stop()
+        collector.stop()
         server.server_close()
+    if exit_code[0]:
+        raise SystemExit(exit_code[0])
 
 
 @exporter.command("dump")

@@ -6,6 +6,12 @@ After every refresh or probe round it renders the registry once and keeps the by
 handler only hands those bytes out, so a scrape never waits on OpenStack and never fails because
 an operator is down (that operator's ``yunshang_operator_up`` is 0).
 
+``exporter serve`` runs the ``Exporter`` in a child process (``CollectorProcess``): the child
+reads OpenStack, parses its JSON and renders; every rendered page (plain and gzip) comes to the
+serving process over a pipe. The serving process only answers scrapes, so a scrape never waits
+for the interpreter lock while a refresh parses tens of MB of JSON or renders 100,000 series
+(issue 14: scrape p99 107 ms at 7,911 servers while refreshing, in one process).
+
 Dependencies come in through the constructor: ``read_snapshot(provider) -> OperatorSnapshot``
 (``yunshang.openstack.capacity.read_operator_snapshot`` in production) and
 ``read_service_catalog(provider) -> [ {type, endpoints: [...]}, ... ]`` (Keystone's catalog).
@@ -15,6 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import logging
+import multiprocessing
+import os
+import signal
 import threading
 import time
 import traceback
@@ -67,6 +76,7 @@ class Exporter:
         self._render_lock = threading.Lock()
         self._page = b""
         self._page_gzip = b""
+        self.publish: Callable[[bytes, bytes], None] | None = None   # called with every new page (under the lock)
         self._targets_lock = threading.Lock()
         self._api_targets: dict[str, list[ProbeTarget]] = {}
         self._api_targets_at: dict[str, float] = {}
@@ -156,6 +166,9 @@ class Exporter:
             except Exception:  # noqa: BLE001
                 self.state.render_errors_total += 1
                 log.exception("render failed; serving the previous page")
+                return self._page
+            if self.publish is not None:
+                self.publish(self._page, self._page_gzip)
             return self._page
 
     def page(self) -> bytes:
@@ -197,8 +210,111 @@ class Exporter:
             t.join(timeout)
 
 
-def make_http_server(exporter: Exporter, host: str, port: int) -> ThreadingHTTPServer:
-    """An HTTP server whose /metrics returns the exporter's latest page from memory."""
+def _collector_main(conn, build: Callable[..., Exporter], args: tuple, log_level: int) -> None:
+    """The child process of ``CollectorProcess``: build the Exporter, run it, send every page to the parent.
+
+    Stops on SIGTERM/SIGINT, when the parent goes away (the pipe breaks, or it is no longer our
+    parent), and exits 3 if the Exporter cannot be built (the error is logged, redacted)."""
+    from yunshang.redact import install_log_redaction
+
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s[collector]: %(message)s")
+    install_log_redaction()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    parent = os.getppid()
+    send_lock = threading.Lock()
+
+    def publish(page: bytes, page_gzip: bytes) -> None:
+        try:
+            with send_lock:
+                conn.send_bytes(page)
+                conn.send_bytes(page_gzip)
+        except OSError:          # the serving process is gone
+            stop.set()
+
+    try:
+        exp = build(*args)
+    except Exception as exc:  # noqa: BLE001 - reported by the parent as the collector's exit
+        log.error("collector: cannot start: %s: %s", type(exc).__name__, exception_text(exc))
+        raise SystemExit(3) from None
+    exp.publish = publish
+    publish(exp.page(), exp.page_gzip())
+    exp.start()
+    while not stop.wait(1.0):
+        if os.getppid() != parent:
+            break
+    exp.stop()
+    conn.close()
+
+
+class CollectorProcess:
+    """The Exporter in a child process (``spawn``: no state shared with the server); the latest page
+    it rendered is kept here, in the serving process, and handed to every scrape.
+
+    ``build(*args)`` (a module-level function: it is pickled by name) makes the Exporter in the
+    child. ``on_exit(code)`` is called (from the receiving thread) if the child ends while we run."""
+
+    def __init__(self, build: Callable[..., Exporter], args: tuple, on_exit: Callable[[int | None], None],
+                 log_level: int = logging.WARNING):
+        ctx = multiprocessing.get_context("spawn")
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_collector_main, args=(send, build, args, log_level),
+                                 name="yunshang-collector")
+        self._send = send
+        self._pages: tuple[bytes, bytes] = (b"", b"")
+        self._on_exit = on_exit
+        self._stopping = False
+        self._thread = threading.Thread(target=self._receive, name="pages", daemon=True)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid
+
+    def start(self) -> None:
+        self._proc.start()
+        self._send.close()           # the child holds the only write end: EOF here when it ends
+        self._thread.start()
+
+    def _receive(self) -> None:
+        while True:
+            try:
+                page = self._recv.recv_bytes()
+                page_gzip = self._recv.recv_bytes()
+            except (EOFError, OSError):
+                break
+            self._pages = (page, page_gzip)       # one reference swap: a scrape sees one whole page
+        self._proc.join(15)
+        if not self._stopping:
+            self._on_exit(self._proc.exitcode)
+
+    def page(self) -> bytes:
+        return self._pages[0]
+
+    def page_gzip(self) -> bytes:
+        return self._pages[1]
+
+    def wait_first_page(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self._pages[0] and self._proc.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return bool(self._pages[0])
+
+    def stop(self, timeout: float = 20.0) -> None:
+        self._stopping = True
+        if self._proc.is_alive():
+            self._proc.terminate()           # SIGTERM: the child stops its threads and exits
+            self._proc.join(timeout)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join(5)
+        self._thread.join(5)
+        self._recv.close()
+
+
+def make_http_server(exporter, host: str, port: int) -> ThreadingHTTPServer:
+    """An HTTP server whose /metrics returns the exporter's latest page from memory (``exporter``: an
+    ``Exporter`` or a ``CollectorProcess``, anything with ``page()`` and ``page_gzip()``)."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

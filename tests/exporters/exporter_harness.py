@@ -142,11 +142,30 @@ class ExporterProc(Proc):
                     return s.value
         return None
 
+    def pids(self) -> list[int]:
+        """The server and its descendants (the collector process, multiprocessing's resource tracker)."""
+        out, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            for task in pathlib.Path(f"/proc/{pid}/task").glob("*"):
+                try:
+                    todo += [int(c) for c in (task / "children").read_text().split()]
+                except OSError:
+                    pass
+        return out
+
     def rss_bytes(self) -> int:
-        for line in pathlib.Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        return 0
+        """Resident memory of the whole exporter: the serving process and its collector process."""
+        total = 0
+        for pid in self.pids():
+            try:
+                for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+            except OSError:
+                pass
+        return total
 
 
 class PrometheusProc(Proc):

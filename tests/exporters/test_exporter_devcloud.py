@@ -89,10 +89,11 @@ def catalog_dir(tmp_path_factory):
 def seeded(devcloud):
     out = {}
     for dept, (op, contract, mlps, zones) in SEED.items():
-        out[dept] = ensure_servers(devcloud.clouds_file, op, dept, contract, mlps, zones)
+        if op in devcloud.operators:     # a one-operator devcloud (the bench's) seeds telecom's only
+            out[dept] = ensure_servers(devcloud.clouds_file, op, dept, contract, mlps, zones)
     yield out
-    for dept, (op, _contract, _mlps, _zones) in SEED.items():
-        remove_project(devcloud.clouds_file, op, dept)
+    for dept in out:
+        remove_project(devcloud.clouds_file, SEED[dept][0], dept)
 
 
 @pytest.fixture(scope="module")
@@ -104,10 +105,11 @@ def services():
 
 @pytest.fixture(scope="module")
 def exporter(devcloud, seeded, services, catalog_dir, tmp_path_factory):
-    e = ExporterProc(tmp_path_factory.mktemp("exp"), devcloud.clouds_file, ["telecom", "unicom"], catalog=catalog_dir)
+    ops = [op for op in ("telecom", "unicom") if op in devcloud.operators]
+    e = ExporterProc(tmp_path_factory.mktemp("exp"), devcloud.clouds_file, ops, catalog=catalog_dir)
     try:
-        wait_until(lambda: e.value("yunshang_operator_up", operator="telecom") == 1
-                   and e.value("yunshang_operator_up", operator="unicom") == 1, 120, f"both operators up\n{e.tail()}")
+        wait_until(lambda: all(e.value("yunshang_operator_up", operator=op) == 1 for op in ops), 300,
+                   f"{' and '.join(ops)} up\n{e.tail()}")
         yield e
     finally:
         e.stop()
@@ -131,6 +133,8 @@ def _sum(e: ExporterProc, name: str, **labels) -> float:
 def test_capacity_matches_placement(devcloud, exporter, op):
     """Every operator's zones summed equal what Placement's inventories and usages say (retried:
     other test sessions may boot servers on the shared devcloud between the two reads)."""
+    if op not in devcloud.operators:
+        pytest.skip(f"this devcloud ({devcloud.clouds_file}) runs no {op}")
 
     def same():
         pl = placement_totals(devcloud.clouds_file, op)
@@ -156,6 +160,8 @@ def SEED_servers(op):  # noqa: N802
 @pytest.mark.parametrize("dept", list(SEED))
 def test_quota_and_cost_match_nova(devcloud, seeded, exporter, catalog_dir, dept):
     op, contract, _, zones = SEED[dept]
+    if op not in devcloud.operators:
+        pytest.skip(f"this devcloud ({devcloud.clouds_file}) runs no {op}")
     pid = seeded[dept]["project_id"]
 
     def same():
