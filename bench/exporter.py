@@ -4,7 +4,7 @@
                                        [--servers 1000] [--grow-timeout 900] [--scrapes 500] [--peer]
 
 1. Grows one devcloud operator to --projects department projects (``bench-NNN``, tagged per the
-   project convention) and --servers servers (fake virt driver, batches of 25 per request), bounded
+   project convention) and --servers servers (fake virt driver, one multi-create request per project, 4 in flight), bounded
    by --grow-timeout; prints how many it reached. Idempotent: re-runs only add what is missing.
 2. Writes a bench catalog (the sample prefecture + one department per bench project).
 3. Starts both exporters against that operator and measures, for each: full refresh time (ours:
@@ -93,34 +93,56 @@ def connect(clouds: str, cloud: str):
 
 
 # ----------------------------------------------------------------------------- grow
-def grow(clouds: str, cloud: str, n_projects: int, n_servers: int, timeout: float) -> tuple[int, int, float]:
+def _ensure_project(conn, have: dict, admin, role, i: int):
+    """The bench project ``dept-bench-NNN`` (tagged per the project convention, admin role, quota for 100 servers)."""
+    name = f"dept-bench-{i:03d}"
+    for attempt in range(5):        # the devcloud may be restarted under us: retry
+        try:
+            if name in have:            # made by an earlier run (role and quota set then)
+                return have[name]
+            p = conn.identity.find_project(name, domain_id="default")
+            if p is None:
+                p = conn.identity.create_project(
+                    name=name, domain_id="default",
+                    tags=["yunshang", f"department:bench-{i:03d}", f"contract:BENCH-{i:03d}", "mlps:2"])
+            conn.identity.assign_project_role_to_user(p, admin, role)
+            conn.compute.update_quota_set(p.id, instances=100, cores=100, ram=100 * 1024)
+            return p
+        except Exception as exc:  # noqa: BLE001
+            log(f"{name}: {type(exc).__name__}; retrying")
+            time.sleep(5 * (attempt + 1))
+    return None
+
+
+def _project_conn(conn, project_id: str):
+    """A connection scoped to project_id, its token got by re-scoping the admin's token: no password
+    check, which costs Keystone a bcrypt hash (~0.3-3 s of CPU on this loaded machine) per project."""
+    import openstack.connection
+    from keystoneauth1 import session as ks_session
+    from keystoneauth1.identity import v3
+
+    auth = v3.Token(auth_url=conn.session.auth.auth_url, token=conn.auth_token, project_id=project_id)
+    return openstack.connection.Connection(session=ks_session.Session(auth=auth, verify=conn.session.verify),
+                                           region_name=conn.config.get_region_name())
+
+
+def grow(clouds: str, cloud: str, n_projects: int, n_servers: int, timeout: float,
+         workers: int = 4, max_building: int = 400) -> tuple[int, int, float]:
+    """Grow the operator to n_projects bench projects and n_servers bench servers, bounded by timeout.
+
+    Projects are made `workers` at a time. Servers are asked for in one multi-create request per
+    project (its share, at most 50), `workers` requests in flight, and no new request while more than
+    `max_building` servers are still building (a deeper queue only makes nova's RPCs time out).
+    What exists is counted from one summary listing (names ``bench-NNN-...``), never per project."""
+    from concurrent.futures import ThreadPoolExecutor
+
     t0 = time.monotonic()
     conn = connect(clouds, cloud)
     admin = conn.identity.find_user("admin", domain_id="default")
     role = conn.identity.find_role("admin")
     have = {p.name: p for p in conn.identity.projects(domain_id="default")}
-    projects = []
-    for i in range(n_projects):
-        name = f"dept-bench-{i:03d}"
-        for attempt in range(5):        # the shared devcloud may be restarted under us: retry
-            try:
-                if name in have:            # made by an earlier run (role and quota set then)
-                    projects.append(have[name])
-                    break
-                p = conn.identity.find_project(name, domain_id="default")
-                if p is None:
-                    p = conn.identity.create_project(
-                        name=name, domain_id="default",
-                        tags=["yunshang", f"department:bench-{i:03d}", f"contract:BENCH-{i:03d}", "mlps:2"])
-                conn.identity.assign_project_role_to_user(p, admin, role)
-                conn.compute.update_quota_set(p.id, instances=100, cores=100, ram=100 * 1024)
-                projects.append(p)
-                break
-            except Exception as exc:  # noqa: BLE001
-                log(f"{name}: {type(exc).__name__}; retrying")
-                time.sleep(5 * (attempt + 1))
-        if time.monotonic() - t0 > timeout:
-            break
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        projects = [p for p in pool.map(lambda i: _ensure_project(conn, have, admin, role, i), range(n_projects)) if p]
     log(f"projects: {len(projects)} (in {time.monotonic() - t0:.0f}s)")
     failed = [s.id for s in _bench_servers(conn, "ERROR")]
     if failed:   # e.g. builds cut short by a compute restart: replace them
@@ -130,39 +152,57 @@ def grow(clouds: str, cloud: str, n_projects: int, n_servers: int, timeout: floa
         log(f"deleted {len(failed)} bench servers in ERROR")
     flavor = conn.compute.find_flavor("m1.tiny", ignore_missing=False)
     image = conn.image.find_image("cirros", ignore_missing=False)
-    count = len(_bench_servers(conn))
-    # few large multi-create requests (min_count) are what makes 1,000 fake servers affordable
-    batch = 25
-    per_project = max(batch, -(-n_servers // max(1, len(projects))))
-    i = 0
-    while count < n_servers and time.monotonic() - t0 < timeout and projects:
-        p = projects[i % len(projects)]
-        i += 1
-        pconn = conn.connect_as_project({"id": p.id, "name": p.name, "domain_id": "default"})
-        mine = sum(1 for _ in pconn.compute.servers(name="^bench-"))
-        want = min(per_project - mine, n_servers - count, batch)
-        if want <= 0:
-            if i > 2 * len(projects):
-                per_project += batch
-            continue
+    mine: dict[str, int] = {}
+    for s in _bench_servers(conn):
+        mine[s.name[len("bench-"):len("bench-") + 3]] = mine.get(s.name[len("bench-"):len("bench-") + 3], 0) + 1
+    count = sum(mine.values())
+    share = -(-n_servers // max(1, len(projects)))
+    todo = []                      # (project, how many) until n_servers
+    for p in projects:
+        want = min(50, share - mine.get(p.name[-3:], 0), n_servers - count - sum(w for _, w in todo))
+        if want > 0:
+            todo.append((p, want))
+    log(f"servers: {count} bench servers exist; asking for {sum(w for _, w in todo)} more in {len(todo)} requests")
+    asked = [0]
+    g0 = time.monotonic()
+
+    def boot(item) -> None:
+        p, want = item
+        if time.monotonic() - t0 > timeout:
+            return
+        pconn = _project_conn(conn, p.id)
         try:
-            pconn.compute.create_server(name=f"bench-{p.name[-3:]}-{mine}", flavor_id=flavor.id, image_id=image.id,
-                                        networks="none", min_count=want, max_count=want)
-            count += want
+            pconn.compute.create_server(name=f"bench-{p.name[-3:]}-{mine.get(p.name[-3:], 0)}", flavor_id=flavor.id,
+                                        image_id=image.id, networks="none", min_count=want, max_count=want)
+            asked[0] += want
         except Exception as exc:  # noqa: BLE001 - report and keep going within the time bound
             log(f"boot in {p.name} failed: {type(exc).__name__}: {str(exc)[:120]}")
             time.sleep(2)
-        if count % 100 < want:
-            log(f"servers requested: {count}")
+
+    step = 20 * workers
+    for k in range(0, len(todo), step):
+        while time.monotonic() - t0 < timeout:
+            building = _count(conn, "BUILD")
+            if building <= max_building:
+                break
+            time.sleep(10)
+        active = _count(conn, "ACTIVE")
+        rate = (active - count) / max(1e-9, (time.monotonic() - g0) / 60)
+        log(f"servers ACTIVE: {active}, building: {building}, requested this run: {asked[0]} "
+            f"({rate:.0f} ACTIVE/min this run)")
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(boot, todo[k:k + step]))
     # wait (bounded) until nova has them ACTIVE
     deadline = t0 + timeout
     while True:
         building = _count(conn, "BUILD")
         active = _count(conn, "ACTIVE")
-        if active >= min(count, n_servers) or time.monotonic() > deadline or not building:
+        if active >= min(count + asked[0], n_servers) or time.monotonic() > deadline or not building:
             break
         log(f"servers ACTIVE: {active}, building: {building}")
         time.sleep(30)
+    log(f"grow: {active} ACTIVE ({active - count} new in {(time.monotonic() - g0) / 60:.1f} min, "
+        f"{(active - count) / max(1e-9, (time.monotonic() - g0) / 60):.0f}/min)")
     return len(projects), active, time.monotonic() - t0
 
 
@@ -249,29 +289,59 @@ def sample(text: str, name: str) -> float | None:
     return None
 
 
-def scrape_latency(url: str, n: int) -> tuple[float, float, int]:
-    """(p50, p99 of the answered scrapes, scrapes not answered). A scrape fails after 10 s; after three
+def _page_refresh_ts(head: bytes) -> float | None:
+    """yunshang_last_refresh_timestamp_seconds from the top of our page (the self-metrics come first)."""
+    k = head.find(b"\nyunshang_last_refresh_timestamp_seconds{")
+    if k < 0:
+        return None
+    end = head.find(b"\n", k + 1)
+    return float(head[head.rfind(b" ", k, end) + 1:end])
+
+
+def scrape_latency(url: str, n: int, refreshes: int = 0, max_seconds: float = 600) -> dict:
+    """Sequential scrapes: at least n, and (with refreshes) until that many refreshes completed while
+    scraping (bounded by max_seconds). Returns p50/p99 of the answered scrapes, the p99 of those that
+    started while a refresh was in flight, and how many failed. A refresh whose page says
+    last_refresh_timestamp T is in flight from T (when its reading began) until the first scrape that
+    gets its page (reading, parsing and rendering included). A scrape fails after 10 s; after three
     failures in a row the exporter is taken as hung and the rest of the n count as failed."""
-    lat, failed, in_a_row = [], 0, 0
-    for i in range(n):
+    lat: list[tuple[float, float, float | None]] = []     # (wall start, seconds, refresh ts on the page)
+    failed, in_a_row, i = 0, 0, 0
+    t_end = time.monotonic() + max_seconds
+    seen: dict[float, float] = {}                          # refresh ts -> wall time its page was first served
+    while i < n or (refreshes and lat and len([t for t in seen if t > lat[0][0]]) < refreshes and time.monotonic() < t_end):
+        i += 1
+        w = time.time()
         t0 = time.perf_counter()
         try:
             with urllib.request.urlopen(url, timeout=10) as r:
-                r.read()
-            lat.append(time.perf_counter() - t0)
+                body = r.read()
+            dt_s = time.perf_counter() - t0
+            ts = _page_refresh_ts(body[:20000]) if refreshes else None
+            lat.append((w, dt_s, ts))
+            if ts is not None and ts not in seen:
+                seen[ts] = w
             in_a_row = 0
         except OSError as exc:
             failed += 1
             in_a_row += 1
-            log(f"scrape {i + 1} of {url} failed: {type(exc).__name__}: {exc}")
+            log(f"scrape {i} of {url} failed: {type(exc).__name__}: {exc}")
             if in_a_row == 3:
                 log(f"{url} stopped answering after {len(lat)} scrapes")
-                failed += n - i - 1
+                failed += max(0, n - i)
                 break
     if not lat:
-        return float("nan"), float("nan"), failed
-    lat.sort()
-    return statistics.median(lat), lat[max(0, int(len(lat) * 0.99) - 1)], failed
+        return {"p50": float("nan"), "p99": float("nan"), "p99_refreshing": float("nan"), "failed": failed,
+                "scrapes": 0, "scrapes_refreshing": 0}
+    windows = [(t, seen[t]) for t in seen if t >= lat[0][0]]
+    during = sorted(d for w, d, _ in lat if any(a <= w < b for a, b in windows))
+    every = sorted(d for _, d, _ in lat)
+
+    def p99(xs):
+        return xs[max(0, int(len(xs) * 0.99) - 1)] if xs else float("nan")
+
+    return {"p50": statistics.median(every), "p99": p99(every), "p99_refreshing": p99(during), "failed": failed,
+            "scrapes": len(every), "scrapes_refreshing": len(during), "refreshes_while_scraping": len(windows)}
 
 
 def start(argv, env, log_path, cwd=None):
@@ -301,15 +371,32 @@ def wait_for(check, timeout, what):
     raise SystemExit(f"bench: timed out waiting for {what}")
 
 
+def _tree(pid: int) -> list[int]:
+    """pid and every descendant (ours: the server, its collector process, multiprocessing's tracker)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in pathlib.Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return out
+
+
 def _rss_mb(pid: int) -> float:
-    """Peak resident memory (VmHWM) of a process and its children started by it (ours is one process)."""
-    try:
-        for ln in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-            if ln.startswith("VmHWM:"):
-                return int(ln.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
+    """Peak resident memory (VmHWM) summed over the process and its descendants (an upper bound of
+    their joint peak)."""
+    total = 0.0
+    for p in _tree(pid):
+        try:
+            for ln in pathlib.Path(f"/proc/{p}/status").read_text().splitlines():
+                if ln.startswith("VmHWM:"):
+                    total += int(ln.split()[1]) / 1024
+        except OSError:
+            pass
+    return total or float("nan")
 
 
 def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0):
@@ -333,11 +420,14 @@ def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0):
             time.sleep(0.2)
         if len(durations) < 2:
             raise SystemExit(f"bench: our exporter refreshed {len(durations)} time(s); see {tmp / 'ours.log'}")
-        # scrapes while it keeps refreshing every `interval` seconds
-        p50, p99, failed = scrape_latency(url, scrapes)
+        # scrapes while it keeps refreshing every `interval` seconds, over at least 3 refreshes
+        sc = scrape_latency(url, scrapes, refreshes=3)
         text = get(url).decode()
         return {"refresh_s": statistics.median(durations[1:]), "cold_refresh_s": durations[0],
-                "refreshes": durations, "p50_ms": p50 * 1e3, "p99_ms": p99 * 1e3, "failed": failed,
+                "refreshes": durations, "p50_ms": sc["p50"] * 1e3, "p99_ms": sc["p99"] * 1e3,
+                "p99_refreshing_ms": sc["p99_refreshing"] * 1e3, "scrapes": sc["scrapes"],
+                "scrapes_refreshing": sc["scrapes_refreshing"], "refreshes_while_scraping": sc["refreshes_while_scraping"],
+                "failed": sc["failed"],
                 "families": families(text), "bytes": len(text), "rss_mb": _rss_mb(p.pid),
                 "api_calls_per_refresh": _calls_per_refresh(text, len(durations))}
     finally:
@@ -469,8 +559,8 @@ def run_peer(tmp, clouds, operator, scrapes):
             return {"error": f"peer produced no cache (see {tmp / 'peer.log'}): ...{tail[-600:]}"}
         text = wait_for(lambda: get(url).decode(), 60, "peer /metrics")
         refresh = sample(text, "openstack_exporter_cache_refresh_duration_seconds")
-        p50, p99, failed = scrape_latency(url, scrapes)
-        return {"refresh_s": refresh, "p50_ms": p50 * 1e3, "p99_ms": p99 * 1e3, "failed": failed,
+        sc = scrape_latency(url, scrapes)
+        return {"refresh_s": refresh, "p50_ms": sc["p50"] * 1e3, "p99_ms": sc["p99"] * 1e3, "failed": sc["failed"],
                 "families": families(text), "bytes": len(text)}
     finally:
         stop(p)
@@ -509,14 +599,21 @@ def main() -> int:
     ap.add_argument("--scrapes", type=int, default=500)
     ap.add_argument("--skip-grow", action="store_true", help="measure what the cloud holds now")
     ap.add_argument("--cleanup-only", action="store_true", help="only delete the bench servers and projects")
+    ap.add_argument("--grow-only", action="store_true", help="only grow the cloud (kept), measure nothing")
     ap.add_argument("--keep", action="store_true", help="keep the bench servers and projects (default: delete them)")
     ap.add_argument("--json", action="store_true", help="print the whole result as indented JSON too")
     ap.add_argument("--peer", action="store_true", help="also measure prometheus-openstack-exporter (Debian package)")
+    ap.add_argument("--compare", metavar="FILE",
+                    help="a smaller run's final JSON line (e.g. 1,000 servers): print how refresh cost grew per server")
     a = ap.parse_args()
     clouds = find_clouds(a.clouds)
     if a.cleanup_only:
         ns, np_ = cleanup(clouds, a.operator, a.grow_timeout)
         log(f"deleted {ns} servers, {np_} projects")
+        return 0
+    if a.grow_only:
+        n_proj, n_srv, grow_s = grow(clouds, a.operator, a.projects, a.servers, a.grow_timeout)
+        log(f"cloud {a.operator}: {n_proj} bench projects, {n_srv} ACTIVE bench servers (grow {grow_s:.0f}s)")
         return 0
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="yunshang-bench-exporter-"))
     if a.skip_grow:
@@ -556,12 +653,27 @@ def main() -> int:
         print(f"| full refresh (s) | {ours['refresh_s']:.3f} | n/a | |")
         print(f"| scrape p50 (ms) | {ours['p50_ms']:.3f} | n/a | |")
         print(f"| scrape p99 (ms) | {ours['p99_ms']:.3f} | n/a | |")
+        print(f"| failed scrapes (of {ours['scrapes']}) | {ours['failed']} | n/a | |")
+        print(f"| page size (bytes) | {ours['bytes']} | n/a | |")
         print(f"\npeer not measured: {peer['error'] if peer else 'prometheus-openstack-exporter not installed'}")
     print(f"\nyunshang refresh: cold {ours['cold_refresh_s']:.3f} s (every project's quota limits), warm "
           f"{ours['refresh_s']:.3f} s (median of {len(ours['refreshes']) - 1}); "
           f"{ours['api_calls_per_refresh']:.0f} API calls per refresh on average")
     print(f"floor: {floor_s:.3f} s for {floor_calls} calls -> ours / floor = {ours['refresh_s'] / floor_s:.2f}x")
-    print(f"exporter peak RSS: {ours['rss_mb']:.0f} MB")
+    print(f"yunshang scrapes: {ours['scrapes']} sequential, {ours['scrapes_refreshing']} of them while one of "
+          f"{ours['refreshes_while_scraping']} refreshes was in flight: p99 {ours['p99_refreshing_ms']:.2f} ms "
+          f"(all: p50 {ours['p50_ms']:.2f}, p99 {ours['p99_ms']:.2f} ms)")
+    print(f"exporter peak RSS (server + collector process): {ours['rss_mb']:.0f} MB")
+    growth = None
+    if a.compare:
+        base = json.loads(pathlib.Path(a.compare).read_text().strip().splitlines()[-1])
+        xs, xr = n_srv / base["servers"], ours["refresh_s"] / base["refresh_seconds"]
+        xf = floor_s / base["floor_seconds"]
+        growth = round(xr / xs, 3)
+        print(f"\ngrowth from {base['servers']} servers / {base['projects']} projects ({a.compare}): servers x{xs:.2f}, "
+              f"projects x{n_proj / base['projects']:.2f}; refresh x{xr:.2f} ({base['refresh_seconds']:.3f} -> "
+              f"{ours['refresh_s']:.3f} s), floor x{xf:.2f}; refresh growth / server growth = {growth:.2f} "
+              f"({'no worse than linear' if growth <= 1.0 else 'worse than linear'})")
     print(f"\nyunshang families ({len(ours['families'])}): {', '.join(ours['families'])}")
     if a.json:
         print(json.dumps({"projects": n_proj, "servers": n_srv, "ours": ours, "peer": peer,
@@ -573,7 +685,8 @@ def main() -> int:
     peer_refresh = peer.get("refresh_s") if peer and "error" not in peer else None
     print(json.dumps({"servers": n_srv, "projects": n_proj, "refresh_seconds": round(ours["refresh_s"], 3),
                       "floor_seconds": round(floor_s, 3), "peer_refresh_seconds": peer_refresh,
-                      "scrape_p99_ms": round(ours["p99_ms"], 2), "rss_mb": round(ours["rss_mb"], 1)}))
+                      "scrape_p99_ms": round(ours["p99_refreshing_ms"], 2), "rss_mb": round(ours["rss_mb"], 1),
+                      "scrape_p99_all_ms": round(ours["p99_ms"], 2), "refresh_growth_per_server_growth": growth}))
     return 0
 
 
