@@ -8,7 +8,9 @@ import os
 
 import click
 
-from cli.common import HttpUrl, OutPath, catalog_option, echo_json, load_catalog, moment_type, output_option, table
+from cli.common import (
+    HttpUrl, OutPath, catalog_option, clouds_option, echo_json, load_catalog, moment_type, output_option, table,
+)
 from yunshang import billing as b
 
 from yunshang.usecases.bills import PROBE_QUERY, evidence_from_prometheus  # noqa: F401  (re-exported)
@@ -29,9 +31,12 @@ def bill() -> None:
 
     \b
     Examples:
-      yunshang bill --month 2026-11 --prometheus http://127.0.0.1:9090
-      yunshang bill --month 2026-12 --projected -o json
-      yunshang bill reconcile --month 2026-11 --invoice unicom-2026-11.csv
+      yunshang bill --month 2026-11 --prometheus http://127.0.0.1:9090 --os-cloud person-center-auditor
+      yunshang bill --month 2026-12 --projected -o json --os-cloud person-health-head    # health's bill only
+      yunshang bill reconcile --month 2026-11 --invoice unicom-2026-11.csv --os-cloud person-center-auditor
+    \b
+    Every bill is read as a person of the center's Keystone (--os-cloud, a clouds.yaml entry): a
+    department's requester or head sees only that department's bill, a center role every one.
     """
 
 
@@ -39,6 +44,26 @@ _AT = click.option("--at", "at", type=moment_type(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%
                    metavar="UTC-TIME", help="Take the bill at this time (UTC) instead of now.")
 _DB = click.option("--db", "db_url", envvar="YUNSHANG_DB", metavar="URL",
                    help="Lifecycle store holding what was configured/reclaimed when. Env: YUNSHANG_DB.")
+_WHO = click.option("--os-cloud", "os_cloud", metavar="NAME",
+                    help="Read the bills as this clouds.yaml entry's Keystone person (required): a department's "
+                         "people get only their department's bill, center roles every department's "
+                         "(e.g. person-center-auditor).")
+
+
+def _require_person(os_cloud: str | None, command: str) -> None:
+    """Bills are department data: a person must be named (checked after the arguments are)."""
+    if not os_cloud:
+        raise click.UsageError(f"{command} needs --os-cloud NAME: bills are department data, read as a person of "
+                               "the center's Keystone (e.g. --os-cloud person-center-auditor)")
+
+
+def _person(os_cloud: str, clouds_file: str | None):
+    """The authenticated person of clouds.yaml entry ``os_cloud`` (what the center's Keystone says)."""
+    from cli.request import who
+
+    return who(os_cloud, clouds_file)
+
+
 _PROM = click.option("--prometheus", type=HttpUrl(), metavar="URL", envvar="YUNSHANG_PROMETHEUS",
                      help="Prometheus holding the exporters' probe data (SLA attainment). Without it: no SLA evidence.")
 
@@ -56,7 +81,9 @@ _PROM = click.option("--prometheus", type=HttpUrl(), metavar="URL", envvar="YUNS
 @click.option("--projected", is_flag=True,
               help="The current month's forecast: what is held now charged to the month's end (marked projected).")
 @_AT
-def show(month, department, output, out_path, catalog_dir, db_url, prometheus, projected, at):
+@clouds_option
+@_WHO
+def show(month, department, output, out_path, catalog_dir, db_url, prometheus, projected, at, clouds_file, os_cloud):
     """Monthly bill per contract: resources held (prorated to the second), SLA attainment, credit, ceiling use.
 
     A month that is not over is billed to date: charges up to now (the statement says "to <time>");
@@ -64,9 +91,10 @@ def show(month, department, output, out_path, catalog_dir, db_url, prometheus, p
 
     \b
     Example:
-      yunshang bill --month 2026-11 --prometheus http://127.0.0.1:9090
-      yunshang bill --month 2026-11 --department health -o html --out health-2026-11.html
-      yunshang bill --month 2026-12 --projected -o json
+      yunshang bill --month 2026-11 --prometheus http://127.0.0.1:9090 --os-cloud person-center-auditor
+      yunshang bill --month 2026-11 --department health -o html --out health-2026-11.html \\
+          --os-cloud person-health-head
+      yunshang bill --month 2026-12 --projected -o json --os-cloud person-center-auditor
     The operators' totals are printed under the table: they equal the sum of the departments' bills.
     """
     from yunshang.billing_html import statement_html
@@ -78,9 +106,11 @@ def show(month, department, output, out_path, catalog_dir, db_url, prometheus, p
     _, month_end, to = b.billing_period(month, now, projected)
     projection = projected and now < month_end
     catalog = load_catalog(catalog_dir)
+    _require_person(os_cloud, "bill")
     with open_store(db_url) as store:
-        # the center's monthly batch on its own machine: every department's bills
-        bills = month_bills(Deps(store, catalog), None, month, department, prometheus, now=now, projected=projected)
+        # a department's person: only its department's bill; a center role: every department's
+        me = _person(os_cloud, clouds_file)
+        bills = month_bills(Deps(store, catalog), me, month, department, prometheus, now=now, projected=projected)
     if output == "html":
         issued = now
         if department:
@@ -153,7 +183,10 @@ def _emit(text: str, out_path: str | None) -> None:
 @_DB
 @_PROM
 @_AT
-def reconcile(month, invoice_path, operator, tolerance, output, catalog_dir, db_url, prometheus, at):
+@clouds_option
+@_WHO
+def reconcile(month, invoice_path, operator, tolerance, output, catalog_dir, db_url, prometheus, at, clouds_file,
+              os_cloud):
     """Three-way check: what yunshang metered, the contract prices, and the operator's own invoice.
 
     For every contract and resource on the invoice (and, with --operator, every contract of that
@@ -163,8 +196,9 @@ def reconcile(month, invoice_path, operator, tolerance, output, catalog_dir, db_
 
     \b
     Example:
-      yunshang bill reconcile --month 2026-11 --invoice unicom-2026-11.csv --operator unicom
-      yunshang bill reconcile --month 2026-11 --invoice unicom-2026-11.csv -o json
+      yunshang bill reconcile --month 2026-11 --invoice unicom-2026-11.csv --operator unicom \\
+          --os-cloud person-center-auditor
+      yunshang bill reconcile --month 2026-11 --invoice unicom-2026-11.csv -o json --os-cloud person-center-auditor
     \b
     Invoice CSV (quantity: unit-hours in the month; amount: CNY):
       contract,resource,quantity,amount
@@ -179,8 +213,10 @@ def reconcile(month, invoice_path, operator, tolerance, output, catalog_dir, db_
     b.billing_period(month, now)
     invoice = b.parse_invoice_csv(_read_invoice(invoice_path), invoice_path)     # refused before anything is read
     catalog = load_catalog(catalog_dir)
+    _require_person(os_cloud, "bill reconcile")
     with open_store(db_url) as store:
-        rec = reconcile_invoice(Deps(store, catalog), None, month, invoice, operator=operator,
+        me = _person(os_cloud, clouds_file)      # a center role: the invoice covers everyone
+        rec = reconcile_invoice(Deps(store, catalog), me, month, invoice, operator=operator,
                                 tolerance_fen=int(round(tolerance * 100)), prometheus_url=prometheus, now=now)
     if output == "json":
         echo_json(b.reconciliation_to_dict(rec))

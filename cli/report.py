@@ -7,7 +7,7 @@ import os
 
 import click
 
-from cli.common import HttpUrl, catalog_option, echo_json, load_catalog, table
+from cli.common import HttpUrl, catalog_option, clouds_option, echo_json, load_catalog, table
 from yunshang.errors import InputInvalid, NotFound, Problem
 
 
@@ -29,8 +29,12 @@ from yunshang.errors import InputInvalid, NotFound, Problem
 @click.option("--projected", is_flag=True, help="The current month charged to its end (forecast), as `bill --projected`.")
 @click.option("--at", "at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]),
               metavar="UTC-TIME", help="Take the report at this time (UTC) instead of now.")
+@clouds_option
+@click.option("--os-cloud", "os_cloud", metavar="NAME",
+              help="Read the store as this clouds.yaml entry's Keystone person (required): a center role "
+                   "(e.g. person-center-auditor); a department's people may not read every department's spend.")
 def report(month, site, output, out_path, catalog_dir, db_url, prometheus, compliance_file, migration_dirs,
-           projected, at):
+           projected, at, clouds_file, os_cloud):
     """The monthly report per site and tier: each site with everything below it.
 
     \b
@@ -46,16 +50,19 @@ def report(month, site, output, out_path, catalog_dir, db_url, prometheus, compl
 
     \b
     Examples:
-      yunshang report --month 2026-11
-      yunshang report --month 2026-11 --site taojiang -o json
-      yunshang report --month 2026-11 -o html --out report-2026-11.html
+      yunshang report --month 2026-11 --os-cloud person-center-auditor
+      yunshang report --month 2026-11 --site taojiang -o json --os-cloud person-center-auditor
+      yunshang report --month 2026-11 -o html --out report-2026-11.html --os-cloud person-center-auditor
     """
     from cli.bill import evidence_from_prometheus
     from yunshang import billing as b
     from yunshang import report as rp
     from yunshang.placement import place
     from yunshang.sites import tree_of
+    from cli.request import who
     from yunshang.store import open_store
+    from yunshang.usecases import Deps
+    from yunshang.usecases.bills import report_holdings
 
     now = at.replace(tzinfo=dt.timezone.utc) if at else dt.datetime.now(dt.timezone.utc)
     start, month_end, to = b.billing_period(month, now, projected)
@@ -63,8 +70,11 @@ def report(month, site, output, out_path, catalog_dir, db_url, prometheus, compl
     tree = tree_of(catalog)
     if site and site not in tree.sites:
         raise NotFound(f"--site {site}: no such site (the catalog has: {', '.join(sorted(tree.sites))})")
+    if not os_cloud:
+        raise click.UsageError("report needs --os-cloud NAME: it reads every department's holdings, as a center "
+                               "person of the Keystone (e.g. --os-cloud person-center-auditor)")
     with open_store(db_url) as store:
-        held = store.holdings()
+        held = report_holdings(Deps(store, catalog), who(os_cloud, clouds_file))
     evidence = evidence_from_prometheus(prometheus, catalog, month, now) if prometheus else {}
     bills = b.bills(catalog, held, month, evidence=evidence, now=now, projected=projected)
     plan = place(catalog, start.date())

@@ -278,13 +278,16 @@ def publish(ctx, request_id, catalog_dir, os_cloud, output):
 @click.option("--prometheus", type=HttpUrl(), metavar="URL", help="Prometheus base URL (needed with --idle-days).")
 @click.option("--date", "on", type=day_type(), help="Evaluation date (default: today).")
 @click.option("--mark", is_flag=True, help="Move the candidates to reclaim-planned (audited). Nothing is deleted.")
-@click.option("--os-cloud", "os_cloud", metavar="NAME", help="Who marks (with --mark): an engineer's clouds.yaml entry.")
+@click.option("--os-cloud", "os_cloud", metavar="NAME",
+              help="Who reads (required) and, with --mark, marks: a clouds.yaml entry (marking: an engineer's, "
+                   "e.g. person-center-engineer); a department's people see only their department's candidates.")
 @output_option
 @click.pass_context
 def reclaim_plan(ctx, catalog_dir, idle_days, prometheus, on, mark, os_cloud, output):
     """Propose reclaims: contract ended, or servers idle N days. A reviewed plan, never a silent delete.
 
     \b
+    Example:  yunshang request reclaim --catalog DIR --os-cloud person-center-engineer [--mark]
     Then, per request:  reclaim-confirm ID --os-cloud --reason   (or keep ID --os-cloud --reason)
     """
     from yunshang.usecases import requests as uc
@@ -299,7 +302,10 @@ def reclaim_plan(ctx, catalog_dir, idle_days, prometheus, on, mark, os_cloud, ou
         idle = idle_tenants(prometheus, idle_days, at)
     if mark and not os_cloud:
         raise click.UsageError("--mark needs --os-cloud NAME (an engineer)")
-    candidates = uc.reclaim_plan(d, who(os_cloud) if mark else None, day, idle, idle_days or 0, mark=mark)
+    if not os_cloud:
+        raise click.UsageError("reclaim needs --os-cloud NAME: the candidates are departments' requests, read as a "
+                               "person of the center's Keystone (e.g. --os-cloud person-center-engineer)")
+    candidates = uc.reclaim_plan(d, who(os_cloud), day, idle, idle_days or 0, mark=mark)
     if output == "json":
         echo_json([c.__dict__ for c in candidates])
         return

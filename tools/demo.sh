@@ -73,12 +73,12 @@ if command -v promtool >/dev/null; then promtool check metrics < "$OUT/metrics.p
 
 step "10. This month's bill for $DEPT, to date and projected (HTML statement: $OUT/bill-$DEPT.html)"
 MONTH=$(date -u +%Y-%m)
-$Y bill --month "$MONTH" --department "$DEPT"                 # to date: what was held up to now
-$Y bill --month "$MONTH" --department "$DEPT" --projected | sed -n '1,6p'   # the forecast to month end
-$Y bill --month "$MONTH" --department "$DEPT" --output html --out "$OUT/bill-$DEPT.html"
+$Y bill --month "$MONTH" --department "$DEPT" --os-cloud "${P}$DEPT-head"                 # to date: what was held up to now
+$Y bill --month "$MONTH" --department "$DEPT" --projected --os-cloud "${P}$DEPT-head" | sed -n '1,6p'   # the forecast to month end
+$Y bill --month "$MONTH" --department "$DEPT" --os-cloud "${P}$DEPT-head" --output html --out "$OUT/bill-$DEPT.html"
 
 step "11. The month's report per site and tier, rolled up the tree (HTML with charts: $OUT/report.html)"
-$Y report --month "$(date +%Y-%m)" | cut -c1-200
-$Y report --month "$(date +%Y-%m)" --output html --out "$OUT/report.html"
+$Y report --month "$(date +%Y-%m)" --os-cloud "${P}center-auditor" | cut -c1-200
+$Y report --month "$(date +%Y-%m)" --os-cloud "${P}center-auditor" --output html --out "$OUT/report.html"
 
 printf '\nDone. The devcloud is still running: `eval "$(%s devcloud env)"` to use it, `make devcloud-down` to stop it.\n' "$Y"

@@ -66,8 +66,18 @@ def _seed(url):
     return fin
 
 
+CLOUDS = ""                          # the devcloud's clouds.yaml: bills are read as its center auditor
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _center_auditor(devcloud):
+    global CLOUDS
+    CLOUDS = devcloud.clouds_file
+
+
 def bill_cli(*args):
-    r = CliRunner().invoke(cli, ["bill", *args], env={"YUNSHANG_CATALOG": CATALOG}, catch_exceptions=False)
+    r = CliRunner().invoke(cli, ["bill", *args, "--clouds", CLOUDS, "--os-cloud", "person-center-auditor"],
+                           env={"YUNSHANG_CATALOG": CATALOG}, catch_exceptions=False)
     assert r.exit_code == 0, r.output
     return r.output
 

@@ -82,12 +82,16 @@ def test_reclaim_plan_mark_confirm_and_keep(tmp_path, prometheus_month):
     assert "no probe data" in r.output and "his" in r.output
     # plan only: nothing changes
     out = json.loads(run(db, "reclaim", "--idle-days", "3", "--prometheus", prometheus_month,
-                         "--date", "2026-11-15", "-o", "json").stdout)
+                         "--date", "2026-11-15", "-o", "json", "--os-cloud", "person-center-engineer").stdout)
     assert {c["request_id"] for c in out} == {health, ended}       # health idle on unicom; tourism busy
     assert all("no server in use on unicom for 3 days" in c["reasons"][0] for c in out)
     assert json.loads(run(db, "show", str(health), "--os-cloud", "person-health-it", "-o", "json").stdout)["state"] == "published"
     # a contract that ended: 2027-07-01 is after WJ-2025-01's end (2027-06-30)
-    out = json.loads(run(db, "reclaim", "--date", "2027-07-01", "-o", "json").stdout)
+    run(db, "reclaim", "--date", "2027-07-01", code=2)                             # the reader is a person
+    assert json.loads(run(db, "reclaim", "--date", "2027-07-01", "-o", "json", "--os-cloud",
+                          "person-finance-it").stdout) == []                    # another department's: not shown
+    out = json.loads(run(db, "reclaim", "--date", "2027-07-01", "-o", "json",
+                         "--os-cloud", "person-center-engineer").stdout)
     assert {c["request_id"] for c in out} == {health, ended}
     assert "ended on 2027-06-30" in out[0]["reasons"][0]
     run(db, "reclaim", "--date", "2027-07-01", "--mark", code=2)                  # --mark needs --os-cloud

@@ -1,4 +1,5 @@
-"""The report's HTML page rendered by headless Chromium: charts drawn, no console error, nothing fetched."""
+"""The report's HTML page rendered by headless Chromium: charts drawn, no console error, nothing fetched.
+The report is read as the center's auditor of the devcloud's Keystone."""
 from __future__ import annotations
 
 import shutil
@@ -18,13 +19,14 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
 
 
-def test_report_page_renders_in_headless_chromium(db, tmp_path):  # noqa: F811
+def test_report_page_renders_in_headless_chromium(db, tmp_path, devcloud):  # noqa: F811
     exe = shutil.which("chromium")
     if not exe:
         pytest.fail("chromium missing: run `bash tools/system-deps.sh` (Debian package chromium)")
     page = tmp_path / "report.html"
     r = CliRunner().invoke(cli, ["report", "--catalog", SAMPLE, "--db", db, "--month", "2026-11", "--at", AT,
-                                 "-o", "html", "--out", str(page)])
+                                 "-o", "html", "--out", str(page),
+                                 "--clouds", devcloud.clouds_file, "--os-cloud", "person-center-auditor"])
     assert r.exit_code == 0, r.output
     shot, profile = tmp_path / "shot.png", tmp_path / "profile"
     res = subprocess.run([exe, *FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",

@@ -42,8 +42,36 @@ def db(tmp_path) -> str:
     return url
 
 
-def run(db, *args):
-    return CliRunner().invoke(cli, ["bill", "--catalog", SAMPLE, "--db", db, "--department", "health", *args])
+@pytest.fixture(autouse=True)
+def auditor(monkeypatch):
+    from tests.unit.people import act_as
+
+    return act_as(monkeypatch, "center-auditor", "auditor")
+
+
+def run(db, *args, person="person-center-auditor"):
+    return CliRunner().invoke(cli, ["bill", "--catalog", SAMPLE, "--db", db, "--department", "health",
+                                    "--os-cloud", person, *args])
+
+
+def test_a_department_head_reads_only_its_department_and_no_person_reads_nothing(db, monkeypatch, tmp_path):
+    from tests.unit.people import act_as
+
+    r = CliRunner().invoke(cli, ["bill", "--catalog", SAMPLE, "--db", db, "--month", "2026-11", "--at",
+                                 "2026-11-01T10:00", "-o", "json"])
+    assert r.exit_code == 2 and "--os-cloud" in r.output and "health" not in r.output
+    act_as(monkeypatch, "finance-head", "department-head", department="finance")
+    r = CliRunner().invoke(cli, ["bill", "--catalog", SAMPLE, "--db", db, "--month", "2026-11", "--at",
+                                 "2026-11-01T10:00", "-o", "json", "--os-cloud", "person-finance-head"])
+    assert r.exit_code == 0, r.output
+    assert [d["department"] for d in json.loads(r.stdout)["departments"]] == ["finance"]
+    r = run(db, "--month", "2026-11", "--at", "2026-11-01T10:00", "-o", "json", person="person-finance-head")
+    assert r.exit_code == 2 and "another department" in r.output and "WJ-2025-01" not in r.output
+    inv = tmp_path / "inv.csv"
+    inv.write_text("contract,resource,quantity,amount\nWJ-2025-01,vcpu,720,28.00\n", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["bill", "reconcile", "--catalog", SAMPLE, "--db", db, "--month", "2026-11",
+                                 "--invoice", str(inv), "--os-cloud", "person-finance-head"])
+    assert r.exit_code == 2 and "may not reconcile" in r.output and "WJ-2025-01" not in r.output
 
 
 def _primary(data):

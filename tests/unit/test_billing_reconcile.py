@@ -172,9 +172,17 @@ def empty_db(tmp_path):
     return "sqlite:///" + str(tmp_path / "l.db")
 
 
+@pytest.fixture(autouse=True)
+def auditor(monkeypatch):
+    from tests.unit.people import act_as
+
+    return act_as(monkeypatch, "center-auditor", "auditor")
+
+
 def reconcile_cli(db, *args):
     return CliRunner().invoke(cli, ["bill", "reconcile", "--catalog", str(ROOT / "examples" / "prefecture"),
-                                    "--db", db, "--month", "2026-11", "--at", "2026-12-05", *args])
+                                    "--db", db, "--month", "2026-11", "--at", "2026-12-05",
+                                    "--os-cloud", "person-center-auditor", *args])
 
 
 def test_cli_table_and_json(tmp_path, empty_db):

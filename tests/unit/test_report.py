@@ -66,6 +66,16 @@ def db(tmp_path) -> str:
     return url
 
 
+@pytest.fixture(autouse=True)
+def auditor(monkeypatch):
+    from tests.unit.people import act_as
+
+    return act_as(monkeypatch, "center-auditor", "auditor")
+
+
+AS = ("--os-cloud", "person-center-auditor")
+
+
 def run(*args):
     r = CliRunner().invoke(cli, list(args))
     assert r.exit_code == 0, r.output
@@ -74,12 +84,12 @@ def run(*args):
 
 def report(db, *extra):
     return json.loads(run("report", "--catalog", SAMPLE, "--db", db, "--month", "2026-11", "--at", AT,
-                          "-o", "json", *extra))
+                          "-o", "json", *AS, *extra))
 
 
 def test_numbers_reconcile_with_bill_and_plan(db):
     rep = report(db)
-    bill = json.loads(run("bill", "--catalog", SAMPLE, "--db", db, "--month", "2026-11", "--at", AT, "-o", "json"))
+    bill = json.loads(run("bill", "--catalog", SAMPLE, "--db", db, "--month", "2026-11", "--at", AT, "-o", "json", *AS))
     plan = json.loads(run("plan", "--catalog", SAMPLE, "--date", "2026-11-01", "-o", "json"))
     cat = load_catalog(SAMPLE)
     tree = SiteTree(cat.sites)
@@ -137,10 +147,11 @@ def test_site_option_reports_that_subtree_only(db):
 
 
 def test_table_and_html(db, tmp_path):
-    out = run("report", "--catalog", SAMPLE, "--db", db, "--month", "2026-11", "--at", AT)
+    out = run("report", "--catalog", SAMPLE, "--db", db, "--month", "2026-11", "--at", AT, *AS)
     assert out.startswith("Report 2026-11 for yiyang and below") and "  taojiang" in out and "    fuqiushan" in out
     page = tmp_path / "r.html"
-    run("report", "--catalog", SAMPLE, "--db", db, "--month", "2026-11", "--at", AT, "-o", "html", "--out", str(page))
+    run("report", "--catalog", SAMPLE, "--db", db, "--month", "2026-11", "--at", AT, "-o", "html", "--out", str(page),
+        *AS)
     text = page.read_text(encoding="utf-8")
     assert text.count("<svg") >= 3 and "桃江县" in text and "default-src 'none'" in text and "<script" not in text
 
@@ -158,13 +169,20 @@ def test_compliance_and_migration_inputs(db, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"reports": [{"department": 5}]}')
     r = CliRunner().invoke(cli, ["report", "--catalog", SAMPLE, "--db", db, "--month", "2026-11",
-                                 "--compliance", str(bad)])
+                                 "--compliance", str(bad), *AS])
     assert r.exit_code == 2 and "compliance check --out" in r.output and "Traceback" not in r.output
 
 
-def test_refusals(db):
+def test_refusals(db, monkeypatch):
     r = CliRunner().invoke(cli, ["report", "--catalog", SAMPLE, "--db", db, "--month", "2026-11", "--site", "mars"])
     assert r.exit_code == 2 and "no such site" in r.output and "taojiang" in r.output
+    r = CliRunner().invoke(cli, ["report", "--catalog", SAMPLE, "--db", db, "--month", "2026-11"])
+    assert r.exit_code == 2 and "--os-cloud" in r.output
+    from tests.unit.people import act_as
+
+    act_as(monkeypatch, "health-head", "department-head", department="health")
+    r = CliRunner().invoke(cli, ["report", "--catalog", SAMPLE, "--db", db, "--month", "2026-11", *AS])
+    assert r.exit_code == 2 and "may not report.read" in r.output and "taojiang" not in r.output
     r = CliRunner().invoke(cli, ["report", "--catalog", SAMPLE, "--db", db, "--month", "11/2026"])
     assert r.exit_code == 2 and "Traceback" not in r.output
 

@@ -104,14 +104,17 @@ def _commands(d: Path) -> list[list[str]]:
         cmds += [["request", "--db", url, "list", "--os-cloud", "person-canary"],
                  ["request", "--db", url, "log", "-o", "json", "--os-cloud", "person-canary"],
                  ["request", "--db", url, "submit", str(d / "request.yaml"), "--os-cloud", "person-canary", "--catalog", cat],
-                 ["bill", "--month", "2026-11", "--catalog", cat, "--db", url],
-                 ["takeover", "plan", "--operator", "telecom", "--catalog", cat, "--db", url]]
+                 ["bill", "--month", "2026-11", "--catalog", cat, "--db", url, "--os-cloud", "person-canary"],
+                 ["takeover", "plan", "--operator", "telecom", "--catalog", cat, "--db", url, "--os-cloud", "person-canary"]]
     for url in prom:
-        cmds += [["bill", "--month", "2026-11", "--catalog", cat, "--db", db, "--prometheus", url],
-                 ["bill", "--month", "2026-11", "--catalog", cat, "--db", db, "--prometheus", url, "-o", "json"],
-                 ["request", "--db", db, "reclaim", "--catalog", cat, "--idle-days", "3", "--prometheus", url],
+        cmds += [["bill", "--month", "2026-11", "--catalog", cat, "--db", db, "--prometheus", url, "--os-cloud", "person-canary"],
+                 ["bill", "--month", "2026-11", "--catalog", cat, "--db", db, "--prometheus", url, "-o", "json",
+                  "--os-cloud", "person-canary"],
+                 ["request", "--db", db, "reclaim", "--catalog", cat, "--idle-days", "3", "--prometheus", url,
+                  "--os-cloud", "person-canary"],
                  ["request", "--db", db, "monitor", "1", "--prometheus", url, "--os-cloud", "person-canary"],
-                 ["takeover", "plan", "--operator", "telecom", "--catalog", cat, "--db", db, "--prometheus", url]]
+                 ["takeover", "plan", "--operator", "telecom", "--catalog", cat, "--db", db, "--prometheus", url,
+                  "--os-cloud", "person-canary"]]
     cmds += [
         ["request", "--db", db, "submit", str(d / "bad-request.yaml"), "--os-cloud", "person-canary", "--catalog", cat],
         ["request", "--db", db, "submit", str(d / "request.yaml"), "--os-cloud", "person-canary", "--catalog", cat],
@@ -133,8 +136,10 @@ def _commands(d: Path) -> list[list[str]]:
         ["exporter", "dump", "--catalog", cat, "--clouds", clouds, *ops, "--state-file", str(d / "probes.json")],
         ["takeover", "drill", "--from", "telecom", "--to", "unicom", "--catalog", cat, "--clouds", clouds,
          "--db", db, "--evidence", str(d / "drill.json"), "--os-cloud", "person-canary"],
-        ["bill", "--month", "2026-11", "--catalog", cat, "--db", db, "-o", "html", "--out", str(d / "html")],
-        ["bill", "--month", "2026-11", "--catalog", cat, "--db", db, "-o", "csv", "--out", str(d / "bill.csv")],
+        ["bill", "--month", "2026-11", "--catalog", cat, "--db", db, "-o", "html", "--out", str(d / "html"),
+         "--os-cloud", "person-canary"],
+        ["bill", "--month", "2026-11", "--catalog", cat, "--db", db, "-o", "csv", "--out", str(d / "bill.csv"),
+         "--os-cloud", "person-canary"],
         # a secret pasted into the wrong option: click's usage error quotes the value it refused
         ["bill", "--month", "2026-11", "--catalog", cat, "--db", db, "--at", f"http://u:{C['pg_userinfo']}@h"],
         ["request", "--db", db, "show", f"postgresql://u:{C['pg_userinfo']}@h/db"],

@@ -102,3 +102,10 @@ def reconcile_invoice(deps: Deps, who: Identity | None, month: str, invoice, *, 
             raise NotFound(f"unknown operator {operator!r} in the catalog") from None
     bills = month_bills(deps, None, month, None, prometheus_url, now=now)
     return b.reconcile(deps.catalog, bills, invoice, month, tolerance_fen=tolerance_fen, operator=operator)
+
+
+def report_holdings(deps: Deps, who: Identity | None) -> list:
+    """What every department held (the monthly report's spend and capacity use): a center role's
+    (``report.read``); a department's people read only their own bill, never the whole prefecture's."""
+    authorize(who, "report.read")
+    return deps.store.holdings()

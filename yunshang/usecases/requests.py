@@ -278,13 +278,16 @@ def monitor(deps: Deps, who: Identity, request_id: int, prometheus_url: str, wit
 
 def reclaim_plan(deps: Deps, who: Identity | None, day: dt.date, idle: dict, idle_days: int,
                  mark: bool = False) -> list:
-    """Propose reclaims (contract ended, idle); with ``mark`` (an engineer) record them as reclaim-planned."""
-    live = [r for r in deps.store.list_requests() if r.state in (lc.CONFIGURED, lc.PUBLISHED, lc.MONITORED)]
+    """Propose reclaims (contract ended, idle); with ``mark`` (an engineer) record them as reclaim-planned.
+    A department's people see only their department's candidates."""
+    me = authorize(who, "request.read")
+    live = [r for r in deps.store.list_requests(department=sees_department(me))
+            if r.state in (lc.CONFIGURED, lc.PUBLISHED, lc.MONITORED)]
     candidates = lc.reclaim_candidates(live, deps.catalog, day, idle, idle_days)
     if mark:
-        engineer = authorize(who, "request.plan-reclaim")
+        authorize(me, "request.plan-reclaim")
         for c in candidates:
-            deps.store.plan_reclaim(c.request_id, engineer.actor, "; ".join(c.reasons), evidence=c.evidence)
+            deps.store.plan_reclaim(c.request_id, me.actor, "; ".join(c.reasons), evidence=c.evidence)
     return candidates
 
 
