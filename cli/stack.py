@@ -220,6 +220,8 @@ def _engine_command(verb: str):
             echo_json(results)
         else:
             for r in results:
+                for n in r.get("recovered") or []:
+                    click.echo(f"note: {n}", err=True)
                 click.echo(f"{r['stack']}: {verb} {r.get('result', 'done')} {r.get('changes', {})}")
                 for x in r.get("extra_rules") or []:
                     click.echo(f"  rule added outside the stack (the next up deletes it): {x['rule']}")

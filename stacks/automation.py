@@ -30,7 +30,9 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import secrets
+import socket
 import shutil
 import sys
 import time
@@ -117,6 +119,8 @@ def engine_env(clouds_file: str | None, home: Path) -> dict[str, str]:
     env = {"PULUMI_HOME": str(home), "PULUMI_SKIP_UPDATE_CHECK": "true",
            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true", "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
            "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
+           # every pending create written before the provider is asked (stacks/pending.py relies on it)
+           "PULUMI_SKIP_CHECKPOINTS": "false",
            "PATH": f"{_bin_dir()}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.update(_passphrase_env())
     if clouds_file:
@@ -125,9 +129,9 @@ def engine_env(clouds_file: str | None, home: Path) -> dict[str, str]:
 
 
 def project_settings(backend: str) -> dict:
-    """The workspace's Pulumi.yaml: local plugins only, the venv's Python."""
+    """The workspace's Pulumi.yaml: local plugins only, the venv's Python. The backend URL is not
+    written here (it may carry a password): the engine gets it as PULUMI_BACKEND_URL."""
     return {"name": PROJECT, "runtime": {"name": "python", "options": {"virtualenv": str(_bin_dir().parent)}},
-            "backend": {"url": backend},
             "plugins": {"providers": [{"name": "openstack", "path": _plugin_dir("pulumi-resource-openstack")}],
                         "languages": [{"name": "python", "path": _plugin_dir("pulumi-language-python")}]}}
 
@@ -185,52 +189,142 @@ def _lock_key(backend: str, stack: str) -> int:
     return int.from_bytes(hashlib.sha256(f"yunshang-pulumi:{stack}".encode()).digest()[:8], "big", signed=True)
 
 
-@contextlib.contextmanager
-def stack_lock(backend: str, stack: str, ws: Path) -> Iterator[None]:
-    """Hold the stack's lock for the whole operation or raise StackBusy at once."""
-    holder = f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
-    if backend.startswith("postgres"):
-        import psycopg
+def pg_dsn(backend: str) -> tuple[str, str]:
+    """A postgres:// backend URL -> (libpq URL without Pulumi's own `table` parameter, table name)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-        try:
-            conn = psycopg.connect(backend.replace("postgres://", "postgresql://", 1), autocommit=True,
-                                   connect_timeout=10, application_name=f"yunshang-stack {stack} {holder}")
-        except psycopg.Error as exc:
-            raise YunshangError(f"backend {_redact(backend)}: cannot connect: {str(exc).splitlines()[0]}") from None
-        with conn:
-            key = _lock_key(backend, stack)
-            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
-            if not got:
-                row = conn.execute("SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-                                   "WHERE l.locktype = 'advisory' AND l.granted AND "
-                                   "((l.classid::bigint << 32) | l.objid::bigint) = (%s::bigint & x'ffffffffffffffff'::bigint)",
-                                   (key,)).fetchone()
-                who = row[0] if row else "another session"
-                raise StackBusy(f"stack {stack} is being changed by {who} (PostgreSQL advisory lock on "
-                                f"{_redact(backend)}): wait for it to finish, then retry")
-            try:
-                yield
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+    parts = urlsplit(backend.replace("postgres://", "postgresql://", 1))
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    table = next((v for k, v in query if k == "table"), "") or "pulumi_state"
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", table):
+        raise YunshangError(f"--backend {_redact(backend)!r}: table {table!r} is not a plain SQL name")
+    return urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query if k != "table"]))), table
+
+
+@contextlib.contextmanager
+def pg_connect(backend: str):
+    """(connection, Pulumi's table) of a postgres:// backend; errors name the URL without its password."""
+    import psycopg
+
+    dsn, table = pg_dsn(backend)
+    try:
+        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10,
+                               application_name=f"yunshang-stack pid {os.getpid()}")
+    except psycopg.Error as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        for secret in _url_passwords(backend):
+            msg = msg.replace(secret, "***")
+        raise YunshangError(f"backend {_redact(backend)}: cannot connect: {msg}") from None
+    with conn:
+        yield conn, table
+
+
+def _url_passwords(url: str) -> list[str]:
+    from urllib.parse import unquote, urlsplit
+
+    pw = urlsplit(url.replace("postgres://", "postgresql://", 1)).password
+    return [x for x in {pw, unquote(pw or "")} if x]
+
+
+def lock_path(backend: str, stack: str, ws: Path) -> Path:
+    """yunshang's lock file of a stack on a file:// backend: beside the state it guards (in the
+    backend directory), so workspaces sharing the backend share the lock."""
+    return Path(backend[len("file://"):].split("?", 1)[0]) / ".yunshang" / "locks" / f"{stack}.lock"
+
+
+def _holder() -> str:
+    return (f"yunshang pid {os.getpid()} on {socket.gethostname()} "
+            f"since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
+
+
+PG_LOCKS = """CREATE TABLE IF NOT EXISTS yunshang_stack_locks (
+    stack text PRIMARY KEY, holder text NOT NULL, host text NOT NULL, pid integer NOT NULL,
+    session integer NOT NULL, since timestamptz NOT NULL DEFAULT now())"""
+
+
+@contextlib.contextmanager
+def stack_lock(backend: str, stack: str, ws: Path, notes: list[str] | None = None) -> Iterator[None]:
+    """Hold the stack's lock for the whole operation or raise StackBusy at once.
+
+    A lock left by a killed holder is taken over and said so in ``notes``: a flock dies with its
+    process (what remains is the holder line, reported); a PostgreSQL advisory lock dies with its
+    session, and a session whose client process (this host) is gone is terminated. A holder that
+    is alive, or on another host, is never overridden."""
+    notes = notes if notes is not None else []
+    if backend.startswith("postgres"):
+        with pg_connect(backend) as (conn, _table):
+            yield from _pg_lock(conn, backend, stack, notes)
         return
-    ws.mkdir(parents=True, exist_ok=True)
-    path = ws / "lock"
+    path = lock_path(backend, stack, ws)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            who = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            who = os.pread(fd, 300, 0).decode(errors="replace").strip() or "another process"
             raise StackBusy(f"stack {stack} is being changed by {who} (lock {path}): wait for it to finish, "
                             "then retry") from None
+        old = os.pread(fd, 300, 0).decode(errors="replace").strip()
+        if old:  # the flock was free, the line was not: its holder ended without releasing (killed)
+            notes.append(f"stack {stack}: took over the lock left by {old} (that process is gone)")
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"yunshang {holder}\n".encode(), 0)
+        os.pwrite(fd, f"{_holder()}\n".encode(), 0)
         try:
             yield
         finally:
             os.ftruncate(fd, 0)  # still holding the lock: nobody reads a stale holder
     finally:
         os.close(fd)
+
+
+def _pg_lock(conn, backend: str, stack: str, notes: list[str]) -> Iterator[None]:
+    import psycopg
+
+    from stacks.pending import _alive
+
+    key = _lock_key(backend, stack)
+    for attempt in range(3):  # concurrent first users race on CREATE TABLE IF NOT EXISTS
+        try:
+            conn.execute(PG_LOCKS)
+            break
+        except psycopg.errors.UniqueViolation:
+            if attempt == 2:
+                raise
+    got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
+    if not got:
+        row = conn.execute("SELECT holder, host, pid, session FROM yunshang_stack_locks WHERE stack = %s",
+                           (stack,)).fetchone()
+        sessions = {r[0] for r in conn.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND "
+            "((classid::bigint << 32) | objid::bigint) = %s::bigint", (key,))}
+        if row and row[3] in sessions and row[1] == socket.gethostname() and not _alive(row[2], b"yunshang"):
+            conn.execute("SELECT pg_terminate_backend(%s)", (row[3],))
+            deadline = time.monotonic() + 15
+            while not got and time.monotonic() < deadline:
+                time.sleep(0.2)
+                got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
+            if got:
+                notes.append(f"stack {stack}: took over the lock left by {row[0]} (that process is gone; its "
+                             "PostgreSQL session was terminated)")
+                conn.execute("DELETE FROM yunshang_stack_locks WHERE stack = %s", (stack,))
+        if not got:
+            who = row[0] if row and row[3] in sessions else "another session"
+            raise StackBusy(f"stack {stack} is being changed by {who} (PostgreSQL advisory lock on "
+                            f"{_redact(backend)}): wait for it to finish, then retry")
+    try:
+        old = conn.execute("SELECT holder FROM yunshang_stack_locks WHERE stack = %s", (stack,)).fetchone()
+        if old:  # we hold the advisory lock: whoever wrote this row ended without releasing (killed)
+            notes.append(f"stack {stack}: took over the lock left by {old[0]} (that process is gone)")
+        conn.execute("INSERT INTO yunshang_stack_locks (stack, holder, host, pid, session) "
+                     "VALUES (%s, %s, %s, %s, pg_backend_pid()) ON CONFLICT (stack) DO UPDATE SET "
+                     "holder = EXCLUDED.holder, host = EXCLUDED.host, pid = EXCLUDED.pid, "
+                     "session = EXCLUDED.session, since = now()",
+                     (stack, _holder(), socket.gethostname(), os.getpid()))
+        yield
+    finally:
+        conn.execute("DELETE FROM yunshang_stack_locks WHERE stack = %s AND session = pg_backend_pid()", (stack,))
+        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 def _redact(url: str) -> str:
@@ -258,6 +352,7 @@ def _stack(spec: TenantSpec, clouds_file: str | None, backend: str | None):
     (work / "Pulumi.yaml").write_text(yaml.safe_dump(project_settings(url), sort_keys=False))
     _strip_os_env()
     env = engine_env(str(derived_clouds(spec, clouds_file, ws)), home)
+    env["PULUMI_BACKEND_URL"] = url
 
     def program():
         build_tenant(spec, initial_passwords=initial_passwords(PROJECT))
@@ -345,15 +440,18 @@ def run(spec: TenantSpec, verb: str, clouds_file: str | None = None, backend: st
     stack, url, ws = _stack(spec, clouds_file, backend)
     out: dict = {"stack": spec.stack_name, "verb": verb, "backend": _redact(url)}
     on_event, steps = _step_collector()
-    with stack_lock(url, spec.stack_name, ws):
+    notes: list[str] = []
+    out["recovered"] = notes  # what a killed earlier run left and this one repaired, said plainly
+    with stack_lock(url, spec.stack_name, ws, notes):
         try:
-            stale = clear_stale_engine_lock(stack, url)
-            if stale:
-                out["stale_engine_locks_removed"] = stale
+            notes += clear_stale_engine_lock(stack, url)
             _ensure_passwords(stack, spec)
             pend = resolve_pending(stack, spec, clouds_file)
             if pend:
                 out["pending_resolved"] = pend
+                notes += [f"stack {spec.stack_name}: interrupted create of {p['urn'].rsplit('::', 1)[-1]} "
+                          + (f"adopted (it exists: {p['id']})" if p["action"] == "adopt" else "cleared (never made)")
+                          for p in pend]
             if verb == "preview":
                 r = stack.preview(on_output=on_output, on_event=on_event, refresh=refresh,
                                   **_policy_args(spec, ws, catalog))

@@ -5,13 +5,23 @@ resource but before it recorded the answer, the state keeps a *pending create*: 
 a resource the state does not know. Pulumi then refuses to guess; left alone, the next `up` would
 create it again (a duplicate, and an orphan nobody destroys).
 
+Every in-flight create has one: the engine writes the pending op to the backend, synchronously,
+before it calls the provider (pkg/backend/snapshot.go `doCreate` through the snapshot manager's
+default service loop; yunshang never sets PULUMI_SKIP_CHECKPOINTS, the one switch that defers
+those writes). Each Pulumi resource of the program is one cloud object (a router interface is
+its port), so a pending create is the only trace a half-made resource can have.
+
 Before each operation yunshang looks every pending create up in the cloud by what makes it unique
-inside the department's project (its name, or for a rule its content):
-  found      -> `pulumi refresh --import-pending-creates URN ID` (the state adopts it);
-  not found  -> cleared (`--clear-pending-creates`): it was never made.
-Kinds whose create is idempotent in the provider (quotas, role assignments, flavor access) are
-cleared: creating them again cannot duplicate anything. Pending updates/deletes are repaired by
-the refresh itself (the resource is in the state; its real state is read back).
+inside the department's project (its name; a rule by its content; a router interface by router +
+subnet; a floating IP by its port; an attachment by server + volume):
+  found      -> adopted: the resource, with the cloud's id, goes into the state (a state edit,
+                then a refresh of it): the next `up` sees it as existing, creates nothing;
+  several    -> refused, naming them (a human decides which one is the stack's);
+  not found  -> cleared: it was never made.
+Kinds whose create is idempotent in the provider (quotas, role assignments: PUTs; flavor access:
+the provider accepts Nova's 409) are cleared: creating them again cannot duplicate anything.
+Provider resources are not cloud objects (cleared). Pending updates/deletes are repaired by the
+refresh itself (the resource is in the state; its real state is read back).
 """
 from __future__ import annotations
 
@@ -24,13 +34,35 @@ IDEMPOTENT = frozenset({
 })
 
 
+# Looked up in the cloud (the keys of _lookups); identity and flavors are the operator's, the
+# rest live inside the department's project (no project: they cannot exist).
+OPERATOR_SCOPED = frozenset({
+    "openstack:identity/project:Project", "openstack:identity/user:User", "openstack:compute/flavor:Flavor",
+})
+PROJECT_SCOPED = frozenset({
+    "openstack:networking/network:Network", "openstack:networking/subnet:Subnet",
+    "openstack:networking/router:Router", "openstack:networking/routerInterface:RouterInterface",
+    "openstack:networking/secGroup:SecGroup", "openstack:networking/secGroupRule:SecGroupRule",
+    "openstack:networking/port:Port", "openstack:networking/floatingIp:FloatingIp",
+    "openstack:compute/serverGroup:ServerGroup", "openstack:compute/instance:Instance",
+    "openstack:blockstorage/volume:Volume", "openstack:compute/volumeAttach:VolumeAttach",
+})
+RESOLVABLE = OPERATOR_SCOPED | PROJECT_SCOPED | IDEMPOTENT
+
+
 def pending_creates(deployment: dict) -> list[dict]:
     return [op["resource"] for op in deployment.get("pending_operations") or [] if op.get("type") == "creating"]
 
 
+class Ambiguous(Exception):
+    """More than one cloud object answers a pending create's unique key."""
+
+
 def _one(items) -> Optional[str]:
     items = list(items)
-    return items[0].id if len(items) == 1 else None
+    if len(items) > 1:
+        raise Ambiguous(", ".join(sorted(str(x.id) for x in items)))
+    return items[0].id if items else None
 
 
 def _lookups(conn, project_id: Optional[str]) -> dict[str, Callable[[dict], Optional[str]]]:
@@ -56,19 +88,24 @@ def _lookups(conn, project_id: Optional[str]) -> dict[str, Callable[[dict], Opti
         return _one(net.ips(port_id=inp.get("portId"), project_id=project_id)) if inp.get("portId") else None
 
     def router_interface(inp):
-        for p in net.ports(device_id=inp.get("routerId"), device_owner="network:router_interface"):
-            if any(ip.get("subnet_id") == inp.get("subnetId") for ip in p.fixed_ips or []):
-                return p.id
-        return None
+        """The router's port on the subnet (the interface's id is that port's id)."""
+        if not inp.get("routerId") or not inp.get("subnetId"):
+            return None
+        ports = [p for p in net.ports(device_id=inp["routerId"])
+                 if (p.device_owner or "").startswith(("network:router_interface", "network:ha_router_replicated"))
+                 and any(ip.get("subnet_id") == inp["subnetId"] for ip in p.fixed_ips or [])]
+        return _one(ports)
 
     def volume_attach(inp):
-        for a in conn.compute.volume_attachments(inp.get("instanceId")):
+        if not inp.get("instanceId") or not inp.get("volumeId"):
+            return None
+        for a in conn.compute.volume_attachments(inp["instanceId"]):
             if a.volume_id == inp.get("volumeId"):
                 return f"{inp['instanceId']}/{a.id}"
         return None
 
-    scoped = {"project_id": project_id} if project_id else {}
-    return {
+    scoped = {"project_id": project_id}
+    found = {
         "openstack:identity/project:Project": named(conn.identity.projects),
         "openstack:identity/user:User": named(conn.identity.users),
         "openstack:compute/flavor:Flavor": named(lambda **kw: [f for f in conn.compute.flavors(is_public=None)
@@ -82,22 +119,38 @@ def _lookups(conn, project_id: Optional[str]) -> dict[str, Callable[[dict], Opti
         "openstack:networking/floatingIp:FloatingIp": floating_ip,
         "openstack:networking/routerInterface:RouterInterface": router_interface,
         "openstack:compute/serverGroup:ServerGroup": named(lambda **kw: [g for g in conn.compute.server_groups(
-            all_projects=True) if g.name == kw["name"] and (not project_id or g.project_id == project_id)]),
+            all_projects=True) if g.name == kw["name"] and g.project_id == project_id]),
         "openstack:compute/instance:Instance": named(lambda **kw: conn.compute.servers(
-            all_projects=True, name=f"^{kw['name']}$", **({"project_id": project_id} if project_id else {}))),
+            all_projects=True, name=f"^{kw['name']}$", project_id=project_id)),
         "openstack:blockstorage/volume:Volume": named(lambda **kw: conn.block_storage.volumes(
-            all_projects=True, name=kw["name"], **({"project_id": project_id} if project_id else {}))),
+            all_projects=True, name=kw["name"], project_id=project_id)),
         "openstack:compute/volumeAttach:VolumeAttach": volume_attach,
     }
+    assert set(found) == OPERATOR_SCOPED | PROJECT_SCOPED
+    if project_id is None:  # no project yet: nothing of the project's can exist
+        return {k: v for k, v in found.items() if k in OPERATOR_SCOPED}
+    return found
 
 
 def resolve_pending(stack, spec, clouds_file: Optional[str]) -> list[dict]:
-    """Import or clear the stack's pending creates; returns what was done (empty: nothing pending)."""
+    """Adopt or clear the stack's pending creates; returns what was done (empty: nothing pending).
+
+    Adopting is a state edit, not `pulumi refresh --import-pending-creates`: that flag (v3.259)
+    turns the op into a pending *import* that no engine step consumes, and the next snapshot drops
+    it: the resource left the state while it stayed in the cloud (seen: a router interface and a
+    server the next `up` then created again; Neutron 400 "Router already has a port on subnet",
+    Nova 409 "port still in use"). Here the pending create's resource (URN, type, parent,
+    provider, dependencies, inputs: all recorded by the engine before it asked the provider) gets
+    the cloud's id and goes into ``resources``; `pulumi stack import` writes the edited state, and
+    a refresh of exactly those resources reads their real outputs."""
     import json
 
-    from stacks.automation import pulumi_cli
+    from stacks.automation import pulumi_cli, workspace_dir
+    from yunshang.errors import YunshangError
 
-    pend = pending_creates(json.loads(pulumi_cli(stack, ["stack", "export", "--stack", stack.name]))["deployment"])
+    exported = json.loads(pulumi_cli(stack, ["stack", "export", "--stack", stack.name]))
+    deployment = exported.get("deployment") or {}
+    pend = pending_creates(deployment)
     if not pend:
         return []
     from yunshang.openstack import connect
@@ -105,68 +158,109 @@ def resolve_pending(stack, spec, clouds_file: Optional[str]) -> list[dict]:
     conn = connect(spec.cloud, clouds_file)
     project = conn.identity.find_project(spec.project.name)
     lookups = _lookups(conn, project.id if project else None)
-    imports, done = [], []
+    adopted, done = [], []
     for res in pend:
         kind, urn, inputs = res.get("type", ""), res.get("urn", ""), res.get("inputs") or {}
         found = None
+        if kind.startswith("openstack:") and kind not in RESOLVABLE:
+            raise YunshangError(f"stack {stack.name}: the interrupted create of {urn.rsplit('::', 1)[-1]} is of kind "
+                                f"{kind}, which yunshang cannot look up in the cloud: check by hand, then "
+                                "`pulumi refresh --clear-pending-creates` in the stack's workspace")
         if kind not in IDEMPOTENT and kind in lookups:
-            found = lookups[kind](inputs)
+            try:
+                found = lookups[kind](inputs)
+            except Ambiguous as exc:
+                raise YunshangError(
+                    f"stack {stack.name}: the interrupted create of {urn.rsplit('::', 1)[-1]} ({kind}) matches "
+                    f"several objects in the cloud ({exc}): delete the extra ones by hand, then retry") from None
         if found:
-            imports += [urn, found]
-        done.append({"urn": urn, "action": "import" if found else "clear", "id": found})
-    args = ["refresh", "--yes", "--skip-preview", "--stack", stack.name, "--non-interactive"]
-    for x in imports:  # a string-array flag: URN and ID each its own value
-        args += ["--import-pending-creates", x]
-    if any(d["action"] == "clear" for d in done):
-        # Clear the rest: the CLI applies the imports first, then drops what is still pending.
-        args += ["--clear-pending-creates"] if not imports else []
-    _pulumi(stack, args)
-    if imports and any(d["action"] == "clear" for d in done):
-        _pulumi(stack, ["refresh", "--yes", "--skip-preview", "--stack", stack.name, "--non-interactive",
-                        "--clear-pending-creates"])
+            adopted.append({**res, "id": str(found), "outputs": {**inputs, "id": str(found)}})
+        done.append({"urn": urn, "type": kind, "action": "adopt" if found else "clear", "id": found})
+    deployment["pending_operations"] = [op for op in deployment.get("pending_operations") or []
+                                        if op.get("type") != "creating"]
+    deployment["resources"] = [*(deployment.get("resources") or []), *adopted]
+    f = workspace_dir(spec) / "pending-resolved.json"
+    f.write_text(json.dumps(exported))  # secrets stay ciphertext (exported without --show-secrets)
+    try:
+        pulumi_cli(stack, ["stack", "import", "--file", str(f), "--stack", stack.name])
+    finally:
+        f.unlink(missing_ok=True)
+    if adopted:
+        args = ["refresh", "--yes", "--skip-preview", "--stack", stack.name]
+        for r in adopted:
+            args += ["--target", r["urn"]]
+        pulumi_cli(stack, args)
     return done
 
 
-def _pulumi(stack, args: list[str]) -> None:
-    from stacks.automation import pulumi_cli
-
-    pulumi_cli(stack, [a for a in args if a != "--non-interactive"])
-
-
 def clear_stale_engine_lock(stack, backend_url: str) -> list[str]:
-    """Remove Pulumi's own lock files of the stack left by a killed engine (file:// backends).
+    """Remove Pulumi's own lock of the stack left by a killed engine (file:// and postgres://).
 
-    Called with yunshang's stack lock held, so no other yunshang runs this stack: a lock file
-    whose process (this host) is gone is stale and removed with `pulumi cancel`; one whose
-    process still runs (an engine orphaned by a killed yunshang) makes the operation wait for
-    nothing: StackBusy names it."""
-    import json
+    Called with yunshang's stack lock held, so no other yunshang runs this stack. A lock whose
+    process (this host) is gone is stale: removed with `pulumi cancel`, and said so. One whose
+    process still runs (an engine orphaned by a killed yunshang), or that was taken on another
+    host (its process cannot be checked from here), is never ignored: StackBusy names it."""
     import socket
-    from pathlib import Path
 
     from stacks.automation import StackBusy, pulumi_cli
 
-    if not backend_url.startswith("file://"):
-        return []
-    d = Path(backend_url[len("file://"):].split("?", 1)[0]) / ".pulumi" / "locks" / "organization" / \
-        "yunshang" / stack.name
+    locks = _engine_locks(stack.name, backend_url)
     stale = []
-    for f in sorted(d.glob("*.json")) if d.is_dir() else []:
-        try:
-            info = json.loads(f.read_text())
-        except (OSError, ValueError):
-            continue
-        pid, host = int(info.get("pid") or 0), info.get("hostname")
-        if host == socket.gethostname() and pid > 0 and _alive(pid):
-            raise StackBusy(f"stack {stack.name}: the engine of an interrupted run (pid {pid}) still holds it: "
+    for info in locks:
+        pid, host = int(info.get("pid") or 0), info.get("hostname") or "?"
+        who = f"{info.get('username') or '?'}@{host} pid {pid} since {info.get('timestamp') or '?'}"
+        if host != socket.gethostname():
+            raise StackBusy(f"stack {stack.name}: Pulumi's lock is held by {who}, another host: if that process is "
+                            "gone, run `pulumi cancel` in the stack's workspace, then retry")
+        if pid > 0 and _alive(pid, b"pulumi"):
+            raise StackBusy(f"stack {stack.name}: the engine of an interrupted run ({who}) still holds it: "
                             "wait for it to exit, then retry")
-        stale.append(f"{host} pid {pid}")
+        stale.append(f"removed Pulumi's lock left by {who} (that process is gone)")
     if stale:
         pulumi_cli(stack, ["cancel", "--yes", "--stack", stack.name])
     return stale
 
 
-def _alive(pid: int) -> bool:
+def _engine_locks(stack_name: str, backend_url: str) -> list[dict]:
+    """The contents of Pulumi's lock files of the stack (`.pulumi/locks/.../<stack>/*.json`)."""
+    import base64
+    import json
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    out = []
+    if backend_url.startswith("file://"):
+        d = Path(backend_url[len("file://"):].split("?", 1)[0]) / ".pulumi" / "locks"
+        for f in sorted(d.glob(f"*/*/{stack_name}/*.json")) if d.is_dir() else []:
+            try:
+                out.append(json.loads(f.read_text()))
+            except (OSError, ValueError):
+                continue
+    elif backend_url.startswith("postgres://"):
+        from stacks.automation import pg_connect
+
+        with pg_connect(backend_url) as (conn, table):
+            exists = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0]
+            if exists is None:
+                return []
+            # Pulumi prefixes every key with the URL's path (the database name): "<db>/.pulumi/..."
+            sub = urlsplit(backend_url).path.strip("/")
+            like = _like(f"{sub}/" if sub else "") + ".pulumi/locks/%/" + _like(stack_name) + "/%.json"
+            for (data,) in conn.execute(f'SELECT data FROM "{table}" WHERE key LIKE %s', (like,)):  # noqa: S608
+                try:
+                    blob = data if isinstance(data, dict) else json.loads(data)
+                    out.append(json.loads(base64.b64decode(blob["data"])))
+                except (ValueError, KeyError, TypeError):
+                    continue
+    return out
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _alive(pid: int, marker: bytes) -> bool:
+    """Is ``pid`` a running process whose command line names ``marker`` (a reused pid is not)?"""
     import os
 
     try:
@@ -177,6 +271,6 @@ def _alive(pid: int) -> bool:
         return True
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return b"pulumi" in fh.read()
+            return marker in fh.read()
     except OSError:
         return True

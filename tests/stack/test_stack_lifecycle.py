@@ -122,7 +122,7 @@ def test_stack_lifecycle(clouds, catalog_copy, tmp_path):
         first = subprocess.Popen([YUNSHANG, *_args("up", catalog_copy, clouds)], stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True,
                                  env={**_env(state)})
-        lock = state / "pulumi" / STACK / "lock"
+        lock = state / "pulumi" / "backend" / ".yunshang" / "locks" / f"{STACK}.lock"
         deadline = time.time() + 300
         while time.time() < deadline and not (lock.exists() and f"pid {first.pid} " in lock.read_text()):
             time.sleep(0.2)
