@@ -16,18 +16,16 @@ import datetime as dt
 from typing import Any, Mapping
 
 from yunshang.capacity import DEPARTMENT_TAG_PREFIX, PROJECT_TAG
-from yunshang.tenant import ADMIN_PORTS, MANAGED_BY, normalise_rule
+from yunshang.tenant import ADMIN_PORTS, KIND, MANAGED_BY, normalise_rule
 
-SG_RULE = "openstack:networking/secGroupRule:SecGroupRule"
+# The Pulumi types come from the one model of kinds (yunshang.tenant.KINDS).
+SG_RULE = KIND["security_group_rule"].pulumi_type
 PROVIDER = "pulumi:providers:openstack"
 # Resource types whose `tags` must carry yunshang's marker, and those whose `metadata` must.
-TAGGED = frozenset({
-    "openstack:networking/network:Network", "openstack:networking/subnet:Subnet",
-    "openstack:networking/router:Router", "openstack:networking/secGroup:SecGroup",
-    "openstack:networking/port:Port", "openstack:networking/floatingIp:FloatingIp",
-})
-PROJECT = "openstack:identity/project:Project"
-WITH_METADATA = frozenset({"openstack:compute/instance:Instance", "openstack:blockstorage/volume:Volume"})
+TAGGED = frozenset(KIND[k].pulumi_type for k in ("network", "subnet", "router", "security_group", "port",
+                                                  "floating_ip"))
+PROJECT = KIND["project"].pulumi_type
+WITH_METADATA = frozenset({KIND["server"].pulumi_type, KIND["volume"].pulumi_type})
 
 POLICIES = {
     "no-world-admin-ports": "No security-group rule opens an admin port (22, 3389, 5900, 6443) to the "
