@@ -49,10 +49,21 @@ def deps(ctx: click.Context, catalog_dir: str | None = None, clouds_file: str | 
     from yunshang.usecases import Deps
 
     catalog = _load(catalog_dir) if catalog_dir else Catalog(root="", providers=(), departments=())
-    d = Deps(_store(ctx), catalog, clouds_file, say=lambda m: click.echo(m, err=True))
+    d = Deps(_LazyStore(ctx), catalog, clouds_file, say=lambda m: click.echo(m, err=True))
     if on is not None:
         d.today = lambda: on.date()
     return d
+
+
+class _LazyStore:
+    """The command's store, opened (and, for SQLite, created) at its first use: a command refused
+    before it (a bad document, an unknown identity, a step the person may not take) writes nothing."""
+
+    def __init__(self, ctx: click.Context):
+        self._ctx = ctx
+
+    def __getattr__(self, name: str):
+        return getattr(_store(self._ctx), name)
 
 
 def _store(ctx: click.Context):

@@ -197,6 +197,23 @@ def test_request_document_with_a_second_department_is_refused_not_moved(tmp_path
     assert f"{doc}:4: duplicate key 'department' (first on line 1)" in r.stderr
 
 
+def test_a_refused_request_step_creates_no_store(tmp_path, monkeypatch):
+    """A bad document, an unknown identity or a request that is not there: refused, and no SQLite file."""
+    db = tmp_path / "new" / "store.db"
+    monkeypatch.setenv("YUNSHANG_DB", f"sqlite:///{db}")
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text("clouds: {}\n")
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds))
+    cat = str(write_catalog(tmp_path / "cat"))
+    bad, good = tmp_path / "bad.yaml", tmp_path / "good.yaml"
+    bad.write_text("department: health\ntitle: t\nrequests: []\ndepartment: treasury\n")
+    good.write_text("department: health\ntitle: t\nrequests: [{name: web, template: web, size: small, count: 1}]\n")
+    for argv, code in ((["submit", str(bad)], 2), (["submit", str(good)], 4), (["endorse", "1"], 4)):
+        r = CliRunner().invoke(cli, ["request", *argv, "--catalog", cat, "--os-cloud", "person-nobody"])
+        assert r.exit_code == code, (argv, r.output)
+        assert not db.exists() and not db.parent.exists(), f"{argv}: the store was created by a refused command"
+
+
 def test_bad_clouds_yaml_is_refused_before_any_operator_is_contacted(tmp_path):
     cat = str(write_catalog(tmp_path / "cat"))
     clouds = tmp_path / "clouds.yaml"
