@@ -331,14 +331,34 @@ def _compiled(template_name: str, filename: str, source: str) -> jinja2.Template
     return jinja2.Template.from_code(_ENV, code, _ENV.make_globals(None))
 
 
+class _OutputTooLarge(SecurityError):
+    """The rendered output crossed MAX_OUTPUT; ``lineno``: the template line whose output crossed it."""
+
+    def __init__(self, message: str, lineno: int | None):
+        super().__init__(message)
+        self.lineno = lineno
+
+
+def _yielding_line(tmpl: jinja2.Template, gen: Any) -> int | None:
+    """The template line whose output ``gen`` (a suspended ``tmpl.generate()``) just yielded."""
+    while getattr(gen, "gi_yieldfrom", None) is not None:     # generate() -> root render function -> block
+        gen = gen.gi_yieldfrom
+    frame = getattr(gen, "gi_frame", None)
+    if frame is None or frame.f_code.co_filename != tmpl.filename:
+        return None
+    return tmpl.get_corresponding_lineno(frame.f_lineno)
+
+
 def _render(tmpl: jinja2.Template, variables: Mapping[str, Any]) -> str:
     token = _BUDGET.set(_Budget())
     try:
         out, n = [], 0
-        for chunk in tmpl.generate(**dict(variables)):
+        gen = tmpl.generate(**dict(variables))
+        for chunk in gen:
             n += len(chunk)
             if n > MAX_OUTPUT:
-                raise SecurityError(f"output too large (more than {MAX_OUTPUT:,} characters; Nova accepts 64 KiB)")
+                line = _yielding_line(tmpl, gen)
+                raise _OutputTooLarge(f"output too large (more than {MAX_OUTPUT:,} characters; Nova accepts 64 KiB)", line)
             out.append(chunk)
         return "".join(out)
     finally:
@@ -373,7 +393,7 @@ def render_user_data(template: Template, variables: Mapping[str, Any]) -> str:
     try:
         return _render(_compiled(template.name, name, template.user_data), variables)
     except Exception as exc:  # a template is input: every failure is the template's error, with its line
-        line = _line_of(exc, name)   # None for the output limit: then the first line of user_data
+        line = _line_of(exc, name)   # None only if no template line is known: then the first line of user_data
         where = f"{template.file}:{user_data_offset(template) + (line or 1)}"
         raise TemplateRenderError(
             f"{where}: user_data: {_kind(exc)}: {_message(exc)}"

@@ -81,6 +81,20 @@ def test_documented_variables_render_and_output_limit_is_the_nova_one():
         render_user_data(_template(big + "x"), dict(VARIABLES))
 
 
+def test_output_too_large_names_the_line_that_crossed_the_limit():
+    loop = "{%% for i in range(%d) %%}xxxxxxxx{%% endfor %%}" % (MAX_OUTPUT // 8 + 1)
+    src = "#cloud-config\nhostname: {{ instance }}\n" + loop + "\nlast: line\n"
+    with pytest.raises(TemplateRenderError) as ei:
+        render_user_data(_template(src), dict(VARIABLES))
+    # user_data line 3 is line 5 of the file (`user_data: |` on line 2)
+    assert str(ei.value).startswith("templates/web.yaml:5: user_data: refused by the sandbox: output too large"), ei.value
+    macro = "{% macro big() %}" + loop + "{% endmacro %}\n#cloud-config\n{{ big() }}\n"
+    with pytest.raises(TemplateRenderError) as ei:
+        render_user_data(_template(macro), dict(VARIABLES))
+    assert str(ei.value).startswith("templates/web.yaml:5: user_data:"), ei.value
+    assert check_user_data(src)[0][0] == 3
+
+
 def test_undocumented_variable_passed_by_a_caller_is_refused():
     with pytest.raises(TemplateRenderError, match="undocumented variables passed: environ"):
         render_user_data(_template("{{ instance }}"), dict(VARIABLES, environ={"HOME": "/root"}))
