@@ -13,7 +13,8 @@ from yunshang.errors import YunshangError
 
 def db_option(f):
     return click.option("--db", "db_url", envvar="YUNSHANG_DB", metavar="URL",
-                        help="Lifecycle store: sqlite:///PATH or postgresql://user@host:port/db. Env: YUNSHANG_DB; "
+                        help="Lifecycle store: sqlite:///PATH, postgresql://user@host:port/db or 'host=... dbname=...'. "
+                             "Env: YUNSHANG_DB; "
                              "default: SQLite under ~/.local/state/yunshang/.")(f)
 
 

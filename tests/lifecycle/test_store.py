@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import time
 
@@ -184,6 +185,32 @@ def test_bad_store_urls_fail_with_one_clear_line(tmp_path):
         open_store("sqlite://x.db")
     with pytest.raises(StoreUnavailable, match="expected sqlite"):
         open_store("mysql://h/x")
+
+
+def test_a_keyword_dsn_is_postgresql_not_a_sqlite_file_name(tmp_path, monkeypatch, postgres_url):
+    """`--db "host=... dbname=..."` (libpq's keyword form) is PostgreSQL; a `word=...` that is no libpq
+    keyword is refused; neither leaves a file named after the DSN (and its password)."""
+    import psycopg
+    import psycopg.conninfo
+
+    from yunshang.store import StoreUnavailable
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoreUnavailable, match=r"cannot connect to PostgreSQL store host=127.0.0.1 port=1 .*password=\*\*\*"):
+        open_store("host=127.0.0.1 port=1 dbname=x user=u password=CANARYPW connect_timeout=3")
+    with pytest.raises(StoreUnavailable, match="'hots' is not a PostgreSQL connection keyword") as ei:
+        open_store("hots=db password=CANARYPW")
+    assert "CANARYPW" not in str(ei.value)
+    assert list(tmp_path.iterdir()) == []
+    name = f"kwdsn_{os.getpid()}_{int(time.time() * 1000) % 100000}"
+    with psycopg.connect(postgres_url, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    dsn = psycopg.conninfo.make_conninfo("", **psycopg.conninfo.conninfo_to_dict(postgres_url.rsplit("/", 1)[0] + "/" + name))
+    assert "://" not in dsn and "dbname=" in dsn
+    with open_store(dsn) as s:
+        assert s.kind == "postgresql"
+        s.record_event("test", "keyword-dsn", "store:test", {"ok": True})
+        assert s.audit_log(subject="store:test")[-1].action == "keyword-dsn"
 
 
 def test_list_pages_newest_first_cut_with_placements_in_one_query(store_url):

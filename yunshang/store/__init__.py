@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -381,8 +382,31 @@ class _Postgres(_Backend):
         self.conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_PG_NAME_LOCK, name))
 
 
+# libpq's connection keywords (PostgreSQL 16), for telling ``host=db dbname=ys`` from a file name
+_LIBPQ_KEYWORDS = frozenset(
+    "host hostaddr port dbname user password passfile channel_binding connect_timeout client_encoding options "
+    "application_name fallback_application_name keepalives keepalives_idle keepalives_interval keepalives_count "
+    "tcp_user_timeout replication gssencmode sslmode requiressl sslcompression sslcert sslkey sslpassword "
+    "sslcertmode sslrootcert sslcrl sslcrldir sslsni requirepeer require_auth ssl_min_protocol_version "
+    "ssl_max_protocol_version krbsrvname gsslib gssdelegation service target_session_attrs load_balance_hosts".split())
+_KEYWORD_DSN = re.compile(r"\s*([A-Za-z_]+)\s*=")
+
+
+def _keyword_dsn(url: str) -> bool:
+    """Whether ``url`` is a libpq keyword DSN (``host=db dbname=ys``); a ``word=...`` that is no libpq
+    keyword is refused rather than taken for a SQLite file name (which would hold a password)."""
+    m = _KEYWORD_DSN.match(url)
+    if m is None:
+        return False
+    if m.group(1).lower() not in _LIBPQ_KEYWORDS:
+        raise StoreUnavailable(f"store {redact_url(url)!r}: {m.group(1)!r} is not a PostgreSQL connection keyword "
+                               "(host, port, dbname, user, ...); a SQLite file is given as sqlite:///PATH")
+    return True
+
+
 def open_store(url: str | None = None, clock: Clock = utc_now) -> "Store":
-    """Open (and create if needed) the store at ``url``: ``sqlite:///PATH``, a plain path, or ``postgresql://...``."""
+    """Open (and create if needed) the store at ``url``: ``sqlite:///PATH``, a plain path, ``postgresql://...``,
+    or libpq's keyword form (``host=... dbname=... user=...``)."""
     url = url or default_url()
     if url.startswith(("postgresql://", "postgres://")):
         backend: _Backend = _Postgres(url)
@@ -392,6 +416,8 @@ def open_store(url: str | None = None, clock: Clock = utc_now) -> "Store":
         raise StoreUnavailable(f"store URL {redact_url(url)!r}: expected sqlite:///PATH (three slashes)")
     elif "://" in url:
         raise StoreUnavailable(f"store URL {redact_url(url)!r}: expected sqlite:///PATH or postgresql://...")
+    elif _keyword_dsn(url):
+        backend = _Postgres(url)                       # libpq's keyword form: host=... dbname=... user=...
     else:
         backend = _Sqlite(url)
     try:
