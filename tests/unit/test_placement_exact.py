@@ -248,30 +248,60 @@ def test_a_standby_left_out_says_both_why_not_here_and_why_not_there():
     assert _unplaced(plan) == {("d", "r", "standby"): (
         "dr: telecom also hosts the primary copy; the standby needs a different operator",
         "capacity on unicom: needs 1 x 2 vCPU/4 GB RAM/50 GB disk; az1 fits 0 (vcpu free 0 of 100)")}
+    # without the telecom backup contract: the capacity reason alone
+    cat = catalog([TEL, uni], [department("d", [contract("P", "telecom"), contract("B2", "unicom", "backup")],
+                                          [request("r", dr=True)])])
+    assert _unplaced(place(cat, DAY, (Usage("unicom", "az1", vcpu=100),))) == {("d", "r", "standby"): (
+        "capacity on unicom: needs 1 x 2 vCPU/4 GB RAM/50 GB disk; az1 fits 0 (vcpu free 0 of 100)",)}
 
 
-def test_a_primary_placed_by_the_repair_gets_one_standby_on_the_cheapest_backup():
-    # as test_placement's repair case: telecom holds 3 vCPUs; dp (1 vCPU, two operators) takes it first
-    # in both runs (dq has three operators, and the larger share of the room even counting its standby);
-    # dq (3 vCPUs) can only use telecom (1-CNY ceilings elsewhere), so the repair pass moves dp to
-    # unicom. dq's standby is then tried on its backup operators, mobile before the dearer unicom, once.
+def _repaired_primary(first=()):
+    """telecom holds 3 vCPUs; dp (1 vCPU, two operators) takes it first in both runs (dq has three
+    operators, and the larger share of the room even counting its standby); dq (3 vCPUs) can only use
+    telecom (1-CNY ceilings elsewhere), so the repair pass moves dp to unicom and places dq's primary.
+    dq's standby may go to mobile (187.5) or unicom (375)."""
     tel = one_zone("telecom", vcpu=3)
     uni = provider("unicom", prices=(60, 20, 1, 50))
     mob = provider("mobile")
     west = provider("west")
-    tpl = template("web", {"one": Size(1, 2, 25), "three": Size(3, 6, 75)})
-    cat = catalog([tel, uni, mob, west], [
+    tpl = template("web", {"one": Size(1, 2, 25), "three": Size(3, 6, 75), "small": Size(2, 4, 50)})
+    return catalog([tel, uni, mob, west], [*first,
         department("dp", [contract("PA", "telecom"), contract("PB", "unicom")], [request("p", size="one")]),
         department("dq", [contract("QA", "telecom"), contract("QB", "unicom", ceiling=1),
                           contract("QW", "west", ceiling=1), contract("QS", "unicom", "backup"),
                           contract("QM", "mobile", "backup")],
                    [request("q", size="three", dr=True)])], [tpl])
-    plan = place(cat, DAY)
+
+
+def test_a_primary_placed_by_the_repair_gets_one_standby_on_the_cheapest_backup():
+    # a dr pair listed first (placed by the greedy, on west + mobile) changes nothing for dq
+    early = department("da", [contract("AW", "west"), contract("AM", "mobile", "backup")], [request("r", dr=True)])
+    plan = place(_repaired_primary([early]), DAY)
     assert sorted((k[0], k[2], v[0], v[2]) for k, v in _where(plan).items()) == [
+        ("da", "primary", "west", SMALL), ("da", "standby", "mobile", SMALL),
         ("dp", "primary", "unicom", 125.0), ("dq", "primary", "telecom", 187.5), ("dq", "standby", "mobile", 187.5)]
     util = {(u.provider, u.zone): u.vcpu_ratio for u in plan.utilization if u.vcpu_ratio}
-    assert util == {("telecom", "az1"): 1.0, ("unicom", "az1"): 0.01, ("mobile", "az1"): 0.03}
+    assert util == {("telecom", "az1"): 1.0, ("unicom", "az1"): 0.01, ("mobile", "az1"): 0.02,
+                    ("mobile", "az2"): 0.03, ("west", "az1"): 0.02}
     assert plan.unplaced == ()
+
+
+def test_a_primary_placed_by_the_repair_tries_each_backup_for_its_standby():
+    cat = _repaired_primary()
+    # mobile full: the standby goes to unicom
+    full = (Usage("mobile", "az1", vcpu=100), Usage("mobile", "az2", vcpu=100))
+    plan = place(cat, DAY, full)
+    assert {k[2]: v[0] for k, v in _where(plan).items() if k[0] == "dq"} == {"primary": "telecom",
+                                                                            "standby": "unicom"}
+    # unicom with 2 vCPUs free per zone too: room for dp, none for the standby, both reasons given
+    busy = full + (Usage("unicom", "az1", vcpu=98), Usage("unicom", "az2", vcpu=98))
+    plan = place(cat, DAY, busy)
+    assert {k[0]: v[0] for k, v in _where(plan).items()} == {"dp": "unicom", "dq": "telecom"}
+    assert _unplaced(plan) == {("dq", "q", "standby"): (
+        "capacity on mobile: needs 1 x 3 vCPU/6 GB RAM/75 GB disk; az1 fits 0 (vcpu free 0 of 100); "
+        "az2 fits 0 (vcpu free 0 of 100)",
+        "capacity on unicom: needs 1 x 3 vCPU/6 GB RAM/75 GB disk; az1 fits 0 (vcpu free 1 of 100); "
+        "az2 fits 0 (vcpu free 2 of 100)")}
 
 
 # --------------------------------------------------------------------------- the repair pass
@@ -335,7 +365,7 @@ def _freed_later(first=()):
     ``first``: departments listed before the others."""
     def op(name, vcpu, per_instance):           # one zone; per_instance: the small size's price
         return one_zone(name, vcpu=vcpu, prices=((per_instance - 65) / 2, 10, 0.5, 25))
-    provs = [op("telecom", 4, 125), op("vega", 100, 200), op("west", 0, 125.5), op("sun", 2, 150),
+    provs = [op("vega", 100, 200), op("telecom", 4, 125), op("west", 0, 125.5), op("sun", 2, 150),
              op("unicom", 100, 130), op("rho", 0, 160), op("quartz", 100, 300)]
 
     def dept(name, *ops, count=1):
@@ -359,7 +389,8 @@ def test_the_improvement_pass_gives_freed_room_to_the_biggest_saving_and_takes_a
 
 
 def test_the_improvement_pass_looks_past_a_role_with_one_option():
-    # the same, with a one-option department listed first: it changes nothing else
+    # the same, with a one-option department listed first: it changes nothing else (a role left out
+    # would not do here: the small-first run would then be tried too, and it needs no improvement)
     cat = _freed_later([department("a", [contract("a-unicom", "unicom")], [request("r")])])
     plan = place(cat, DAY)
     assert {k[0]: v[0] for k, v in _where(plan).items()} == {
