@@ -203,7 +203,7 @@ def test_the_most_constrained_role_goes_first():
     # its primary on telecom, unicom or west, its standby under unicom or mobile. x has the larger regret
     # (5 against 2), but y has fewer operators and goes first: y on telecom, x on unicom + mobile. With x
     # first, x would take telecom (standby on unicom); the repair pass could then only move x's primary
-    # to west (unicom holds its standby): 3 roles either way, 635 instead of 390.
+    # to west (unicom holds its standby): 3 roles either way, 720 instead of 390.
     tel = one_zone("telecom", vcpu=2)                                      # 125
     vega = one_zone("vega", vcpu=0, prices=(31, 10, 0.5, 25))              # 127
     uni = provider("unicom", prices=(32.5, 10, 0.5, 25))                   # 130
@@ -396,3 +396,58 @@ def test_the_improvement_pass_looks_past_a_role_with_one_option():
     assert {k[0]: v[0] for k, v in _where(plan).items()} == {
         "a": "unicom", "m": "vega", "q": "telecom", "x": "unicom", "y": "telecom", "z": "sun"}
     assert plan.total_monthly_cost_cny == 930.0 + 130.0
+
+
+# --------------------------------------------------------------------------- more edges (second sample)
+def test_water_filling_levels_count_disk_too():
+    # az1 half full in disk (0.5), az2 60 % in vCPU: az1 is the less utilised
+    usage = (Usage("telecom", "az1", disk_gb=5000), Usage("telecom", "az2", vcpu=60))
+    cat = catalog([TEL], [department("d", [contract("C", "telecom")], [request("r", 2)])])
+    assert dict(place(cat, DAY, usage).placements[0].zones) == {"az1": 2}
+
+
+def test_residency_looks_past_an_operator_at_another_site():
+    # the department's first contract is with an operator at another county: the second still counts
+    sites = (Site("yiyang", "city"), Site("taojiang", "county", parent="yiyang"), Site("anhua", "county", parent="yiyang"))
+    away = dataclasses.replace(one_zone("telecom"), zones=(dataclasses.replace(one_zone("telecom").zones[0], site="anhua"),))
+    home = dataclasses.replace(one_zone("unicom"), zones=(dataclasses.replace(one_zone("unicom").zones[0], site="taojiang"),))
+    dept = dataclasses.replace(department("d", [contract("A", "telecom"), contract("B", "unicom")], [request("r")]),
+                               site="taojiang")
+    plan = place(dataclasses.replace(catalog([away, home], [dept]), sites=sites), DAY)
+    assert _where(plan) == {("d", "r", "primary"): ("unicom", {"az1": 1}, SMALL)}
+
+
+def test_the_larger_regret_goes_first_not_the_larger_sum():
+    # telecom holds 4 vCPUs: aa (2 vCPU: 125 or unicom 200, regret 75) or zz (4 vCPU: 250 or mobile
+    # 260, regret 10). aa first: aa on telecom, zz on mobile, 385 (zz first would make it 450).
+    tel = one_zone("telecom", vcpu=4)
+    uni = provider("unicom", prices=(67.5, 10, 0.5, 25))                   # 200 per small
+    mob = provider("mobile", prices=(32.5, 10, 0.5, 25))                   # 130 per small: 260 for two
+    cat = catalog([tel, uni, mob], [
+        department("aa", [contract("A1", "telecom"), contract("A2", "unicom")], [request("r")]),
+        department("zz", [contract("Z1", "telecom"), contract("Z2", "mobile")], [request("r", 2)])])
+    plan = place(cat, DAY)
+    assert {k[0]: (v[0], v[2]) for k, v in _where(plan).items()} == {"aa": ("telecom", 125.0),
+                                                                     "zz": ("mobile", 260.0)}
+    assert optimum(cat, DAY) == (2, 385.0)
+
+
+def test_the_knapsack_fallback_defers_the_dearest_role():
+    # KNAPSACK_MAX_ROLES one-CNY roles and one two-CNY role under a ceiling of KNAPSACK_MAX_ROLES: the
+    # fallback keeps the one-CNY roles (the ceiling exactly) and defers 'big', which then does not fit;
+    # without the deferral 'big' would go first (the dearest) and two one-CNY roles would be left out
+    n = KNAPSACK_MAX_ROLES
+    tel = one_zone("telecom", vcpu=10 * n, prices=(1, 0, 0, 0))
+    tpl = template("web", {"one": Size(1, 1, 0), "two": Size(2, 1, 0)})
+    reqs = [request(f"r{i:03d}", size="one") for i in range(n)] + [request("big", size="two")]
+    cat = catalog([tel], [department("d", [contract("C", "telecom", ceiling=n)], reqs)], [tpl])
+    plan = place(cat, DAY)
+    assert len(plan.placements) == n and set(_unplaced(plan)) == {("d", "big", "primary")}
+    assert plan.total_monthly_cost_cny == n
+
+
+def test_a_knapsack_tie_keeps_the_first_by_name():
+    # ceiling 125 holds one of two 125-CNY roles (listed b, a): the knapsack keeps 'a', the first by name
+    cat = catalog([TEL], [department("d", [contract("C", "telecom", ceiling=SMALL)], [request("b"), request("a")])])
+    plan = place(cat, DAY)
+    assert sorted(_where(plan)) == [("d", "a", "primary")]
