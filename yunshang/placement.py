@@ -568,8 +568,8 @@ def _run(catalog: Catalog, date: dt.date, usage: tuple[Usage, ...], excluded: di
 
     items = primaries + standbys
     _repair(state, items, placed, why_not, partner)
-    # a primary placed by the repair pass gets its standby tried now
-    for sb in standbys:
+    # a primary placed by the repair pass gets its standby tried now, in its primary's order
+    for sb in sorted(standbys, key=lambda sb: (partner[id(sb)].order_key, sb.dept.name, sb.req.name)):
         prim = partner[id(sb)]
         got = placed.get(id(prim))
         if id(sb) in placed or got is None or sb.options:
@@ -706,7 +706,9 @@ def _repair(state: _State, items: list[_Item], placed: dict, why_not: dict, part
             movable.setdefault(pi, []).append((alt - cost, it.dept.name, it.req.name, it.role, it))
     for lst in movable.values():
         lst.sort(key=lambda m: m[:4])
-    for it in sorted(blocked, key=lambda i: i.order_key):
+    # standbys carry no order key of their own (the greedy orders primaries): names break ties, so the
+    # order the catalog lists departments and requests in never changes the result
+    for it in sorted(blocked, key=lambda i: (i.order_key, i.dept.name, i.req.name, i.role)):
         if id(it) in placed:
             continue
         mate = partner.get(id(it))
