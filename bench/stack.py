@@ -86,7 +86,7 @@ def tenant_ratio(clouds: str, servers: int, tmp: Path) -> dict:
         out["sdk_apply_again_s"] = round(yunshang(s, "tenant", "apply", "ypl-bench", *common), 1)
     finally:
         out["sdk_destroy_s"] = round(yunshang(s, "tenant", "destroy", "ypl-bench", "--catalog", cat, "--clouds",
-                                              clouds, "--operator", "telecom"), 1)
+                                              clouds, "--operator", "telecom", "--yes"), 1)
     out["up_ratio"] = round(out["stack_up_s"] / out["sdk_apply_s"], 2)
     out["up_again_ratio"] = round(out["stack_up_again_s"] / out["sdk_apply_again_s"], 2)
     out["destroy_ratio"] = round(out["stack_destroy_s"] / out["sdk_destroy_s"], 2)

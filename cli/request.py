@@ -383,7 +383,7 @@ def reclaim_confirm(ctx, request_id, os_cloud, reason, output):
 
     r = uc.reclaim(deps(ctx), who(os_cloud), request_id, reason)
     _show(r, output, f"reclaimed request {r.id}; remove the tenant with: yunshang tenant destroy {r.department} "
-                     f"--operator {' / '.join(sorted({p.provider for p in r.placements}))}")
+                     f"--operator {' / '.join(sorted({p.provider for p in r.placements}))} (it lists and asks; --yes in scripts)")
 
 
 @request.command()

@@ -179,12 +179,23 @@ def adopt(operator, project, catalog_dir, clouds_file, out_dir, output):
               default=None, help="Catalog (for the operator's cloud name); default: cloud = operator.")
 @clouds_option
 @click.option("--dry-run", is_flag=True, help="Print what would be deleted; delete nothing.")
+@click.option("--yes", "-y", is_flag=True,
+              help="Delete without asking (scripts). Without it: what would be deleted is listed and confirmed on the "
+                   "terminal; with no terminal, refused (exit 2) before the cloud is touched.")
 @_state_option
 @output_option
-def destroy(department, operator, catalog_dir, clouds_file, dry_run, state_dir, output):
+def destroy(department, operator, catalog_dir, clouds_file, dry_run, yes, state_dir, output):
     """Remove DEPARTMENT's tenant on OPERATOR: only what yunshang created (its journal and markers).
-    Foreign objects are kept, and then so is the project. Finishes a failed apply's leftovers too."""
+    Foreign objects are kept, and then so is the project. Finishes a failed apply's leftovers too.
+
+    Asks before deleting (lists the objects first) unless --yes; --dry-run only lists."""
+    import sys
+
     from yunshang.openstack.tenant import destroy_tenant
+
+    if not dry_run and not yes and not sys.stdin.isatty():
+        raise click.UsageError(f"tenant destroy deletes {department}'s tenant on {operator}: confirm with --yes "
+                               "(there is no terminal to ask on), or list what it would delete with --dry-run")
 
     cloud = operator
     if catalog_dir:
@@ -201,8 +212,15 @@ def destroy(department, operator, catalog_dir, clouds_file, dry_run, state_dir, 
         except KeyError:
             raise NotFound(f"unknown department {department!r} in {catalog_dir}") from None
     say = (lambda m: None) if output == "json" else click.echo
-    plan = destroy_tenant(cloud, operator, department, clouds_file, dry_run=dry_run, say=say,
-                          state=Path(state_dir) if state_dir else None)
+    state = Path(state_dir) if state_dir else None
+    if not dry_run and not yes:
+        would = destroy_tenant(cloud, operator, department, clouds_file, dry_run=True,
+                               say=lambda m: click.echo(m, err=True), state=state)
+        if not would:
+            click.echo(f"nothing of {department}'s tenant on {operator} to delete", err=True)
+        click.confirm(f"delete these {len(would)} object(s) of {department}'s tenant on {operator}?",
+                      abort=True, err=True)
+    plan = destroy_tenant(cloud, operator, department, clouds_file, dry_run=dry_run, say=say, state=state)
     if output == "json":
         echo_json({"department": department, "operator": operator, "dry_run": dry_run,
                    "deleted" if not dry_run else "would_delete": [c.as_dict() for c in plan]})
