@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -133,23 +138,41 @@ def test_catalog_refuses_a_department_entry_that_is_not_a_readable_file(tmp_path
     assert "treasury.yaml" in str(exc.value)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
-def test_catalog_refuses_unreadable_file_and_directory(tmp_path):
-    root = write_catalog(tmp_path / "cat")
-    f = root / "departments" / "health.yaml"
-    f.chmod(0)
-    try:
-        with pytest.raises(CatalogInvalid, match="health.yaml: cannot read"):
+def _validate_as_someone(root) -> tuple[int, str]:
+    """``catalog validate`` on ``root`` as a user whom permissions apply to: this user, or (as root,
+    who reads every file) the CLI run as ``nobody`` through setpriv."""
+    if os.geteuid() != 0:
+        try:
             load_catalog(root)
-    finally:
+        except CatalogInvalid as exc:
+            return 2, str(exc)
+        return 0, ""
+    yunshang = os.path.join(os.path.dirname(sys.executable), "yunshang")
+    r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", yunshang,
+                        "catalog", "validate", "--catalog", str(root)], capture_output=True, text=True, timeout=120)
+    return r.returncode, r.stderr
+
+
+def test_catalog_refuses_unreadable_file_and_directory():
+    base = Path(tempfile.mkdtemp(prefix="yunshang-unreadable-"))    # not under pytest's root-only tmp dir
+    try:
+        base.chmod(0o755)
+        root = write_catalog(base / "cat")
+        for p in [root, *root.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        f = root / "departments" / "health.yaml"
+        f.chmod(0)
+        code, err = _validate_as_someone(root)
+        assert code == 2 and "health.yaml: cannot read" in err, err
         f.chmod(0o644)
-    d = root / "departments"
-    d.chmod(0)
-    try:
-        with pytest.raises(CatalogInvalid, match="cannot list"):
-            load_catalog(root)
-    finally:
+        d = root / "departments"
+        d.chmod(0)
+        code, err = _validate_as_someone(root)
         d.chmod(0o755)
+        assert code == 2 and "departments: cannot list" in err, err
+        assert _validate_as_someone(root)[0] == 0          # readable again: the same catalog is valid
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_survey_yaml_goes_through_the_same_loader(tmp_path):
