@@ -31,7 +31,7 @@ demo: venv
 	bash tools/demo.sh $(CATALOG)
 
 # Every test, including those against the real local OpenStack, sshd hosts and Prometheus.
-test: venv system-deps pulumi
+test: venv system-deps lint pulumi
 	$(PY) -m pytest -p no:cacheprovider tests
 
 # ruff over the core package, the adapters and the tests (RUFF_DIRS); mypy over MYPY_FILES. Run by `make test`.
