@@ -15,12 +15,14 @@ passwords) are encrypted with the passphrase in PULUMI_CONFIG_PASSPHRASE(_FILE),
 passphrase file yunshang creates (0600) beside the state.
 
 One update at a time per stack: yunshang holds its own lock for the whole operation (Pulumi's DIY
-lock is best effort): a flock on the workspace for file backends, a PostgreSQL advisory lock for
-postgres backends. A second update of the same stack is refused at once, naming the holder.
+lock is best effort), kept with the backend so workspaces sharing it share the lock: a flock in the
+backend directory for file backends, a PostgreSQL advisory lock (+ a holder row) for postgres
+backends. A second update of the same stack is refused at once, naming the holder; a lock left by a
+killed holder is taken over, and said so.
 
 An update killed halfway (SIGKILL) leaves "pending operations" in the state: resources the engine
 had asked the cloud to create without recording the result. Before every operation they are
-resolved against the cloud (stacks/pending.py): a resource that exists is imported into the state,
+resolved against the cloud (stacks/pending.py): a resource that exists is adopted into the state,
 one that does not is cleared; so the next `up` converges without duplicates or orphans.
 """
 from __future__ import annotations
@@ -129,9 +131,10 @@ def engine_env(clouds_file: str | None, home: Path) -> dict[str, str]:
 
 
 def project_settings(backend: str) -> dict:
-    """The workspace's Pulumi.yaml: local plugins only, the venv's Python. The backend URL is not
-    written here (it may carry a password): the engine gets it as PULUMI_BACKEND_URL."""
+    """The workspace's Pulumi.yaml: local plugins only, the venv's Python, the backend URL without
+    its password (engine_backend)."""
     return {"name": PROJECT, "runtime": {"name": "python", "options": {"virtualenv": str(_bin_dir().parent)}},
+            "backend": {"url": engine_backend(backend)[0]},
             "plugins": {"providers": [{"name": "openstack", "path": _plugin_dir("pulumi-resource-openstack")}],
                         "languages": [{"name": "python", "path": _plugin_dir("pulumi-language-python")}]}}
 
@@ -217,6 +220,22 @@ def pg_connect(backend: str):
         raise YunshangError(f"backend {_redact(backend)}: cannot connect: {msg}") from None
     with conn:
         yield conn, table
+
+
+def engine_backend(url: str) -> tuple[str, dict[str, str]]:
+    """(backend URL for the engine, env): a postgres password leaves the URL for PGPASSWORD (libpq's
+    and lib/pq's variable): Pulumi keeps the URL it is given in clear (PULUMI_HOME/workspaces/*.json),
+    and the workspace's Pulumi.yaml names it."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    if not url.startswith("postgres://"):
+        return url, {}
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url, {}
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[1]}")), {"PGPASSWORD": unquote(parts.password)}
 
 
 def _url_passwords(url: str) -> list[str]:
@@ -352,7 +371,7 @@ def _stack(spec: TenantSpec, clouds_file: str | None, backend: str | None):
     (work / "Pulumi.yaml").write_text(yaml.safe_dump(project_settings(url), sort_keys=False))
     _strip_os_env()
     env = engine_env(str(derived_clouds(spec, clouds_file, ws)), home)
-    env["PULUMI_BACKEND_URL"] = url
+    env.update(engine_backend(url)[1])
 
     def program():
         build_tenant(spec, initial_passwords=initial_passwords(PROJECT))
@@ -435,7 +454,7 @@ def run(spec: TenantSpec, verb: str, clouds_file: str | None = None, backend: st
     from pulumi import automation as auto
 
     from stacks.extras import delete_extra_rules, extra_rules
-    from stacks.pending import clear_stale_engine_lock, resolve_pending
+    from stacks.pending import clear_stale_engine_lock, refuse_untracked, resolve_pending
 
     stack, url, ws = _stack(spec, clouds_file, backend)
     out: dict = {"stack": spec.stack_name, "verb": verb, "backend": _redact(url)}
@@ -459,6 +478,7 @@ def run(spec: TenantSpec, verb: str, clouds_file: str | None = None, backend: st
                 if refresh:
                     out["extra_rules"] = extra_rules(spec, clouds_file)
             elif verb == "up":
+                refuse_untracked(stack, spec, clouds_file)
                 r = stack.up(on_output=on_output, on_event=on_event, refresh=refresh,
                              **_policy_args(spec, ws, catalog))
                 out.update(result=r.summary.result, changes=dict(r.summary.resource_changes or {}), steps=steps,

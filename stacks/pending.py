@@ -274,3 +274,66 @@ def _alive(pid: int, marker: bytes) -> bool:
             return marker in fh.read()
     except OSError:
         return True
+
+
+def named_objects(spec) -> dict[str, set[str]]:
+    """type token -> the names the spec gives objects of that kind inside the department's project
+    (the kinds whose API accepts a second object of the same name: a stray one would be duplicated)."""
+    n = spec.network
+    return {
+        "openstack:compute/instance:Instance": {s.name for s in spec.servers},
+        "openstack:networking/port:Port": {s.port_name for s in spec.servers},
+        "openstack:blockstorage/volume:Volume": {v.name for v in spec.volumes},
+        "openstack:networking/network:Network": {n.name},
+        "openstack:networking/subnet:Subnet": {n.subnet_name},
+        "openstack:networking/router:Router": {n.router_name},
+        "openstack:networking/secGroup:SecGroup": {g.name for g in spec.security_groups},
+        "openstack:compute/serverGroup:ServerGroup": {g.name for g in spec.server_groups},
+    }
+
+
+def untracked(wanted: dict[str, set[str]], in_state: dict[str, set[str]], in_cloud: dict[str, set[str]]) -> list[str]:
+    """'<kind> <name>' of objects the spec names, that exist in the cloud and that the state does not
+    hold: creating them would make a second one."""
+    return sorted(f"{kind.rsplit(':', 1)[-1]} {name}" for kind, names in wanted.items()
+                  for name in names & in_cloud.get(kind, set()) - in_state.get(kind, set()))
+
+
+def refuse_untracked(stack, spec, clouds_file: Optional[str]) -> None:
+    """Before `up`: an object the spec names that is in the project but not in the state (made by
+    hand, by the SDK engine, or left by a state edited by hand) is refused, never duplicated.
+    After a killed `up` there is none (every in-flight create is a pending create, resolved first)."""
+    import json
+
+    from stacks.automation import pulumi_cli
+    from yunshang.errors import YunshangError
+    from yunshang.openstack import connect
+
+    conn = connect(spec.cloud, clouds_file)
+    project = conn.identity.find_project(spec.project.name)
+    if project is None:
+        return
+    deployment = json.loads(pulumi_cli(stack, ["stack", "export", "--stack", stack.name]))["deployment"]
+    in_state: dict[str, set[str]] = {}
+    for r in deployment.get("resources") or []:
+        if r.get("id") and (r.get("inputs") or {}).get("name"):
+            in_state.setdefault(r["type"], set()).add(r["inputs"]["name"])
+    pid, net = project.id, conn.network
+    in_cloud = {
+        "openstack:compute/instance:Instance": {s.name for s in conn.compute.servers(all_projects=True,
+                                                                                     project_id=pid)},
+        "openstack:networking/port:Port": {p.name for p in net.ports(project_id=pid) if p.name},
+        "openstack:blockstorage/volume:Volume": {v.name for v in conn.block_storage.volumes(all_projects=True,
+                                                                                            project_id=pid)},
+        "openstack:networking/network:Network": {x.name for x in net.networks(project_id=pid)},
+        "openstack:networking/subnet:Subnet": {x.name for x in net.subnets(project_id=pid)},
+        "openstack:networking/router:Router": {x.name for x in net.routers(project_id=pid)},
+        "openstack:networking/secGroup:SecGroup": {x.name for x in net.security_groups(project_id=pid)},
+        "openstack:compute/serverGroup:ServerGroup": {g.name for g in conn.compute.server_groups(all_projects=True)
+                                                      if g.project_id in (pid, None)},
+    }
+    stray = untracked(named_objects(spec), in_state, in_cloud)
+    if stray:
+        raise YunshangError(f"stack {stack.name}: {len(stray)} object(s) the stack would create already exist in "
+                            f"{spec.project.name} outside its state: {', '.join(stray)}. Delete them, or adopt each "
+                            "with `pulumi import` in the stack's workspace; refusing to make a second one")
