@@ -27,25 +27,23 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-IDEMPOTENT = frozenset({
-    "openstack:compute/quotaSetV2:QuotaSetV2", "openstack:networking/quotaV2:QuotaV2",
-    "openstack:blockstorage/quoteSetV3:QuoteSetV3", "openstack:identity/roleAssignment:RoleAssignment",
-    "openstack:compute/flavorAccess:FlavorAccess",
-})
+from yunshang.tenant import KIND
+
+# The pulumi-openstack types, from the one model of kinds: each kind's main type, and the second
+# type the flavor and volume kinds declare (their access grant, their attachment).
+T: dict[str, str] = {name: k.pulumi_type for name, k in KIND.items()}
+_, FLAVOR_ACCESS = KIND["flavor"].pulumi_types
+_, VOLUME_ATTACH = KIND["volume"].pulumi_types
+
+IDEMPOTENT = frozenset({*KIND["quota"].pulumi_types, T["role_assignment"], FLAVOR_ACCESS})
 
 
 # Looked up in the cloud (the keys of _lookups); identity and flavors are the operator's, the
 # rest live inside the department's project (no project: they cannot exist).
-OPERATOR_SCOPED = frozenset({
-    "openstack:identity/project:Project", "openstack:identity/user:User", "openstack:compute/flavor:Flavor",
-})
+OPERATOR_SCOPED = frozenset({T["project"], T["user"], T["flavor"]})
 PROJECT_SCOPED = frozenset({
-    "openstack:networking/network:Network", "openstack:networking/subnet:Subnet",
-    "openstack:networking/router:Router", "openstack:networking/routerInterface:RouterInterface",
-    "openstack:networking/secGroup:SecGroup", "openstack:networking/secGroupRule:SecGroupRule",
-    "openstack:networking/port:Port", "openstack:networking/floatingIp:FloatingIp",
-    "openstack:compute/serverGroup:ServerGroup", "openstack:compute/instance:Instance",
-    "openstack:blockstorage/volume:Volume", "openstack:compute/volumeAttach:VolumeAttach",
+    T["network"], T["subnet"], T["router"], T["router_interface"], T["security_group"], T["security_group_rule"],
+    T["port"], T["floating_ip"], T["server_group"], T["server"], T["volume"], VOLUME_ATTACH,
 })
 RESOLVABLE = OPERATOR_SCOPED | PROJECT_SCOPED | IDEMPOTENT
 
@@ -106,25 +104,25 @@ def _lookups(conn, project_id: Optional[str]) -> dict[str, Callable[[dict], Opti
 
     scoped = {"project_id": project_id}
     found = {
-        "openstack:identity/project:Project": named(conn.identity.projects),
-        "openstack:identity/user:User": named(conn.identity.users),
-        "openstack:compute/flavor:Flavor": named(lambda **kw: [f for f in conn.compute.flavors(is_public=None)
-                                                               if f.name == kw["name"]]),
-        "openstack:networking/network:Network": named(net.networks, **scoped),
-        "openstack:networking/subnet:Subnet": named(net.subnets, **scoped),
-        "openstack:networking/router:Router": named(net.routers, **scoped),
-        "openstack:networking/secGroup:SecGroup": named(net.security_groups, **scoped),
-        "openstack:networking/port:Port": named(net.ports, **scoped),
-        "openstack:networking/secGroupRule:SecGroupRule": rule,
-        "openstack:networking/floatingIp:FloatingIp": floating_ip,
-        "openstack:networking/routerInterface:RouterInterface": router_interface,
-        "openstack:compute/serverGroup:ServerGroup": named(lambda **kw: [g for g in conn.compute.server_groups(
+        T["project"]: named(conn.identity.projects),
+        T["user"]: named(conn.identity.users),
+        T["flavor"]: named(lambda **kw: [f for f in conn.compute.flavors(is_public=None)
+                                          if f.name == kw["name"]]),
+        T["network"]: named(net.networks, **scoped),
+        T["subnet"]: named(net.subnets, **scoped),
+        T["router"]: named(net.routers, **scoped),
+        T["security_group"]: named(net.security_groups, **scoped),
+        T["port"]: named(net.ports, **scoped),
+        T["security_group_rule"]: rule,
+        T["floating_ip"]: floating_ip,
+        T["router_interface"]: router_interface,
+        T["server_group"]: named(lambda **kw: [g for g in conn.compute.server_groups(
             all_projects=True) if g.name == kw["name"] and g.project_id == project_id]),
-        "openstack:compute/instance:Instance": named(lambda **kw: conn.compute.servers(
+        T["server"]: named(lambda **kw: conn.compute.servers(
             all_projects=True, name=f"^{kw['name']}$", project_id=project_id)),
-        "openstack:blockstorage/volume:Volume": named(lambda **kw: conn.block_storage.volumes(
+        T["volume"]: named(lambda **kw: conn.block_storage.volumes(
             all_projects=True, name=kw["name"], project_id=project_id)),
-        "openstack:compute/volumeAttach:VolumeAttach": volume_attach,
+        VOLUME_ATTACH: volume_attach,
     }
     assert set(found) == OPERATOR_SCOPED | PROJECT_SCOPED
     if project_id is None:  # no project yet: nothing of the project's can exist
@@ -281,14 +279,14 @@ def named_objects(spec) -> dict[str, set[str]]:
     (the kinds whose API accepts a second object of the same name: a stray one would be duplicated)."""
     n = spec.network
     return {
-        "openstack:compute/instance:Instance": {s.name for s in spec.servers},
-        "openstack:networking/port:Port": {s.port_name for s in spec.servers},
-        "openstack:blockstorage/volume:Volume": {v.name for v in spec.volumes},
-        "openstack:networking/network:Network": {n.name},
-        "openstack:networking/subnet:Subnet": {n.subnet_name},
-        "openstack:networking/router:Router": {n.router_name},
-        "openstack:networking/secGroup:SecGroup": {g.name for g in spec.security_groups},
-        "openstack:compute/serverGroup:ServerGroup": {g.name for g in spec.server_groups},
+        T["server"]: {s.name for s in spec.servers},
+        T["port"]: {s.port_name for s in spec.servers},
+        T["volume"]: {v.name for v in spec.volumes},
+        T["network"]: {n.name},
+        T["subnet"]: {n.subnet_name},
+        T["router"]: {n.router_name},
+        T["security_group"]: {g.name for g in spec.security_groups},
+        T["server_group"]: {g.name for g in spec.server_groups},
     }
 
 
@@ -320,16 +318,16 @@ def refuse_untracked(stack, spec, clouds_file: Optional[str]) -> None:
             in_state.setdefault(r["type"], set()).add(r["inputs"]["name"])
     pid, net = project.id, conn.network
     in_cloud = {
-        "openstack:compute/instance:Instance": {s.name for s in conn.compute.servers(all_projects=True,
+        T["server"]: {s.name for s in conn.compute.servers(all_projects=True,
                                                                                      project_id=pid)},
-        "openstack:networking/port:Port": {p.name for p in net.ports(project_id=pid) if p.name},
-        "openstack:blockstorage/volume:Volume": {v.name for v in conn.block_storage.volumes(all_projects=True,
+        T["port"]: {p.name for p in net.ports(project_id=pid) if p.name},
+        T["volume"]: {v.name for v in conn.block_storage.volumes(all_projects=True,
                                                                                             project_id=pid)},
-        "openstack:networking/network:Network": {x.name for x in net.networks(project_id=pid)},
-        "openstack:networking/subnet:Subnet": {x.name for x in net.subnets(project_id=pid)},
-        "openstack:networking/router:Router": {x.name for x in net.routers(project_id=pid)},
-        "openstack:networking/secGroup:SecGroup": {x.name for x in net.security_groups(project_id=pid)},
-        "openstack:compute/serverGroup:ServerGroup": {g.name for g in conn.compute.server_groups(all_projects=True)
+        T["network"]: {x.name for x in net.networks(project_id=pid)},
+        T["subnet"]: {x.name for x in net.subnets(project_id=pid)},
+        T["router"]: {x.name for x in net.routers(project_id=pid)},
+        T["security_group"]: {x.name for x in net.security_groups(project_id=pid)},
+        T["server_group"]: {g.name for g in conn.compute.server_groups(all_projects=True)
                                                       if g.project_id in (pid, None)},
     }
     stray = untracked(named_objects(spec), in_state, in_cloud)
