@@ -371,32 +371,12 @@ def wait_for(check, timeout, what):
     raise SystemExit(f"bench: timed out waiting for {what}")
 
 
-def _tree(pid: int) -> list[int]:
-    """pid and every descendant (ours: the server, its collector process, multiprocessing's tracker)."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        for task in pathlib.Path(f"/proc/{p}/task").glob("*"):
-            try:
-                todo += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                pass
-    return out
-
-
 def _rss_mb(pid: int) -> float:
     """Peak resident memory (VmHWM) summed over the process and its descendants (an upper bound of
     their joint peak)."""
-    total = 0.0
-    for p in _tree(pid):
-        try:
-            for ln in pathlib.Path(f"/proc/{p}/status").read_text().splitlines():
-                if ln.startswith("VmHWM:"):
-                    total += int(ln.split()[1]) / 1024
-        except OSError:
-            pass
-    return total or float("nan")
+    from tests.exporters.exporter_harness import tree_status_kib
+
+    return tree_status_kib(pid, "VmHWM") / 1024 or float("nan")
 
 
 def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0):

@@ -68,6 +68,33 @@ def http_get(url: str, timeout: float = 5.0) -> bytes:
         return r.read()
 
 
+def process_tree(pid: int) -> list[int]:
+    """pid and every descendant, from /proc (gone processes are skipped)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in pathlib.Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return out
+
+
+def tree_status_kib(pid: int, field: str) -> int:
+    """A /proc/PID/status memory field (VmRSS, VmHWM: kiB) summed over pid and its descendants."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            for line in pathlib.Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith(field + ":"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
 def wait_until(check, timeout: float, what: str, interval: float = 0.5):
     deadline = time.monotonic() + timeout
     last_exc = None
@@ -144,28 +171,11 @@ class ExporterProc(Proc):
 
     def pids(self) -> list[int]:
         """The server and its descendants (the collector process, multiprocessing's resource tracker)."""
-        out, todo = [], [self.pid]
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            for task in pathlib.Path(f"/proc/{pid}/task").glob("*"):
-                try:
-                    todo += [int(c) for c in (task / "children").read_text().split()]
-                except OSError:
-                    pass
-        return out
+        return process_tree(self.pid)
 
     def rss_bytes(self) -> int:
         """Resident memory of the whole exporter: the serving process and its collector process."""
-        total = 0
-        for pid in self.pids():
-            try:
-                for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-            except OSError:
-                pass
-        return total
+        return tree_status_kib(self.pid, "VmRSS") * 1024
 
 
 class PrometheusProc(Proc):
