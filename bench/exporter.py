@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import zlib
 
 import yaml
 
@@ -298,13 +299,22 @@ def _page_refresh_ts(head: bytes) -> float | None:
     return float(head[head.rfind(b" ", k, end) + 1:end])
 
 
-def scrape_latency(url: str, n: int, refreshes: int = 0, max_seconds: float = 600) -> dict:
+# what Prometheus 2.x/3.x sends on every scrape (scrape_config defaults: enable_compression true)
+PROMETHEUS_HEADERS = {"Accept": "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1",
+                      "Accept-Encoding": "gzip", "User-Agent": "Prometheus/bench",
+                      "X-Prometheus-Scrape-Timeout-Seconds": "10"}
+
+
+def scrape_latency(url: str, n: int, refreshes: int = 0, max_seconds: float = 600, gzip_: bool = True) -> dict:
     """Sequential scrapes: at least n, and (with refreshes) until that many refreshes completed while
     scraping (bounded by max_seconds). Returns p50/p99 of the answered scrapes, the p99 of those that
     started while a refresh was in flight, and how many failed. A refresh whose page says
     last_refresh_timestamp T is in flight from T (when its reading began) until the first scrape that
     gets its page (reading, parsing and rendering included). A scrape fails after 10 s; after three
-    failures in a row the exporter is taken as hung and the rest of the n count as failed."""
+    failures in a row the exporter is taken as hung and the rest of the n count as failed.
+    With gzip_ (the default) the request carries Prometheus's own headers (Accept-Encoding: gzip);
+    a scrape's time is until the last byte of the answer is read (decompressing is the client's)."""
+    headers = PROMETHEUS_HEADERS if gzip_ else {"User-Agent": "bench"}
     lat: list[tuple[float, float, float | None]] = []     # (wall start, seconds, refresh ts on the page)
     failed, in_a_row, i = 0, 0, 0
     t_end = time.monotonic() + max_seconds
@@ -314,10 +324,12 @@ def scrape_latency(url: str, n: int, refreshes: int = 0, max_seconds: float = 60
         w = time.time()
         t0 = time.perf_counter()
         try:
-            with urllib.request.urlopen(url, timeout=10) as r:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
                 body = r.read()
+                gz = r.headers.get("Content-Encoding") == "gzip"
             dt_s = time.perf_counter() - t0
-            ts = _page_refresh_ts(body[:20000]) if refreshes else None
+            head = zlib.decompressobj(wbits=31).decompress(body, 20000) if gz else body[:20000]
+            ts = _page_refresh_ts(head) if refreshes else None
             lat.append((w, dt_s, ts))
             if ts is not None and ts not in seen:
                 seen[ts] = w
@@ -379,15 +391,16 @@ def _rss_mb(pid: int) -> float:
     return tree_status_kib(pid, "VmHWM") / 1024 or float("nan")
 
 
-def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0):
+def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0, gzip_=True):
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
     p = start([sys.executable, "-m", "cli.main", "exporter", "serve", "--listen", f"127.0.0.1:{port}", "--catalog",
                str(catalog), "--clouds", clouds, "--operator", operator, "--interval", f"{interval:g}",
-               "--probe-interval", "15", "--state-file", str(tmp / "probes.json")], dict(os.environ), tmp / "ours.log",
+               "--probe-interval", "15", "--state-file", str(tmp / f"probes-{operator}.json")], dict(os.environ),
+              tmp / f"ours-{operator}.log",
               cwd=ROOT)
     try:
-        wait_for(lambda: p.poll() is None and get(url), 60, f"our exporter on :{port} (see {tmp / 'ours.log'})")
+        wait_for(lambda: p.poll() is None and get(url), 60, f"our exporter on :{port} (see {tmp / f'ours-{operator}.log'})")
         durations = []
         last = None
         deadline = time.monotonic() + 900
@@ -399,9 +412,9 @@ def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0):
                 durations.append(sample(text, "yunshang_collection_duration_seconds"))
             time.sleep(0.2)
         if len(durations) < 2:
-            raise SystemExit(f"bench: our exporter refreshed {len(durations)} time(s); see {tmp / 'ours.log'}")
+            raise SystemExit(f"bench: our exporter refreshed {len(durations)} time(s); see {tmp / f'ours-{operator}.log'}")
         # scrapes while it keeps refreshing every `interval` seconds, over at least 3 refreshes
-        sc = scrape_latency(url, scrapes, refreshes=3)
+        sc = scrape_latency(url, scrapes, refreshes=3, gzip_=gzip_)
         text = get(url).decode()
         return {"refresh_s": statistics.median(durations[1:]), "cold_refresh_s": durations[0],
                 "refreshes": durations, "p50_ms": sc["p50"] * 1e3, "p99_ms": sc["p99"] * 1e3,
@@ -569,53 +582,34 @@ PEER_TO_OURS = {
 }
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clouds")
-    ap.add_argument("--operator", default="telecom")
-    ap.add_argument("--projects", type=int, default=200)
-    ap.add_argument("--servers", type=int, default=1000)
-    ap.add_argument("--grow-timeout", type=float, default=900)
-    ap.add_argument("--scrapes", type=int, default=500)
-    ap.add_argument("--skip-grow", action="store_true", help="measure what the cloud holds now")
-    ap.add_argument("--cleanup-only", action="store_true", help="only delete the bench servers and projects")
-    ap.add_argument("--grow-only", action="store_true", help="only grow the cloud (kept), measure nothing")
-    ap.add_argument("--keep", action="store_true", help="keep the bench servers and projects (default: delete them)")
-    ap.add_argument("--json", action="store_true", help="print the whole result as indented JSON too")
-    ap.add_argument("--peer", action="store_true", help="also measure prometheus-openstack-exporter (Debian package)")
-    ap.add_argument("--compare", metavar="FILE",
-                    help="a smaller run's final JSON line (e.g. 1,000 servers): print how refresh cost grew per server")
-    a = ap.parse_args()
-    clouds = find_clouds(a.clouds)
-    if a.cleanup_only:
-        ns, np_ = cleanup(clouds, a.operator, a.grow_timeout)
-        log(f"deleted {ns} servers, {np_} projects")
-        return 0
-    if a.grow_only:
-        n_proj, n_srv, grow_s = grow(clouds, a.operator, a.projects, a.servers, a.grow_timeout)
-        log(f"cloud {a.operator}: {n_proj} bench projects, {n_srv} ACTIVE bench servers (grow {grow_s:.0f}s)")
-        return 0
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="yunshang-bench-exporter-"))
+def measure(a, clouds: str, tmp: pathlib.Path, operator: str, projects: int, servers: int, peer: bool) -> dict:
+    """Grow (unless --skip-grow) and measure one operator: ours, the floor, and the peer if asked."""
     if a.skip_grow:
-        conn = connect(clouds, a.operator)
+        conn = connect(clouds, operator)
         n_proj = sum(1 for p in conn.identity.projects() if p.name.startswith("dept-bench-"))
         n_srv = _count(conn, "ACTIVE")
         grow_s = 0.0
     else:
-        n_proj, n_srv, grow_s = grow(clouds, a.operator, a.projects, a.servers, a.grow_timeout)
-    log(f"cloud {a.operator}: {n_proj} bench projects, {n_srv} ACTIVE bench servers (grow {grow_s:.0f}s)")
-    catalog = bench_catalog(tmp / "catalog", a.operator, n_proj)
-    log("measuring yunshang exporter")
-    ours = run_ours(tmp, clouds, a.operator, catalog, a.scrapes)
-    log("measuring the floor (plain openstacksdk calls)")
-    floor_s, floor_calls = measure_floor(clouds, a.operator)
-    peer = None
-    if a.peer:
-        log("measuring prometheus-openstack-exporter")
-        peer = run_peer(tmp, clouds, a.operator, a.scrapes)
+        n_proj, n_srv, grow_s = grow(clouds, operator, projects, servers, a.grow_timeout)
+    log(f"cloud {operator}: {n_proj} bench projects, {n_srv} ACTIVE bench servers (grow {grow_s:.0f}s)")
+    catalog = bench_catalog(tmp / f"catalog-{operator}", operator, n_proj)
+    log(f"{operator}: measuring yunshang exporter")
+    ours = run_ours(tmp, clouds, operator, catalog, a.scrapes, gzip_=not a.plain)
+    log(f"{operator}: measuring the floor (plain openstacksdk calls)")
+    floor_s, floor_calls = measure_floor(clouds, operator)
+    peer_r = None
+    if peer:
+        log(f"{operator}: measuring prometheus-openstack-exporter")
+        peer_r = run_peer(tmp, clouds, operator, a.scrapes)
+    return {"operator": operator, "projects": n_proj, "servers": n_srv, "goal": [projects, servers], "ours": ours,
+            "floor_seconds": floor_s, "floor_calls": floor_calls, "peer": peer_r, "load": os.getloadavg()[0]}
 
-    print(f"\nexporter benchmark — operator {a.operator}: {n_proj} projects, {n_srv} servers reached "
-          f"(goal {a.projects}/{a.servers}); {a.scrapes} sequential scrapes each on loopback\n")
+
+def report(a, r: dict) -> None:
+    ours, peer, floor_s, floor_calls = r["ours"], r["peer"], r["floor_seconds"], r["floor_calls"]
+    print(f"\nexporter benchmark — operator {r['operator']}: {r['projects']} projects, {r['servers']} servers reached "
+          f"(goal {r['goal'][0]}/{r['goal'][1]}); scrapes sequential on loopback, "
+          f"{'plain text' if a.plain else 'gzip as Prometheus asks'}; load average {r['load']:.1f} at the end\n")
     print("| measure | yunshang | prometheus-openstack-exporter | peer / yunshang |")
     print("|---|---|---|---|")
     if peer and "error" not in peer:
@@ -635,7 +629,7 @@ def main() -> int:
         print(f"| scrape p99 (ms) | {ours['p99_ms']:.3f} | n/a | |")
         print(f"| failed scrapes (of {ours['scrapes']}) | {ours['failed']} | n/a | |")
         print(f"| page size (bytes) | {ours['bytes']} | n/a | |")
-        print(f"\npeer not measured: {peer['error'] if peer else 'prometheus-openstack-exporter not installed'}")
+        print(f"\npeer not measured: {peer['error'] if peer else 'not asked (--peer) or not installed'}")
     print(f"\nyunshang refresh: cold {ours['cold_refresh_s']:.3f} s (every project's quota limits), warm "
           f"{ours['refresh_s']:.3f} s (median of {len(ours['refreshes']) - 1}); "
           f"{ours['api_calls_per_refresh']:.0f} API calls per refresh on average")
@@ -644,29 +638,95 @@ def main() -> int:
           f"{ours['refreshes_while_scraping']} refreshes was in flight: p99 {ours['p99_refreshing_ms']:.2f} ms "
           f"(all: p50 {ours['p50_ms']:.2f}, p99 {ours['p99_ms']:.2f} ms)")
     print(f"exporter peak RSS (server + collector process): {ours['rss_mb']:.0f} MB")
-    growth = None
-    if a.compare:
-        base = json.loads(pathlib.Path(a.compare).read_text().strip().splitlines()[-1])
-        xs, xr = n_srv / base["servers"], ours["refresh_s"] / base["refresh_seconds"]
-        xf = floor_s / base["floor_seconds"]
-        growth = round(xr / xs, 3)
-        print(f"\ngrowth from {base['servers']} servers / {base['projects']} projects ({a.compare}): servers x{xs:.2f}, "
-              f"projects x{n_proj / base['projects']:.2f}; refresh x{xr:.2f} ({base['refresh_seconds']:.3f} -> "
-              f"{ours['refresh_s']:.3f} s), floor x{xf:.2f}; refresh growth / server growth = {growth:.2f} "
-              f"({'no worse than linear' if growth <= 1.0 else 'worse than linear'})")
     print(f"\nyunshang families ({len(ours['families'])}): {', '.join(ours['families'])}")
+
+
+def summary(r: dict) -> dict:
+    """The issue's one-line figures of one measured operator."""
+    ours, peer = r["ours"], r["peer"]
+    return {"servers": r["servers"], "projects": r["projects"], "refresh_seconds": round(ours["refresh_s"], 3),
+            "floor_seconds": round(r["floor_seconds"], 3),
+            "peer_refresh_seconds": peer.get("refresh_s") if peer and "error" not in peer else None,
+            "scrape_p99_ms": round(ours["p99_refreshing_ms"], 2), "rss_mb": round(ours["rss_mb"], 1),
+            "scrape_p99_all_ms": round(ours["p99_ms"], 2)}
+
+
+def growth(base: dict, big: dict, label: str) -> float:
+    """Print and return refresh growth / server growth from base to big (<= 1: no worse than linear)."""
+    xs, xr = big["servers"] / base["servers"], big["refresh_seconds"] / base["refresh_seconds"]
+    xf = big["floor_seconds"] / base["floor_seconds"]
+    g = round(xr / xs, 3)
+    print(f"\ngrowth from {base['servers']} servers / {base['projects']} projects ({label}): servers x{xs:.2f}, "
+          f"projects x{big['projects'] / base['projects']:.2f}; refresh x{xr:.2f} ({base['refresh_seconds']:.3f} -> "
+          f"{big['refresh_seconds']:.3f} s), floor x{xf:.2f} ({base['floor_seconds']:.3f} -> {big['floor_seconds']:.3f} s); "
+          f"refresh growth / server growth = {g:.2f} ({'no worse than linear' if g <= 1.0 else 'worse than linear'})")
+    return g
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clouds")
+    ap.add_argument("--operator", default="telecom")
+    ap.add_argument("--projects", type=int, default=200)
+    ap.add_argument("--servers", type=int, default=1000)
+    ap.add_argument("--baseline", metavar="OPERATOR:PROJECTS:SERVERS",
+                    help="a second operator of the same devcloud, smaller (e.g. unicom:200:1000): grown likewise and "
+                         "measured in the same run, right before --operator; prints how refresh cost grew per server. "
+                         "--peer then runs on the baseline only")
+    ap.add_argument("--grow-timeout", type=float, default=900)
+    ap.add_argument("--scrapes", type=int, default=500)
+    ap.add_argument("--plain", action="store_true", help="scrape plain text (default: gzip, as Prometheus asks)")
+    ap.add_argument("--skip-grow", action="store_true", help="measure what the cloud holds now")
+    ap.add_argument("--cleanup-only", action="store_true", help="only delete the bench servers and projects")
+    ap.add_argument("--grow-only", action="store_true", help="only grow the cloud (kept), measure nothing")
+    ap.add_argument("--keep", action="store_true", help="keep the bench servers and projects (default: delete them)")
+    ap.add_argument("--json", action="store_true", help="print the whole result as indented JSON too")
+    ap.add_argument("--peer", action="store_true", help="also measure prometheus-openstack-exporter (Debian package)")
+    ap.add_argument("--compare", metavar="FILE",
+                    help="a smaller run's final JSON line (e.g. 1,000 servers): print how refresh cost grew per server")
+    a = ap.parse_args()
+    clouds = find_clouds(a.clouds)
+    base_spec = None
+    if a.baseline:
+        parts = a.baseline.split(":")
+        if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit() or parts[0] == a.operator:
+            ap.error("--baseline: expected OPERATOR:PROJECTS:SERVERS with an operator other than --operator, "
+                     "e.g. unicom:200:1000")
+        base_spec = (parts[0], int(parts[1]), int(parts[2]))
+    targets = ([base_spec] if base_spec else []) + [(a.operator, a.projects, a.servers)]
+    if a.cleanup_only:
+        for op, _, _ in targets:
+            ns, np_ = cleanup(clouds, op, a.grow_timeout)
+            log(f"{op}: deleted {ns} servers, {np_} projects")
+        return 0
+    if a.grow_only:
+        for op, n_p, n_s in targets:
+            n_proj, n_srv, grow_s = grow(clouds, op, n_p, n_s, a.grow_timeout)
+            log(f"cloud {op}: {n_proj} bench projects, {n_srv} ACTIVE bench servers (grow {grow_s:.0f}s)")
+        return 0
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="yunshang-bench-exporter-"))
+    results = [measure(a, clouds, tmp, op, n_p, n_s, peer=a.peer and (op != a.operator or not base_spec))
+               for op, n_p, n_s in targets]
+    for r in results:
+        report(a, r)
+    line = summary(results[-1])
+    g = None
+    if base_spec:
+        base = summary(results[0])
+        g = growth(base, line, f"{base_spec[0]}, same run")
+        line["peer_refresh_seconds"] = base["peer_refresh_seconds"]
+        line["baseline"] = base
+    elif a.compare:
+        g = growth(json.loads(pathlib.Path(a.compare).read_text().strip().splitlines()[-1]), line, a.compare)
+    line["refresh_growth_per_server_growth"] = g
     if a.json:
-        print(json.dumps({"projects": n_proj, "servers": n_srv, "ours": ours, "peer": peer,
-                          "floor_seconds": floor_s, "floor_calls": floor_calls}, indent=2))
+        print(json.dumps(results, indent=2))
     if not a.keep and not a.skip_grow:
-        log("deleting bench servers and projects (--keep to keep them)")
-        ns, np_ = cleanup(clouds, a.operator, a.grow_timeout)
-        log(f"deleted {ns} servers, {np_} projects")
-    peer_refresh = peer.get("refresh_s") if peer and "error" not in peer else None
-    print(json.dumps({"servers": n_srv, "projects": n_proj, "refresh_seconds": round(ours["refresh_s"], 3),
-                      "floor_seconds": round(floor_s, 3), "peer_refresh_seconds": peer_refresh,
-                      "scrape_p99_ms": round(ours["p99_refreshing_ms"], 2), "rss_mb": round(ours["rss_mb"], 1),
-                      "scrape_p99_all_ms": round(ours["p99_ms"], 2), "refresh_growth_per_server_growth": growth}))
+        for op, _, _ in targets:
+            log(f"{op}: deleting bench servers and projects (--keep to keep them)")
+            ns, np_ = cleanup(clouds, op, a.grow_timeout)
+            log(f"{op}: deleted {ns} servers, {np_} projects")
+    print(json.dumps(line))
     return 0
 
 

@@ -70,6 +70,26 @@ def test_pages_come_from_the_child_and_keep_coming():
     assert not cp._proc.is_alive()
 
 
+def _nice(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[16])      # field 19: nice
+
+
+def test_the_child_yields_the_cpu_to_scrapes():
+    """The collector runs COLLECTOR_NICENESS below the serving process: on busy cores the kernel
+    answers a scrape before it lets the refresh parse on."""
+    from exporters.service import COLLECTOR_NICENESS
+
+    cp = CollectorProcess(_build, (CATALOG, 0.2), on_exit=lambda code: None)
+    cp.start()
+    try:
+        assert cp.wait_first_page(60)
+        assert _nice(cp.pid) == min(19, _nice(os.getpid()) + COLLECTOR_NICENESS)
+        assert _nice(os.getpid()) == os.nice(0)          # the serving process itself is untouched
+    finally:
+        cp.stop()
+
+
 def test_a_dead_child_is_reported_with_its_exit_code():
     exited = threading.Event()
     codes: list = []
