@@ -391,6 +391,20 @@ def _rss_mb(pid: int) -> float:
     return tree_status_kib(pid, "VmHWM") / 1024 or float("nan")
 
 
+def _cpu_s(pid: int) -> float:
+    """utime + stime (seconds) of the process and its live descendants."""
+    from tests.exporters.exporter_harness import process_tree
+
+    total = 0
+    for q in process_tree(pid):
+        try:
+            f = pathlib.Path(f"/proc/{q}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(f[11]) + int(f[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0, gzip_=True):
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
@@ -414,13 +428,15 @@ def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0, gzip_=True):
         if len(durations) < 2:
             raise SystemExit(f"bench: our exporter refreshed {len(durations)} time(s); see {tmp / f'ours-{operator}.log'}")
         # scrapes while it keeps refreshing every `interval` seconds, over at least 3 refreshes
+        cpu0, n0 = _cpu_s(p.pid), sample(get(url).decode(), "yunshang_collections_total") or 0
         sc = scrape_latency(url, scrapes, refreshes=3, gzip_=gzip_)
         text = get(url).decode()
+        cpu1, n1 = _cpu_s(p.pid), sample(text, "yunshang_collections_total") or 0
         return {"refresh_s": statistics.median(durations[1:]), "cold_refresh_s": durations[0],
                 "refreshes": durations, "p50_ms": sc["p50"] * 1e3, "p99_ms": sc["p99"] * 1e3,
                 "p99_refreshing_ms": sc["p99_refreshing"] * 1e3, "scrapes": sc["scrapes"],
                 "scrapes_refreshing": sc["scrapes_refreshing"], "refreshes_while_scraping": sc["refreshes_while_scraping"],
-                "failed": sc["failed"],
+                "failed": sc["failed"], "cpu_s_per_refresh": (cpu1 - cpu0) / max(1, n1 - n0),
                 "families": families(text), "bytes": len(text), "rss_mb": _rss_mb(p.pid),
                 "api_calls_per_refresh": _calls_per_refresh(text, len(durations))}
     finally:
@@ -637,7 +653,8 @@ def report(a, r: dict) -> None:
     print(f"yunshang scrapes: {ours['scrapes']} sequential, {ours['scrapes_refreshing']} of them while one of "
           f"{ours['refreshes_while_scraping']} refreshes was in flight: p99 {ours['p99_refreshing_ms']:.2f} ms "
           f"(all: p50 {ours['p50_ms']:.2f}, p99 {ours['p99_ms']:.2f} ms)")
-    print(f"exporter peak RSS (server + collector process): {ours['rss_mb']:.0f} MB")
+    print(f"exporter peak RSS (server + collector process): {ours['rss_mb']:.0f} MB; its CPU while scraped: "
+          f"{ours['cpu_s_per_refresh']:.2f} s a refresh (server + collector; scrapes included)")
     print(f"\nyunshang families ({len(ours['families'])}): {', '.join(ours['families'])}")
 
 

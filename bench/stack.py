@@ -79,7 +79,7 @@ def tenant_ratio(clouds: str, servers: int, tmp: Path) -> dict:
         out["stack_up_s"] = round(yunshang(s, "stack", "up", "ypl-bench", *common), 1)
         out["stack_up_again_s"] = round(yunshang(s, "stack", "up", "ypl-bench", *common), 1)
     finally:
-        out["stack_destroy_s"] = round(yunshang(s, "stack", "destroy", "ypl-bench", *common), 1)
+        out["stack_destroy_s"] = round(yunshang(s, "stack", "destroy", "ypl-bench", "--yes", *common), 1)
     s = tmp / "sdk-state"
     try:
         out["sdk_apply_s"] = round(yunshang(s, "tenant", "apply", "ypl-bench", *common), 1)

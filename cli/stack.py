@@ -193,16 +193,28 @@ def _engine_command(verb: str):
     @click.option("--refresh/--no-refresh", "refresh", default=(verb == "up"),
                   help="Read the cloud into the state first (shows / repairs what was changed by hand). "
                        "Default: on for up, off for preview.", hidden=verb not in ("preview", "up"))
+    @click.option("--yes", "-y", is_flag=True, hidden=verb != "destroy",
+                  help="Destroy without asking (scripts). Without it the stacks are named and confirmed on the "
+                       "terminal; with no terminal, refused (exit 2) before anything is read.")
     @output_option
     def cmd(department, catalog_dir, operators, day, plan_id, db_url, management_cidr, clouds_file, backend, refresh,
-            output):
+            yes, output):
+        import sys
+
         from stacks.automation import destroy_stack, preview_stack, refresh_stack, require_pulumi, up_stack
 
+        if verb == "destroy" and not yes and not sys.stdin.isatty():
+            raise click.UsageError(f"stack destroy deletes every resource of {department}'s stacks: confirm with "
+                                   "--yes (there is no terminal to ask on), or see them first with `stack preview`")
         require_pulumi()  # fail at once, before reading anything
         catalog, plan, specs, _, notes = specs_for(catalog_dir, department, operators, day, management_cidr, plan_id,
                                                    db_url)
         if output != "json":
             _notes(notes)
+        if verb == "destroy" and not yes:
+            names = ", ".join(f"{s.stack_name} (operator {s.operator})" for s in specs)
+            click.confirm(f"destroy {len(specs)} stack(s) of {department}, every resource in them: {names}?",
+                          abort=True, err=True)
         results = []
         for s in specs:
             show = None if output == "json" else click.echo

@@ -283,7 +283,7 @@ def test_killed_up_converges_without_duplicates_or_orphans(clouds, catalog, tmp_
         assert not fake.exists()
         print("timings:", {k: round(v, 1) for k, v in timings.items()}, "pending after the kill:", len(pending))
     finally:
-        d = run_cli(state, *_args("destroy", KILL, KILL_OP, catalog, clouds), check=False, timeout=1200)
+        d = run_cli(state, *_args("destroy", KILL, KILL_OP, catalog, clouds, "--yes"), check=False, timeout=1200)
     assert d.returncode == 0, d.stdout + d.stderr
     assert leftovers(KILL_OP, clouds, KILL) == []
 
@@ -410,7 +410,7 @@ def test_postgres_backend_shared_by_two_workspaces(clouds, catalog, tmp_path, cl
         c = conn(SHARE_OP, clouds)
         _one_of_each_and_no_orphans(c, SHARE, _export(a, SHARE, SHARE_OP, catalog, clouds, env=ea), 0)
     finally:
-        d = run_cli(a, *_args("destroy", SHARE, SHARE_OP, catalog, clouds), env=ea, check=False, timeout=1200)
+        d = run_cli(a, *_args("destroy", SHARE, SHARE_OP, catalog, clouds, "--yes"), env=ea, check=False, timeout=1200)
         transcript.append(d.stdout + d.stderr)
     assert d.returncode == 0, d.stdout + d.stderr
     assert leftovers(SHARE_OP, clouds, SHARE) == []

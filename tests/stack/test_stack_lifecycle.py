@@ -146,7 +146,7 @@ def test_stack_lifecycle(clouds, catalog_copy, tmp_path):
             if f.is_file():
                 assert pw[0].encode() not in f.read_bytes(), f"initial password in clear in {f}"
     finally:
-        d = run_cli(state, *_args("destroy", catalog_copy, clouds), check=False, timeout=1200)
+        d = run_cli(state, *_args("destroy", catalog_copy, clouds, "--yes"), check=False, timeout=1200)
     assert d.returncode == 0, d.stdout + d.stderr
     assert leftovers(OP, clouds, DEPT) == []
 

@@ -85,7 +85,7 @@ def test_graph_table_says_mocks():
 
 @pytest.mark.parametrize("verb", ["preview", "up", "destroy"])
 def test_engine_verbs_without_pulumi_fail_at_once(verb, tmp_path):
-    r = CliRunner().invoke(cli, ["stack", verb, "tourism", "--catalog", SAMPLE],
+    r = CliRunner().invoke(cli, ["stack", verb, "tourism", "--catalog", SAMPLE, *(["--yes"] if verb == "destroy" else [])],
                            env={"PATH": str(tmp_path), "YUNSHANG_PULUMI_DIR": str(tmp_path)})
     assert r.exit_code == 6
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
@@ -104,3 +104,12 @@ def test_engine_build_without_go_or_pulumi_is_one_line_exit_6(tmp_path):
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "install Go >= 1.25" in lines[0] and "pulumi >=" in lines[0], r.stderr
     assert not (tmp_path / "cache").exists()
+
+
+def test_destroy_without_yes_and_without_a_terminal_is_refused_before_anything(tmp_path):
+    # no engine either: the refusal comes first, and nothing is read (not even the catalog)
+    r = CliRunner().invoke(cli, ["stack", "destroy", "tourism", "--catalog", str(tmp_path / "nowhere")],
+                           env={"PATH": str(tmp_path), "YUNSHANG_PULUMI_DIR": str(tmp_path)})
+    assert r.exit_code == 2
+    assert "confirm with --yes" in r.output and "Traceback" not in r.output
+
