@@ -305,7 +305,8 @@ PROMETHEUS_HEADERS = {"Accept": "application/openmetrics-text;version=1.0.0;q=0.
                       "X-Prometheus-Scrape-Timeout-Seconds": "10"}
 
 
-def scrape_latency(url: str, n: int, refreshes: int = 0, max_seconds: float = 600, gzip_: bool = True) -> dict:
+def scrape_latency(url: str, n: int, refreshes: int = 0, max_seconds: float = 600, gzip_: bool = True,
+                   every: float = 0.0, ref_url: str | None = None) -> dict:
     """Sequential scrapes: at least n, and (with refreshes) until that many refreshes completed while
     scraping (bounded by max_seconds). Returns p50/p99 of the answered scrapes, the p99 of those that
     started while a refresh was in flight, and how many failed. A refresh whose page says
@@ -313,21 +314,33 @@ def scrape_latency(url: str, n: int, refreshes: int = 0, max_seconds: float = 60
     gets its page (reading, parsing and rendering included). A scrape fails after 10 s; after three
     failures in a row the exporter is taken as hung and the rest of the n count as failed.
     With gzip_ (the default) the request carries Prometheus's own headers (Accept-Encoding: gzip);
-    a scrape's time is until the last byte of the answer is read (decompressing is the client's)."""
+    a scrape's time is until the last byte of the answer is read (decompressing is the client's).
+    ``every`` > 0 paces the scrapes (one started every that many seconds, at most): back to back, the
+    scraping client alone keeps one of this machine's two cores busy, competing with what it measures.
+    ``ref_url``: the floor, scraped right after each scrape of url the same way (a server doing
+    nothing but hand out fixed bytes: ``static_server``); its p99s come back as ``ref_*``, over the
+    same refresh windows."""
     headers = PROMETHEUS_HEADERS if gzip_ else {"User-Agent": "bench"}
+
+    def fetch(u: str) -> tuple[float, bytes, bool]:
+        t0 = time.perf_counter()
+        with urllib.request.urlopen(urllib.request.Request(u, headers=headers), timeout=10) as r:
+            body = r.read()
+            gz = r.headers.get("Content-Encoding") == "gzip"
+        return time.perf_counter() - t0, body, gz
+
     lat: list[tuple[float, float, float | None]] = []     # (wall start, seconds, refresh ts on the page)
+    ref: list[tuple[float, float]] = []                   # (wall start of the paired scrape of url, seconds)
     failed, in_a_row, i = 0, 0, 0
     t_end = time.monotonic() + max_seconds
     seen: dict[float, float] = {}                          # refresh ts -> wall time its page was first served
     while i < n or (refreshes and lat and len([t for t in seen if t > lat[0][0]]) < refreshes and time.monotonic() < t_end):
         i += 1
+        if every > 0 and lat:
+            time.sleep(max(0.0, lat[-1][0] + every - time.time()))
         w = time.time()
-        t0 = time.perf_counter()
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
-                body = r.read()
-                gz = r.headers.get("Content-Encoding") == "gzip"
-            dt_s = time.perf_counter() - t0
+            dt_s, body, gz = fetch(url)
             head = zlib.decompressobj(wbits=31).decompress(body, 20000) if gz else body[:20000]
             ts = _page_refresh_ts(head) if refreshes else None
             lat.append((w, dt_s, ts))
@@ -342,18 +355,69 @@ def scrape_latency(url: str, n: int, refreshes: int = 0, max_seconds: float = 60
                 log(f"{url} stopped answering after {len(lat)} scrapes")
                 failed += max(0, n - i)
                 break
+            continue
+        if ref_url:
+            try:
+                ref.append((w, fetch(ref_url)[0]))
+            except OSError as exc:
+                log(f"scrape of the floor server {ref_url} failed: {type(exc).__name__}: {exc}")
     if not lat:
         return {"p50": float("nan"), "p99": float("nan"), "p99_refreshing": float("nan"), "failed": failed,
                 "scrapes": 0, "scrapes_refreshing": 0}
     windows = [(t, seen[t]) for t in seen if t >= lat[0][0]]
-    during = sorted(d for w, d, _ in lat if any(a <= w < b for a, b in windows))
-    every = sorted(d for _, d, _ in lat)
+
+    def refreshing(w: float) -> bool:
+        return any(a <= w < b for a, b in windows)
 
     def p99(xs):
+        xs = sorted(xs)
         return xs[max(0, int(len(xs) * 0.99) - 1)] if xs else float("nan")
 
-    return {"p50": statistics.median(every), "p99": p99(every), "p99_refreshing": p99(during), "failed": failed,
-            "scrapes": len(every), "scrapes_refreshing": len(during), "refreshes_while_scraping": len(windows)}
+    during = [d for w, d, _ in lat if refreshing(w)]
+    out = {"p50": statistics.median(d for _, d, _ in lat), "p99": p99(d for _, d, _ in lat),
+           "p99_refreshing": p99(during), "failed": failed, "scrapes": len(lat), "scrapes_refreshing": len(during),
+           "refreshes_while_scraping": len(windows)}
+    if ref:
+        out.update(ref_p50=statistics.median(d for _, d in ref), ref_p99=p99(d for _, d in ref),
+                   ref_p99_refreshing=p99(d for w, d in ref if refreshing(w)))
+    return out
+
+
+STATIC_SERVER = """import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+plain, gz = open(sys.argv[2], "rb").read(), open(sys.argv[3], "rb").read()
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        z = "gzip" in self.headers.get("Accept-Encoding", "")
+        body = gz if z else plain
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        if z:
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+def static_server(tmp: pathlib.Path, page: bytes) -> tuple[subprocess.Popen, str]:
+    """The floor of a scrape on this machine: a process doing nothing but hand out ``page`` (plain, or
+    gzip-compressed once up front), the way ``exporter serve`` does (ThreadingHTTPServer, bytes in memory)."""
+    import gzip
+
+    (tmp / "floor-page.txt").write_bytes(page)
+    (tmp / "floor-page.txt.gz").write_bytes(gzip.compress(page, compresslevel=5))
+    (tmp / "static_server.py").write_text(STATIC_SERVER)
+    port = free_port()
+    proc = start([sys.executable, str(tmp / "static_server.py"), str(port), str(tmp / "floor-page.txt"),
+                  str(tmp / "floor-page.txt.gz")], dict(os.environ), tmp / "static_server.log")
+    url = f"http://127.0.0.1:{port}/metrics"
+    wait_for(lambda: proc.poll() is None and get(url), 30, f"the floor server on :{port}")
+    return proc, url
 
 
 def start(argv, env, log_path, cwd=None):
@@ -405,7 +469,7 @@ def _cpu_s(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0, gzip_=True):
+def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0, gzip_=True, every=0.05):
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
     p = start([sys.executable, "-m", "cli.main", "exporter", "serve", "--listen", f"127.0.0.1:{port}", "--catalog",
@@ -428,15 +492,21 @@ def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0, gzip_=True):
         if len(durations) < 2:
             raise SystemExit(f"bench: our exporter refreshed {len(durations)} time(s); see {tmp / f'ours-{operator}.log'}")
         # scrapes while it keeps refreshing every `interval` seconds, over at least 3 refreshes
-        cpu0, n0 = _cpu_s(p.pid), sample(get(url).decode(), "yunshang_collections_total") or 0
-        sc = scrape_latency(url, scrapes, refreshes=3, gzip_=gzip_)
-        text = get(url).decode()
-        cpu1, n1 = _cpu_s(p.pid), sample(text, "yunshang_collections_total") or 0
+        floor_proc, floor_url = static_server(tmp, get(url))
+        try:
+            cpu0, n0 = _cpu_s(p.pid), sample(get(url).decode(), "yunshang_collections_total") or 0
+            sc = scrape_latency(url, scrapes, refreshes=3, gzip_=gzip_, every=every, ref_url=floor_url)
+            text = get(url).decode()
+            cpu1, n1 = _cpu_s(p.pid), sample(text, "yunshang_collections_total") or 0
+        finally:
+            stop(floor_proc)
         return {"refresh_s": statistics.median(durations[1:]), "cold_refresh_s": durations[0],
                 "refreshes": durations, "p50_ms": sc["p50"] * 1e3, "p99_ms": sc["p99"] * 1e3,
                 "p99_refreshing_ms": sc["p99_refreshing"] * 1e3, "scrapes": sc["scrapes"],
                 "scrapes_refreshing": sc["scrapes_refreshing"], "refreshes_while_scraping": sc["refreshes_while_scraping"],
                 "failed": sc["failed"], "cpu_s_per_refresh": (cpu1 - cpu0) / max(1, n1 - n0),
+                "floor_p99_refreshing_ms": sc.get("ref_p99_refreshing", float("nan")) * 1e3,
+                "floor_p99_ms": sc.get("ref_p99", float("nan")) * 1e3,
                 "families": families(text), "bytes": len(text), "rss_mb": _rss_mb(p.pid),
                 "api_calls_per_refresh": _calls_per_refresh(text, len(durations))}
     finally:
@@ -525,7 +595,7 @@ def measure_floor(clouds: str, operator: str, rounds: int = 3) -> tuple[float, i
     return statistics.median(r[0] for r in results), results[0][1]
 
 
-def run_peer(tmp, clouds, operator, scrapes):
+def run_peer(tmp, clouds, operator, scrapes, every=0.05):
     exe = shutil.which("prometheus-openstack-exporter")
     if exe is None:
         return None
@@ -568,7 +638,7 @@ def run_peer(tmp, clouds, operator, scrapes):
             return {"error": f"peer produced no cache (see {tmp / 'peer.log'}): ...{tail[-600:]}"}
         text = wait_for(lambda: get(url).decode(), 60, "peer /metrics")
         refresh = sample(text, "openstack_exporter_cache_refresh_duration_seconds")
-        sc = scrape_latency(url, scrapes)
+        sc = scrape_latency(url, scrapes, every=every)
         return {"refresh_s": refresh, "p50_ms": sc["p50"] * 1e3, "p99_ms": sc["p99"] * 1e3, "failed": sc["failed"],
                 "families": families(text), "bytes": len(text)}
     finally:
@@ -610,13 +680,13 @@ def measure(a, clouds: str, tmp: pathlib.Path, operator: str, projects: int, ser
     log(f"cloud {operator}: {n_proj} bench projects, {n_srv} ACTIVE bench servers (grow {grow_s:.0f}s)")
     catalog = bench_catalog(tmp / f"catalog-{operator}", operator, n_proj)
     log(f"{operator}: measuring yunshang exporter")
-    ours = run_ours(tmp, clouds, operator, catalog, a.scrapes, gzip_=not a.plain)
+    ours = run_ours(tmp, clouds, operator, catalog, a.scrapes, gzip_=not a.plain, every=a.scrape_every)
     log(f"{operator}: measuring the floor (plain openstacksdk calls)")
     floor_s, floor_calls = measure_floor(clouds, operator)
     peer_r = None
     if peer:
         log(f"{operator}: measuring prometheus-openstack-exporter")
-        peer_r = run_peer(tmp, clouds, operator, a.scrapes)
+        peer_r = run_peer(tmp, clouds, operator, a.scrapes, every=a.scrape_every)
     return {"operator": operator, "projects": n_proj, "servers": n_srv, "goal": [projects, servers], "ours": ours,
             "floor_seconds": floor_s, "floor_calls": floor_calls, "peer": peer_r, "load": os.getloadavg()[0]}
 
@@ -625,7 +695,8 @@ def report(a, r: dict) -> None:
     ours, peer, floor_s, floor_calls = r["ours"], r["peer"], r["floor_seconds"], r["floor_calls"]
     print(f"\nexporter benchmark — operator {r['operator']}: {r['projects']} projects, {r['servers']} servers reached "
           f"(goal {r['goal'][0]}/{r['goal'][1]}); scrapes sequential on loopback, "
-          f"{'plain text' if a.plain else 'gzip as Prometheus asks'}; load average {r['load']:.1f} at the end\n")
+          f"{'plain text' if a.plain else 'gzip as Prometheus asks'}, one every {a.scrape_every:g} s at most; "
+          f"load average {r['load']:.1f} at the end\n")
     print("| measure | yunshang | prometheus-openstack-exporter | peer / yunshang |")
     print("|---|---|---|---|")
     if peer and "error" not in peer:
@@ -653,6 +724,10 @@ def report(a, r: dict) -> None:
     print(f"yunshang scrapes: {ours['scrapes']} sequential, {ours['scrapes_refreshing']} of them while one of "
           f"{ours['refreshes_while_scraping']} refreshes was in flight: p99 {ours['p99_refreshing_ms']:.2f} ms "
           f"(all: p50 {ours['p50_ms']:.2f}, p99 {ours['p99_ms']:.2f} ms)")
+    print(f"scrape floor (the same page from a process doing nothing else, scraped right after each of ours, "
+          f"same windows): p99 {ours['floor_p99_refreshing_ms']:.2f} ms while refreshing (all: "
+          f"{ours['floor_p99_ms']:.2f} ms) -> ours / floor = "
+          f"{ours['p99_refreshing_ms'] / ours['floor_p99_refreshing_ms']:.2f}x")
     print(f"exporter peak RSS (server + collector process): {ours['rss_mb']:.0f} MB; its CPU while scraped: "
           f"{ours['cpu_s_per_refresh']:.2f} s a refresh (server + collector; scrapes included)")
     print(f"\nyunshang families ({len(ours['families'])}): {', '.join(ours['families'])}")
@@ -665,7 +740,8 @@ def summary(r: dict) -> dict:
             "floor_seconds": round(r["floor_seconds"], 3),
             "peer_refresh_seconds": peer.get("refresh_s") if peer and "error" not in peer else None,
             "scrape_p99_ms": round(ours["p99_refreshing_ms"], 2), "rss_mb": round(ours["rss_mb"], 1),
-            "scrape_p99_all_ms": round(ours["p99_ms"], 2)}
+            "scrape_p99_all_ms": round(ours["p99_ms"], 2),
+            "scrape_floor_p99_ms": round(ours["floor_p99_refreshing_ms"], 2)}
 
 
 def growth(base: dict, big: dict, label: str) -> float:
@@ -693,6 +769,9 @@ def main() -> int:
     ap.add_argument("--grow-timeout", type=float, default=900)
     ap.add_argument("--scrapes", type=int, default=500)
     ap.add_argument("--plain", action="store_true", help="scrape plain text (default: gzip, as Prometheus asks)")
+    ap.add_argument("--scrape-every", type=float, default=0.05, metavar="SECONDS",
+                    help="start a scrape at most every SECONDS (default 0.05: 20 a second, far more than any Prometheus; "
+                         "0 = back to back, where the client itself takes one of the two cores)")
     ap.add_argument("--skip-grow", action="store_true", help="measure what the cloud holds now")
     ap.add_argument("--cleanup-only", action="store_true", help="only delete the bench servers and projects")
     ap.add_argument("--grow-only", action="store_true", help="only grow the cloud (kept), measure nothing")
