@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.no_engine import no_engine_env
 from tests.lifecycle.pgcluster import PostgresMissing, free_port, throwaway_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,7 +84,8 @@ def start_server(catalog: Path, clouds_file: str, db: str, log_dir: Path, cache_
                              "--clouds", clouds_file, "--db", db, "--token-cache-seconds", str(cache_seconds),
                              "--session-secret-file", str(log_dir / "session.secret"), "--no-cookie-secure",
                              *extra],
-                            stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+                            env=no_engine_env(log_dir))
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -63,9 +62,12 @@ def test_submit_review_approve_and_the_log(store_url):
     assert "health" not in run(store_url, "list", "--os-cloud", "person-finance-it").output   # not theirs
 
 
-def test_pulumi_engine_without_the_binary_fails_clearly_and_changes_nothing(store_url, monkeypatch):
-    if shutil.which("pulumi"):
-        pytest.skip("a pulumi binary is installed here")
+def test_pulumi_engine_without_the_binary_fails_clearly_and_changes_nothing(store_url, monkeypatch, tmp_path):
+    from tests.no_engine import no_engine_env
+
+    env = no_engine_env(tmp_path)   # configure looks where `stack up` does: make pulumi's links, then PATH
+    monkeypatch.setenv("YUNSHANG_PULUMI_DIR", env["YUNSHANG_PULUMI_DIR"])
+    monkeypatch.setenv("PATH", env["PATH"])
     rid = str(json.loads(run(store_url, "submit", REQ, "--os-cloud", "person-health-it", "-o", "json").output)["id"])
     run(store_url, "endorse", rid, "--os-cloud", "person-health-head")
     run(store_url, "review", rid, "--os-cloud", "person-center-reviewer", "--date", "2026-11-26")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import shutil
 from typing import Any
 
 from yunshang import lifecycle as lc
@@ -176,10 +175,6 @@ def reject(deps: Deps, who: Identity, request_id: int, reason: str) -> Any:
     return deps.store.reject(request_id, who.actor, reason)
 
 
-PULUMI_MISSING = ("configure --engine pulumi needs the `pulumi` CLI on PATH (https://www.pulumi.com/docs/install/); "
-                  "it is not installed here: use --engine sdk")
-
-
 def apply_request(deps: Deps, rec, record, catalog, plan, engine: str) -> dict:
     """Apply the department's tenant of the recorded plan ``record`` (resolved: ``catalog``, ``plan``)
     on every operator the request is placed on; returns what was done per operator."""
@@ -188,13 +183,12 @@ def apply_request(deps: Deps, rec, record, catalog, plan, engine: str) -> dict:
     operators = sorted({p.provider for p in rec.placements})
     specs = plan_specs(record, catalog, plan, rec.department, operators)
     if engine == "pulumi":
-        if shutil.which("pulumi") is None:
-            raise ToolMissing(PULUMI_MISSING)
-        try:
-            from stacks.automation import up_stack  # type: ignore  # the Automation API front
+        try:   # the Automation API front; the engine where `stack up` finds it (make pulumi's links, then PATH)
+            from stacks.automation import require_pulumi, up_stack  # type: ignore
         except ImportError:
             raise ToolMissing("configure --engine pulumi needs stacks/automation.py (up_stack), "
                               "not present in this checkout") from None
+        require_pulumi()
         return {s.operator: up_stack(catalog, plan, s, deps.clouds_file, on_output=deps.say) for s in specs}
     if not deps.clouds_file:
         raise InputInvalid([])  # pragma: no cover - adapters check first
