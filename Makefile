@@ -37,7 +37,8 @@ test: venv system-deps lint pulumi
 # ruff over the core package, the adapters and the tests (RUFF_DIRS); mypy over MYPY_FILES. Run by `make test`.
 RUFF_DIRS = yunshang/ cli/ api/ exporters/ stacks/ bench/ tools/ playbooks/ tests/
 MYPY_FILES = $(wildcard yunshang/*.py) \
-             $(wildcard yunshang/usecases/*.py) $(wildcard yunshang/migration/*.py) yunshang/store/__init__.py
+             $(wildcard yunshang/usecases/*.py) $(wildcard yunshang/migration/*.py) yunshang/store/__init__.py \
+             $(wildcard cli/*.py) $(wildcard exporters/*.py)
 lint: venv
 	$(VENV)/bin/ruff check --no-cache $(RUFF_DIRS)
 	$(VENV)/bin/mypy --no-incremental $(MYPY_FILES)

@@ -1,6 +1,8 @@
 """``yunshang capacity``: live capacity and usage per operator and zone, from each cloud's Placement."""
 from __future__ import annotations
 
+import sys
+
 import click
 
 from cli.common import catalog_option, clouds_option, echo_json, load_catalog, output_option, table
@@ -68,7 +70,7 @@ def show(catalog_dir: str, clouds_file: str | None, operators: tuple[str, ...], 
         raise NotFound(f"operator(s) {', '.join(unknown)} not in {catalog_dir}/providers.yaml "
                        f"(known: {', '.join(sorted(p.name for p in catalog.providers))})")
     n = len([p for p in catalog.providers if not operators or p.name in operators or p.cloud in operators])
-    with click.progressbar(length=1, label=f"reading {n} operator(s)", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=1, label=f"reading {n} operator(s)", file=sys.stderr) as bar:
         # quotas of the catalog's departments only (not every tagged project a cloud happens to hold)
         snaps = read_all(catalog, clouds_file, operators or None,
                          departments=tuple(d.name for d in catalog.departments))
@@ -76,7 +78,7 @@ def show(catalog_dir: str, clouds_file: str | None, operators: tuple[str, ...], 
     if output == "json":
         echo_json({"operators": [_snapshot_json(s) for s in snaps]})
     else:
-        rows = []
+        rows: list[tuple] = []
         for s in snaps:
             if not s.ok:
                 rows.append((s.provider, "-", "UNREACHABLE", "", "", "", "", "", s.error))

@@ -1,6 +1,7 @@
 """``yunshang devcloud``: a real local OpenStack per operator on 127.0.0.1."""
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def up(count: int, devdir: str | None, catalog_dir: str | None, no_install: bool
     ops = read_operator_specs(catalog_dir, count)
     t0 = time.monotonic()
     steps = _expected_steps(len(ops))
-    err = click.get_text_stream("stderr")
+    err = sys.stderr
     if not err.isatty():     # logs and CI: one line per step instead of a bar
         def progress_line(msg: str) -> None:
             click.echo(f"[{time.monotonic() - t0:5.0f}s] {msg}", err=True)

@@ -63,13 +63,13 @@ def plan(catalog_dir: str, date_: dt.datetime | None, output: str, live: bool, c
     usage: tuple = ()
     excluded: dict[str, str] = {}
     notes: list[str] = []
-    if live:
-        usage, excluded, notes = _live(catalog, clouds_file)
     if save and not os_cloud:
         raise click.UsageError("--save needs --os-cloud NAME (the center engineer recording the plan, as Keystone "
                                "knows them; e.g. person-center-engineer)")
+    if live:
+        usage, excluded, notes = _live(catalog, clouds_file)
     identity = None
-    if save:
+    if save and os_cloud:
         from cli.request import who
         from yunshang.authz import authorize
 
@@ -113,7 +113,7 @@ def _live(catalog, clouds_file: str | None):
     snapshots = read_all(catalog, clouds_file)
     by_name = {s.provider: s for s in snapshots}
     excluded: dict[str, str] = {}
-    zones = []
+    zones: list = []
     notes = []
     for p in catalog.providers:
         snap = by_name.get(p.name)

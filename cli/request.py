@@ -72,7 +72,7 @@ def _store(ctx: click.Context):
 
     obj = ctx.find_root().ensure_object(dict)
     if "store" not in obj:
-        obj["store"] = open_store(ctx.find_object(dict).get("db_url") if ctx.find_object(dict) else None)
+        obj["store"] = open_store((ctx.find_object(dict) or {}).get("db_url"))
         ctx.find_root().call_on_close(obj["store"].close)
     return obj["store"]
 

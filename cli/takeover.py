@@ -33,7 +33,7 @@ def read_trigger_inputs(prometheus_url: str, operator: str, now: dt.datetime, mo
     up = client.raw_samples(f'yunshang_operator_up{{operator="{operator}"}}', now - window,
                             now + dt.timedelta(seconds=1), chunk=window + dt.timedelta(seconds=1))
     samples = sorted((t, v) for s in up for t, v in s.points)
-    ends = []
+    ends: list[dt.datetime] = []
     m_start = month_bounds(now)[0]
     for _ in range(months):
         ends.insert(0, m_start)

@@ -67,7 +67,7 @@ def probe_once(target: ProbeTarget, timeout_seconds: float = 5.0) -> tuple[bool,
 def _strip_userinfo(url: str) -> str:
     p = urllib.parse.urlsplit(url)
     if p.username or p.password:
-        p = p._replace(netloc=p.hostname + (f":{p.port}" if p.port else ""))
+        p = p._replace(netloc=(p.hostname or "") + (f":{p.port}" if p.port else ""))
     return urllib.parse.urlunsplit(p)
 
 
