@@ -455,6 +455,64 @@ def _rss_mb(pid: int) -> float:
     return tree_status_kib(pid, "VmHWM") / 1024 or float("nan")
 
 
+QUOTA_UNITS = {("compute", "ram"): ("ram_bytes", 1024 ** 2), ("volume", "gigabytes"): ("volume_bytes", 1024 ** 3),
+               ("volume", "backup_gigabytes"): ("backup_bytes", 1024 ** 3)}
+
+
+def _page_quotas(text: str) -> dict[tuple[str, str, str, str], float]:
+    """(family, department, service, resource) -> value of yunshang_quota_limit / yunshang_quota_in_use."""
+    out = {}
+    for ln in text.splitlines():
+        for fam in ("yunshang_quota_limit{", "yunshang_quota_in_use{"):
+            if ln.startswith(fam):
+                labels = dict(kv.split("=", 1) for kv in ln[len(fam):ln.index("}")].split(","))
+                lv = {k: v.strip('"') for k, v in labels.items()}
+                out[(fam[:-1], lv["department"], lv["service"], lv["resource"])] = float(ln.rsplit(" ", 1)[1])
+    return out
+
+
+def verify_quotas(clouds: str, operator: str, text: str, workers: int = 4) -> tuple[int, list[str]]:
+    """Every bench project's quota limits and usage on the page against what OpenStack says now, read
+    with plain openstacksdk calls (nova's and cinder's quota sets with usage, neutron's quota details).
+    Returns (numbers compared, mismatches)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    conn = connect(clouds, operator)
+    page = _page_quotas(text)
+    projects = [(p.name[len("dept-"):], p.id) for p in conn.identity.projects(domain_id="default")
+                if p.name.startswith("dept-bench-")]
+
+    def one(item) -> tuple[int, list[str]]:
+        dept, pid = item
+        comp = conn.compute.get(f"/os-quota-sets/{pid}/detail").json()["quota_set"]
+        net = conn.network.get(f"/quotas/{pid}/details").json()["quota"]
+        vol = conn.block_storage.get(f"/os-quota-sets/{pid}", params={"usage": "True"}).json()["quota_set"]
+        n, bad = 0, []
+        for service, qs, used_key in (("compute", comp, "in_use"), ("network", net, "used"), ("volume", vol, "in_use")):
+            for r, q in qs.items():
+                if not isinstance(q, dict):
+                    continue
+                name, mult = QUOTA_UNITS.get((service, r), (r, 1))
+                want = {"yunshang_quota_in_use": q[used_key] * mult}
+                if int(q["limit"]) >= 0:
+                    want["yunshang_quota_limit"] = q["limit"] * mult
+                for fam, v in want.items():
+                    got = page.get((fam, dept, service, name))
+                    if got is None:
+                        continue          # a resource the exporter does not export (e.g. nova's fixed_ips)
+                    n += 1
+                    if got != v:
+                        bad.append(f"{dept} {fam} {service}/{name}: page {got:g}, OpenStack {v:g}")
+        exported = {k for k in page if k[1] == dept}
+        if not exported:
+            bad.append(f"{dept}: no quota numbers on the page")
+        return n, bad
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(one, projects))
+    return sum(n for n, _ in results), [b for _, bad in results for b in bad]
+
+
 def _cpu_s(pid: int) -> float:
     """utime + stime (seconds) of the process and its live descendants."""
     from tests.exporters.exporter_harness import process_tree
@@ -469,7 +527,7 @@ def _cpu_s(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0, gzip_=True, every=0.05):
+def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0, gzip_=True, every=0.05, verify=True):
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
     p = start([sys.executable, "-m", "cli.main", "exporter", "serve", "--listen", f"127.0.0.1:{port}", "--catalog",
@@ -500,6 +558,10 @@ def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0, gzip_=True, 
             cpu1, n1 = _cpu_s(p.pid), sample(text, "yunshang_collections_total") or 0
         finally:
             stop(floor_proc)
+        checked, mismatches = verify_quotas(clouds, operator, text) if verify else (0, [])
+        if verify:
+            log(f"{operator}: {checked} quota numbers of the page compared with OpenStack, {len(mismatches)} differ"
+                + "".join(f"\n  {m}" for m in mismatches[:20]))
         return {"refresh_s": statistics.median(durations[1:]), "cold_refresh_s": durations[0],
                 "refreshes": durations, "p50_ms": sc["p50"] * 1e3, "p99_ms": sc["p99"] * 1e3,
                 "p99_refreshing_ms": sc["p99_refreshing"] * 1e3, "scrapes": sc["scrapes"],
@@ -507,6 +569,7 @@ def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0, gzip_=True, 
                 "failed": sc["failed"], "cpu_s_per_refresh": (cpu1 - cpu0) / max(1, n1 - n0),
                 "floor_p99_refreshing_ms": sc.get("ref_p99_refreshing", float("nan")) * 1e3,
                 "floor_p99_ms": sc.get("ref_p99", float("nan")) * 1e3,
+                "quota_numbers_checked": checked, "quota_mismatches": mismatches,
                 "families": families(text), "bytes": len(text), "rss_mb": _rss_mb(p.pid),
                 "api_calls_per_refresh": _calls_per_refresh(text, len(durations))}
     finally:
@@ -680,7 +743,8 @@ def measure(a, clouds: str, tmp: pathlib.Path, operator: str, projects: int, ser
     log(f"cloud {operator}: {n_proj} bench projects, {n_srv} ACTIVE bench servers (grow {grow_s:.0f}s)")
     catalog = bench_catalog(tmp / f"catalog-{operator}", operator, n_proj)
     log(f"{operator}: measuring yunshang exporter")
-    ours = run_ours(tmp, clouds, operator, catalog, a.scrapes, gzip_=not a.plain, every=a.scrape_every)
+    ours = run_ours(tmp, clouds, operator, catalog, a.scrapes, gzip_=not a.plain, every=a.scrape_every,
+                    verify=not a.no_verify)
     log(f"{operator}: measuring the floor (plain openstacksdk calls)")
     floor_s, floor_calls = measure_floor(clouds, operator)
     peer_r = None
@@ -728,6 +792,9 @@ def report(a, r: dict) -> None:
           f"same windows): p99 {ours['floor_p99_refreshing_ms']:.2f} ms while refreshing (all: "
           f"{ours['floor_p99_ms']:.2f} ms) -> ours / floor = "
           f"{ours['p99_refreshing_ms'] / ours['floor_p99_refreshing_ms']:.2f}x")
+    if ours["quota_numbers_checked"] or ours["quota_mismatches"]:
+        print(f"equality: {ours['quota_numbers_checked']} quota numbers of {r['projects']} bench projects on the page "
+              f"compared with OpenStack's quota sets: {len(ours['quota_mismatches'])} differ")
     print(f"exporter peak RSS (server + collector process): {ours['rss_mb']:.0f} MB; its CPU while scraped: "
           f"{ours['cpu_s_per_refresh']:.2f} s a refresh (server + collector; scrapes included)")
     print(f"\nyunshang families ({len(ours['families'])}): {', '.join(ours['families'])}")
@@ -772,6 +839,9 @@ def main() -> int:
     ap.add_argument("--scrape-every", type=float, default=0.05, metavar="SECONDS",
                     help="start a scrape at most every SECONDS (default 0.05: 20 a second, far more than any Prometheus; "
                          "0 = back to back, where the client itself takes one of the two cores)")
+    ap.add_argument("--no-verify", action="store_true",
+                    help="do not compare every bench project's quota limits and usage on the page with OpenStack "
+                         "(default: compared, 3 calls a project; a difference makes the run exit 1)")
     ap.add_argument("--skip-grow", action="store_true", help="measure what the cloud holds now")
     ap.add_argument("--cleanup-only", action="store_true", help="only delete the bench servers and projects")
     ap.add_argument("--grow-only", action="store_true", help="only grow the cloud (kept), measure nothing")
@@ -822,8 +892,10 @@ def main() -> int:
             log(f"{op}: deleting bench servers and projects (--keep to keep them)")
             ns, np_ = cleanup(clouds, op, a.grow_timeout)
             log(f"{op}: deleted {ns} servers, {np_} projects")
+    line["quota_numbers_checked"] = sum(r["ours"]["quota_numbers_checked"] for r in results)
+    line["quota_mismatches"] = sum(len(r["ours"]["quota_mismatches"]) for r in results)
     print(json.dumps(line))
-    return 0
+    return 1 if line["quota_mismatches"] else 0
 
 
 if __name__ == "__main__":
