@@ -38,7 +38,7 @@ test: venv system-deps lint pulumi
 RUFF_DIRS = yunshang/ cli/ api/ exporters/ stacks/ bench/ tools/ playbooks/ tests/
 MYPY_FILES = $(wildcard yunshang/*.py) \
              $(wildcard yunshang/usecases/*.py) $(wildcard yunshang/migration/*.py) yunshang/store/__init__.py \
-             $(wildcard cli/*.py) $(wildcard exporters/*.py)
+             $(wildcard cli/*.py) $(wildcard exporters/*.py) $(wildcard api/*.py)
 lint: venv
 	$(VENV)/bin/ruff check --no-cache $(RUFF_DIRS)
 	$(VENV)/bin/mypy --no-incremental $(MYPY_FILES)

@@ -265,8 +265,9 @@ def create_app(catalog, clouds_file: str | None, db_url: str | None, validator=N
                   description="The prefecture cloud center's API. Authenticate with `X-Auth-Token: <Keystone token>` "
                               "of the center's Keystone (the clouds.yaml entry `center`).")
     token_header = APIKeyHeader(name="X-Auth-Token", auto_error=False)
-    errors = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}}
-    changes = {**errors, 400: {"model": ErrorOut}, 409: {"model": ErrorOut}}
+    errors: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 403: {"model": ErrorOut},
+                                               404: {"model": ErrorOut}}
+    changes: dict[int | str, dict[str, Any]] = {**errors, 400: {"model": ErrorOut}, 409: {"model": ErrorOut}}
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
@@ -390,7 +391,8 @@ def create_app(catalog, clouds_file: str | None, db_url: str | None, validator=N
                   me: Identity = Depends(who)):
         d = deps()
         if body.date:
-            d.today = lambda: body.date
+            day = body.date
+            d.today = lambda: day
         return uc.record_dict(uc.configure(d, me, request_id, body.engine, plan_id=body.plan))
 
     @app.post("/api/v1/requests/{request_id}/publish", response_model=RequestOut, responses=changes,
@@ -408,7 +410,7 @@ def create_app(catalog, clouds_file: str | None, db_url: str | None, validator=N
         got = ub.month_bills(deps(), me, month, department)
         return {"month": month, "departments": [b.bill_to_dict(x) for x in got]}
 
-    json_errors = {c: {"description": "refused", "content": {"application/json": {
+    json_errors: dict[int | str, dict[str, Any]] = {c: {"description": "refused", "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/ErrorOut"}}}} for c in (401, 403, 404)}
 
     @app.get("/api/v1/departments/{department}/bills/{month}/statement", response_class=HTMLResponse,
@@ -435,14 +437,16 @@ def create_app(catalog, clouds_file: str | None, db_url: str | None, validator=N
     def openapi() -> dict:
         """The generated document, plus the request document's schema (the submit body is read by hand
         so that YAML can be accepted: FastAPI does not see the model there)."""
-        if app.openapi_schema is None:
+        doc = app.openapi_schema
+        if doc is None:
             doc = base_openapi()
             comps = doc.setdefault("components", {}).setdefault("schemas", {})
             own = RequestDocumentIn.model_json_schema(ref_template="#/components/schemas/{model}")
             for k, v in own.pop("$defs", {}).items():
                 comps.setdefault(k, v)
             comps.setdefault("RequestDocumentIn", own)
-        return app.openapi_schema
+            app.openapi_schema = doc
+        return doc
 
     app.openapi = openapi  # type: ignore[method-assign]
 

@@ -153,10 +153,10 @@ def mount_portal(app: FastAPI, *, offer_of: Callable, deps_of: Callable, validat
     from yunshang.usecases import requests as uc
 
     def lang_of(request: Request, sess: dict | None = None) -> str:
-        q = request.query_params.get("lang")
-        if q in LABELS:
-            return q
-        return (sess or {}).get("lang") if (sess or {}).get("lang") in LABELS else "zh"
+        for lang in (request.query_params.get("lang"), (sess or {}).get("lang")):
+            if isinstance(lang, str) and lang in LABELS:
+                return lang
+        return "zh"
 
     def page(request: Request, body_tpl: str, sess: dict | None, me: Identity | None, status: int = 200,
              msg: str = "", **ctx: Any) -> HTMLResponse:
@@ -186,8 +186,8 @@ def mount_portal(app: FastAPI, *, offer_of: Callable, deps_of: Callable, validat
         lang = lang_of(request)
         return RedirectResponse(f"/portal/login?lang={lang}" + ("&expired=1" if expired else ""), status_code=303)
 
-    def check_csrf(sess: dict, value: str | None) -> None:
-        if not value or not hmac.compare_digest(value, sessions.csrf(sess["sid"])):
+    def check_csrf(sess: dict | None, value: str | None) -> None:
+        if not sess or not value or not hmac.compare_digest(value, sessions.csrf(sess["sid"])):
             raise NotPermitted("bad CSRF token")
 
     @app.get("/portal/login", include_in_schema=False)

@@ -571,9 +571,23 @@ def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0, gzip_=True, 
                 "floor_p99_ms": sc.get("ref_p99", float("nan")) * 1e3,
                 "quota_numbers_checked": checked, "quota_mismatches": mismatches,
                 "families": families(text), "bytes": len(text), "rss_mb": _rss_mb(p.pid),
-                "api_calls_per_refresh": _calls_per_refresh(text, len(durations))}
+                "api_calls_per_refresh": _calls_per_refresh(text, len(durations)), "per_service": _per_service(text)}
     finally:
         stop(p)
+
+
+def _per_service(text: str) -> dict[str, dict[str, float]]:
+    """Per OpenStack service: API calls and the seconds they took, per refresh (cold one included),
+    from the exporter's own self-metrics."""
+    runs = sample(text, "yunshang_collections_total") or 1
+    out: dict[str, dict[str, float]] = {}
+    for ln in text.splitlines():
+        for stem, key in (("yunshang_openstack_api_call_duration_seconds_sum{", "seconds"),
+                          ("yunshang_openstack_api_call_duration_seconds_count{", "calls")):
+            if ln.startswith(stem):
+                svc = ln.split('service="', 1)[1].split('"', 1)[0]
+                out.setdefault(svc, {})[key] = round(float(ln.rsplit(" ", 1)[1]) / runs, 3)
+    return out
 
 
 def _calls_per_refresh(text: str, refreshes: int) -> float:
@@ -785,6 +799,8 @@ def report(a, r: dict) -> None:
           f"{ours['refresh_s']:.3f} s (median of {len(ours['refreshes']) - 1}); "
           f"{ours['api_calls_per_refresh']:.0f} API calls per refresh on average")
     print(f"floor: {floor_s:.3f} s for {floor_calls} calls -> ours / floor = {ours['refresh_s'] / floor_s:.2f}x")
+    print("yunshang API calls per refresh (average, the cold one included): " + ", ".join(
+        f"{svc} {v.get('calls', 0):.0f} calls / {v.get('seconds', 0):.2f} s" for svc, v in sorted(ours["per_service"].items())))
     print(f"yunshang scrapes: {ours['scrapes']} sequential, {ours['scrapes_refreshing']} of them while one of "
           f"{ours['refreshes_while_scraping']} refreshes was in flight: p99 {ours['p99_refreshing_ms']:.2f} ms "
           f"(all: p50 {ours['p50_ms']:.2f}, p99 {ours['p99_ms']:.2f} ms)")
