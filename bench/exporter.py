@@ -12,7 +12,7 @@
    scrape latency p50/p99 over --scrapes sequential scrapes on loopback, and the metric families.
    With --peer only; without it the peer's column is n/a.
 4. Measures the FLOOR in the same run: the fewest API calls that return the facts a refresh must
-   read every time (Keystone projects; Nova aggregates, hypervisors, the usage report of every
+   read every time (Keystone projects, every page; Nova aggregates, hypervisors, the usage report of every
    instance, servers in BUILD/ERROR, server groups;
    Placement providers and each node's inventories and usages; Neutron's seven counted collections
    with fields=project_id; Cinder volumes, snapshots, backups), made with plain openstacksdk
@@ -45,6 +45,7 @@ import tempfile
 import time
 import urllib.request
 import zlib
+from typing import Callable
 
 import yaml
 
@@ -141,7 +142,7 @@ def grow(clouds: str, cloud: str, n_projects: int, n_servers: int, timeout: floa
     conn = connect(clouds, cloud)
     admin = conn.identity.find_user("admin", domain_id="default")
     role = conn.identity.find_role("admin")
-    have = {p.name: p for p in conn.identity.projects(domain_id="default")}
+    have = {p.name: p for p in conn.identity.projects(domain_id="default", limit=1000)}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         projects = [p for p in pool.map(lambda i: _ensure_project(conn, have, admin, role, i), range(n_projects)) if p]
     log(f"projects: {len(projects)} (in {time.monotonic() - t0:.0f}s)")
@@ -252,7 +253,7 @@ def cleanup(clouds: str, cloud: str, timeout: float) -> tuple[int, int]:
             break
         deleted |= _delete_servers(conn, [s.id for s in servers if s.id not in deleted])
         time.sleep(10)
-    projects = [p for p in conn.identity.projects(domain_id="default") if p.name.startswith("dept-bench-")]
+    projects = [p for p in conn.identity.projects(domain_id="default", limit=1000) if p.name.startswith("dept-bench-")]
     if left == 0:
         for p in projects:
             conn.identity.delete_project(p, ignore_missing=True)
@@ -306,7 +307,8 @@ PROMETHEUS_HEADERS = {"Accept": "application/openmetrics-text;version=1.0.0;q=0.
 
 
 def scrape_latency(url: str, n: int, refreshes: int = 0, max_seconds: float = 600, gzip_: bool = True,
-                   every: float = 0.0, ref_url: str | None = None) -> dict:
+                   every: float = 0.0, ref_url: str | None = None, min_refreshing: int = 0,
+                   max_refreshes: int = 20) -> dict:
     """Sequential scrapes: at least n, and (with refreshes) until that many refreshes completed while
     scraping (bounded by max_seconds). Returns p50/p99 of the answered scrapes, the p99 of those that
     started while a refresh was in flight, and how many failed. A refresh whose page says
@@ -319,7 +321,9 @@ def scrape_latency(url: str, n: int, refreshes: int = 0, max_seconds: float = 60
     scraping client alone keeps one of this machine's two cores busy, competing with what it measures.
     ``ref_url``: the floor, scraped right after each scrape of url the same way (a server doing
     nothing but hand out fixed bytes: ``static_server``); its p99s come back as ``ref_*``, over the
-    same refresh windows."""
+    same refresh windows. ``min_refreshing``: go on (up to ``max_refreshes`` refreshes) until that many
+    scrapes started while a refresh was in flight, so that a short refresh still gives a p99 of
+    enough scrapes."""
     headers = PROMETHEUS_HEADERS if gzip_ else {"User-Agent": "bench"}
 
     def fetch(u: str) -> tuple[float, bytes, bool]:
@@ -334,7 +338,16 @@ def scrape_latency(url: str, n: int, refreshes: int = 0, max_seconds: float = 60
     failed, in_a_row, i = 0, 0, 0
     t_end = time.monotonic() + max_seconds
     seen: dict[float, float] = {}                          # refresh ts -> wall time its page was first served
-    while i < n or (refreshes and lat and len([t for t in seen if t > lat[0][0]]) < refreshes and time.monotonic() < t_end):
+    closed, in_windows = 0, 0
+
+    def more() -> bool:
+        if i < n:
+            return True
+        if not refreshes or not lat or time.monotonic() >= t_end or closed >= max_refreshes:
+            return False
+        return closed < refreshes or in_windows < min_refreshing
+
+    while more():
         i += 1
         if every > 0 and lat:
             time.sleep(max(0.0, lat[-1][0] + every - time.time()))
@@ -346,6 +359,9 @@ def scrape_latency(url: str, n: int, refreshes: int = 0, max_seconds: float = 60
             lat.append((w, dt_s, ts))
             if ts is not None and ts not in seen:
                 seen[ts] = w
+                wins = [(t, seen[t]) for t in seen if t >= lat[0][0]]
+                closed = len(wins)
+                in_windows = sum(1 for x, _, _ in lat if any(a <= x < b for a, b in wins))
             in_a_row = 0
         except OSError as exc:
             failed += 1
@@ -479,7 +495,7 @@ def verify_quotas(clouds: str, operator: str, text: str, workers: int = 4) -> tu
 
     conn = connect(clouds, operator)
     page = _page_quotas(text)
-    projects = [(p.name[len("dept-"):], p.id) for p in conn.identity.projects(domain_id="default")
+    projects = [(p.name[len("dept-"):], p.id) for p in conn.identity.projects(domain_id="default", limit=1000)
                 if p.name.startswith("dept-bench-")]
 
     def one(item) -> tuple[int, list[str]]:
@@ -527,7 +543,11 @@ def _cpu_s(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0, gzip_=True, every=0.05, verify=True):
+def run_ours(tmp, clouds, operator, catalog, scrapes, interval=15.0, gzip_=True, every=0.05, verify=True,
+             floor_round: Callable[[], tuple[float, int]] | None = None):
+    """Our exporter refreshing every ``interval`` seconds: 1 cold + 4 warm refreshes, each warm one
+    followed at once by one ``floor_round`` (in the gap before the next refresh starts, so that both
+    see the same cloud at the same load: pairs, not two phases minutes apart); then the scrapes."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
     p = start([sys.executable, "-m", "cli.main", "exporter", "serve", "--listen", f"127.0.0.1:{port}", "--catalog",
@@ -538,6 +558,8 @@ def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0, gzip_=True, 
     try:
         wait_for(lambda: p.poll() is None and get(url), 60, f"our exporter on :{port} (see {tmp / f'ours-{operator}.log'})")
         durations = []
+        floors: list[tuple[float, int]] = []
+        overlapped = 0
         last = None
         deadline = time.monotonic() + 900
         while len(durations) < 5 and time.monotonic() < deadline:
@@ -546,6 +568,10 @@ def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0, gzip_=True, 
             if ts and ts != last:
                 last = ts
                 durations.append(sample(text, "yunshang_collection_duration_seconds"))
+                if floor_round is not None and len(durations) >= 2:
+                    floors.append(floor_round())
+                    if time.time() > ts + interval:      # ran into the next refresh: both slowed
+                        overlapped += 1
             time.sleep(0.2)
         if len(durations) < 2:
             raise SystemExit(f"bench: our exporter refreshed {len(durations)} time(s); see {tmp / f'ours-{operator}.log'}")
@@ -553,7 +579,8 @@ def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0, gzip_=True, 
         floor_proc, floor_url = static_server(tmp, get(url))
         try:
             cpu0, n0 = _cpu_s(p.pid), sample(get(url).decode(), "yunshang_collections_total") or 0
-            sc = scrape_latency(url, scrapes, refreshes=3, gzip_=gzip_, every=every, ref_url=floor_url)
+            sc = scrape_latency(url, scrapes, refreshes=3, gzip_=gzip_, every=every, ref_url=floor_url,
+                                min_refreshing=100)
             text = get(url).decode()
             cpu1, n1 = _cpu_s(p.pid), sample(text, "yunshang_collections_total") or 0
         finally:
@@ -563,6 +590,9 @@ def run_ours(tmp, clouds, operator, catalog, scrapes, interval=5.0, gzip_=True, 
             log(f"{operator}: {checked} quota numbers of the page compared with OpenStack, {len(mismatches)} differ"
                 + "".join(f"\n  {m}" for m in mismatches[:20]))
         return {"refresh_s": statistics.median(durations[1:]), "cold_refresh_s": durations[0],
+                "floor_s": statistics.median(f[0] for f in floors) if floors else None,
+                "floor_calls": floors[0][1] if floors else None, "floor_rounds": [round(f[0], 3) for f in floors],
+                "floor_overlapped": overlapped,
                 "refreshes": durations, "p50_ms": sc["p50"] * 1e3, "p99_ms": sc["p99"] * 1e3,
                 "p99_refreshing_ms": sc["p99_refreshing"] * 1e3, "scrapes": sc["scrapes"],
                 "scrapes_refreshing": sc["scrapes_refreshing"], "refreshes_while_scraping": sc["refreshes_while_scraping"],
@@ -597,8 +627,9 @@ def _calls_per_refresh(text: str, refreshes: int) -> float:
     return total / max(1.0, runs)
 
 
-def measure_floor(clouds: str, operator: str, rounds: int = 3) -> tuple[float, int]:
-    """(median wall seconds, calls) of the fewest API calls returning what a refresh reads every time."""
+def floor_probe(clouds: str, operator: str) -> Callable[[], tuple[float, int]]:
+    """One round of the floor per call: (wall seconds, calls) of the fewest API calls returning what a
+    refresh reads every time, made with plain openstacksdk sessions, answers discarded."""
     from concurrent.futures import ThreadPoolExecutor
 
     conn = connect(clouds, operator)
@@ -661,15 +692,24 @@ def measure_floor(clouds: str, operator: str, rounds: int = 3) -> tuple[float, i
                 items = paged(conn.block_storage, path, key, mv, all_tenants="1")
                 calls[0] += 1 + len(items) // 1000
 
+        def projects():
+            # every project, page by page (Keystone cuts an unpaginated list at 1,000 without saying so)
+            params: dict = {"limit": 1000}
+            while True:
+                body = get_json(conn.identity, "/projects", **params)
+                nxt = (body.get("links") or {}).get("next")
+                if not nxt or not body["projects"]:
+                    return
+                params = {"limit": 1000, "marker": nxt.split("marker=")[1].split("&")[0]}
+
         with ThreadPoolExecutor(max_workers=5) as pool:
             futs = [pool.submit(f) for f in (capacity, compute, network, volume,
-                                             lambda: get_json(conn.identity, "/projects", tags="yunshang"))]
+                                             projects)]
             for f in futs:
                 f.result()
         return time.perf_counter() - t0, calls[0]
 
-    results = [one_round() for _ in range(rounds)]
-    return statistics.median(r[0] for r in results), results[0][1]
+    return one_round
 
 
 def run_peer(tmp, clouds, operator, scrapes, every=0.05):
@@ -749,7 +789,7 @@ def measure(a, clouds: str, tmp: pathlib.Path, operator: str, projects: int, ser
     """Grow (unless --skip-grow) and measure one operator: ours, the floor, and the peer if asked."""
     if a.skip_grow:
         conn = connect(clouds, operator)
-        n_proj = sum(1 for p in conn.identity.projects() if p.name.startswith("dept-bench-"))
+        n_proj = sum(1 for p in conn.identity.projects(limit=1000) if p.name.startswith("dept-bench-"))
         n_srv = _count(conn, "ACTIVE")
         grow_s = 0.0
     else:
@@ -757,10 +797,9 @@ def measure(a, clouds: str, tmp: pathlib.Path, operator: str, projects: int, ser
     log(f"cloud {operator}: {n_proj} bench projects, {n_srv} ACTIVE bench servers (grow {grow_s:.0f}s)")
     catalog = bench_catalog(tmp / f"catalog-{operator}", operator, n_proj)
     log(f"{operator}: measuring yunshang exporter")
-    ours = run_ours(tmp, clouds, operator, catalog, a.scrapes, gzip_=not a.plain, every=a.scrape_every,
-                    verify=not a.no_verify)
-    log(f"{operator}: measuring the floor (plain openstacksdk calls)")
-    floor_s, floor_calls = measure_floor(clouds, operator)
+    ours = run_ours(tmp, clouds, operator, catalog, a.scrapes, interval=a.interval, gzip_=not a.plain,
+                    every=a.scrape_every, verify=not a.no_verify, floor_round=floor_probe(clouds, operator))
+    floor_s, floor_calls = ours["floor_s"], ours["floor_calls"]
     peer_r = None
     if peer:
         log(f"{operator}: measuring prometheus-openstack-exporter")
@@ -798,7 +837,10 @@ def report(a, r: dict) -> None:
     print(f"\nyunshang refresh: cold {ours['cold_refresh_s']:.3f} s (every project's quota limits), warm "
           f"{ours['refresh_s']:.3f} s (median of {len(ours['refreshes']) - 1}); "
           f"{ours['api_calls_per_refresh']:.0f} API calls per refresh on average")
-    print(f"floor: {floor_s:.3f} s for {floor_calls} calls -> ours / floor = {ours['refresh_s'] / floor_s:.2f}x")
+    print(f"floor: {floor_s:.3f} s for {floor_calls} calls (median of {len(ours['floor_rounds'])} rounds, one right "
+          f"after each warm refresh: {ours['floor_rounds']}; {ours['floor_overlapped']} ran into the next refresh) "
+          f"-> ours / floor = {ours['refresh_s'] / floor_s:.2f}x (warm refreshes: "
+          f"{[round(d, 3) for d in ours['refreshes'][1:]]})")
     print("yunshang API calls per refresh (average, the cold one included): " + ", ".join(
         f"{svc} {v.get('calls', 0):.0f} calls / {v.get('seconds', 0):.2f} s" for svc, v in sorted(ours["per_service"].items())))
     print(f"yunshang scrapes: {ours['scrapes']} sequential, {ours['scrapes_refreshing']} of them while one of "
@@ -851,6 +893,9 @@ def main() -> int:
                          "--peer then runs on the baseline only")
     ap.add_argument("--grow-timeout", type=float, default=900)
     ap.add_argument("--scrapes", type=int, default=500)
+    ap.add_argument("--interval", type=float, default=15.0, metavar="SECONDS",
+                    help="our exporter's refresh interval in the bench (default 15: room after each warm refresh "
+                         "for one floor round before the next refresh starts)")
     ap.add_argument("--plain", action="store_true", help="scrape plain text (default: gzip, as Prometheus asks)")
     ap.add_argument("--scrape-every", type=float, default=0.05, metavar="SECONDS",
                     help="start a scrape at most every SECONDS (default 0.05: 20 a second, far more than any Prometheus; "

@@ -157,9 +157,32 @@ def _zone_capacity(conn, provider_name: str, m: _Meter) -> tuple[tuple[ZoneCapac
     return tuple(out), tuple(sorted(instances.items()))
 
 
-def _department_projects(conn, departments: tuple[str, ...] | None, m: _Meter) -> list[tuple[str, str]]:
+def _department_projects(conn, departments: tuple[str, ...] | None, m: _Meter,
+                         page: int = PAGE) -> list[tuple[str, str]]:
+    """(department, project id) of every project tagged ``yunshang`` with a department tag.
+
+    Every project is listed, page by page, and the tag is checked here. Keystone answers a listing
+    without ``limit`` with at most ``max_db_limit`` (1,000 by default) projects and says nothing (no
+    ``truncated``, no next link): at 1,000 department projects a center silently lost departments.
+    Nor can its tag filter be paginated: it is applied after the page is cut, and a page left empty
+    by it has no next link. A list Keystone says is truncated without a next page (an older
+    Keystone with ``list_limit`` set) fails the read, naming why, rather than miss departments."""
     out = []
-    data = m.get(conn, "identity", "/projects", "keystone projects", tags=PROJECT_TAG)["projects"]
+    data: list[dict] = []
+    params: dict[str, object] = {"limit": page}
+    while True:
+        body = m.get(conn, "identity", "/projects", "keystone projects", **params)
+        got = body.get("projects") or []
+        data.extend(p for p in got if PROJECT_TAG in (p.get("tags") or []))
+        nxt = (body.get("links") or {}).get("next")
+        marker = parse_qs(urlsplit(nxt).query).get("marker", [None])[0] if nxt else None
+        if marker and got and marker != params.get("marker"):
+            params = {"limit": page, "marker": marker}
+            continue
+        if body.get("truncated"):
+            raise _ApiError("keystone projects: Keystone truncated the project list and gives no next page "
+                            "(its list_limit): department projects would be missing")
+        break
     for p in data:
         dept = next((t[len(DEPARTMENT_TAG_PREFIX):] for t in p.get("tags") or [] if t.startswith(DEPARTMENT_TAG_PREFIX)),
                     None)
