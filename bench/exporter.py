@@ -1,27 +1,36 @@
 """Benchmark: yunshang's exporter vs the canonical prometheus-openstack-exporter, same cloud, same run.
 
     .venv/bin/python bench/exporter.py [--clouds FILE] [--operator telecom] [--projects 200]
-                                       [--servers 1000] [--grow-timeout 900] [--scrapes 500] [--peer]
+                                       [--servers 1000] [--baseline unicom:200:1000] [--peer]
 
 1. Grows one devcloud operator to --projects department projects (``bench-NNN``, tagged per the
-   project convention) and --servers servers (fake virt driver, one multi-create request per project, 4 in flight), bounded
-   by --grow-timeout; prints how many it reached. Idempotent: re-runs only add what is missing.
+   project convention) and --servers servers (fake virt driver, one multi-create request per
+   project, 4 in flight), bounded by --grow-timeout; prints how many it reached. Idempotent: re-runs
+   only add what is missing. With --baseline OP:PROJECTS:SERVERS a second, smaller operator of the
+   same devcloud likewise, measured first in the same run (steps 2-5), so that the growth of the
+   refresh cost per server is printed from two points taken minutes apart on one machine.
 2. Writes a bench catalog (the sample prefecture + one department per bench project).
-3. Starts both exporters against that operator and measures, for each: full refresh time (ours:
-   ``yunshang_collection_duration_seconds``; the peer's: ``openstack_exporter_cache_refresh_duration_seconds``),
-   scrape latency p50/p99 over --scrapes sequential scrapes on loopback, and the metric families.
-   With --peer only; without it the peer's column is n/a.
-4. Measures the FLOOR in the same run: the fewest API calls that return the facts a refresh must
-   read every time (Keystone projects, every page; Nova aggregates, hypervisors, the usage report of every
-   instance, servers in BUILD/ERROR, server groups;
-   Placement providers and each node's inventories and usages; Neutron's seven counted collections
-   with fields=project_id; Cinder volumes, snapshots, backups), made with plain openstacksdk
-   sessions, as concurrently as the exporter makes them, and nothing done with the answers (median
-   of 3). Quota LIMITS are not in the floor: they change rarely and the exporter reads them on a
-   slower cycle (a tenth of the projects per refresh once warm).
+3. Starts our exporter (refresh every --interval, 15 s) and measures: 1 cold + 4 warm refreshes
+   (``yunshang_collection_duration_seconds``), each warm one followed at once by one round of the
+   FLOOR in the gap before the next refresh; then scrape latency the way Prometheus scrapes
+   (its headers, gzip; one scrape every --scrape-every at most) until 500 scrapes, 3 refreshes and
+   100 scrapes during refreshes, each followed by a scrape of the same page served by a process
+   doing nothing else (the scrape floor, same windows); peak RSS and CPU of server + collector;
+   then every bench project's quota limits and usage on the page against OpenStack's quota sets
+   (--no-verify to skip; a difference exits 1). With --peer, prometheus-openstack-exporter likewise
+   (refresh ``openstack_exporter_cache_refresh_duration_seconds``, scrapes, families), on the
+   baseline operator when there is one.
+4. The FLOOR: the fewest API calls that return the facts a refresh must read every time (Keystone
+   projects, every page; Nova aggregates, hypervisors, the usage report of every instance, servers
+   in BUILD/ERROR, server groups; Placement providers and each node's inventories and usages;
+   Neutron's seven counted collections with fields=project_id; Cinder volumes, snapshots,
+   backups), made with plain openstacksdk sessions, as concurrently as the exporter makes them, and
+   nothing done with the answers (median of the 4 rounds). Quota LIMITS are not in the floor: they
+   change rarely and the exporter reads them on a slower cycle (a tenth of the projects per
+   refresh once warm).
 5. Prints a table with ratios (peer / ours, ours / floor) and the family coverage, and ends with
    one JSON line: {"servers", "projects", "refresh_seconds" (our warm refresh, median),
-   "floor_seconds", "peer_refresh_seconds" (null without --peer), "scrape_p99_ms", "rss_mb"}.
+   "floor_seconds", "peer_refresh_seconds" (null without --peer), "scrape_p99_ms", "rss_mb", ...}.
 
 The peer is the Debian package ``prometheus-openstack-exporter`` (0.1.4, Python 2-era code): it
 is started with a sitecustomize shim (urlparse/BaseHTTPServer/SocketServer -> Python 3 modules,
