@@ -746,7 +746,9 @@ def _repair(state: _State, items: list[_Item], placed: dict, why_not: dict, part
                     continue
                 _commit(state, *_as_args(new, other))
                 placed[id(other)] = new
-                moves.append((other, got))
+                moves.append((other, got, other.passed_over))
+                other.passed_over = (f"moved off {state.providers[pi].name} to make room for {it.dept.name}/"
+                                     f"{it.req.name} ({it.role}), which had no room anywhere",)
                 counts = _allocate(state, pi, it)
                 if counts is not None and not _money(state, it, contract, cost):
                     done = counts
@@ -756,10 +758,11 @@ def _repair(state: _State, items: list[_Item], placed: dict, why_not: dict, part
                 placed[id(it)] = (pi, contract, done, cost)
                 why_not.pop(id(it), None)
                 break
-            for other, old in reversed(moves):           # undo: this attempt did not make room
+            for other, old, passed in reversed(moves):   # undo: this attempt did not make room
                 _uncommit(state, *_as_args(placed[id(other)], other))
                 _commit(state, *_as_args(old, other))
                 placed[id(other)] = old
+                other.passed_over = passed
 
 
 def _as_args(got: tuple, it: _Item) -> tuple:
@@ -790,20 +793,24 @@ def _improve(state: _State, items: list[_Item], placed: dict, partner: dict[int,
             mate_pi = placed[id(mate)][0] if mate is not None and id(mate) in placed else -1
             _uncommit(state, pi, counts, it, contract, cost)
             new = None
+            passed: list[str] = []           # why the options cheaper than the new one are not taken
             for ocost, opi, ocon in sorted(it.options, key=_option_key):
                 if ocost >= cost - EPS:
                     break
                 if opi == mate_pi:
+                    passed.append(f"dr: {state.providers[opi].name} hosts the other copy")
                     continue
                 got = _try(state, it, opi, ocon, ocost)
                 if not isinstance(got, str):
                     new = (opi, ocon, got, ocost)
                     break
+                passed.append(got)
             if new is None:                  # no cheaper option has room: put it back as it was
                 _commit(state, pi, counts, it, contract, cost)
                 continue
             _commit(state, new[0], new[2], it, new[1], new[3])
             placed[id(it)] = new
+            it.passed_over = tuple(passed)
             moved = True
         if not moved:
             break

@@ -257,6 +257,10 @@ def test_repair_moves_a_role_to_make_room_for_one_that_has_no_other_way():
     plan = _one(cat)
     assert {p.department: p.provider for p in plan.placements} == {"dp": "unicom", "dq": "telecom"}
     assert plan.unplaced == ()
+    # and dp's decision says why it is not on its cheaper operator (not "cheaper options had no room")
+    why = {d.department: d.why for d in place_explained(cat, DAY)[1]}
+    assert why["dp"].startswith("cheaper operator not possible: moved off telecom to make room for dq/q "
+                                "(primary), which had no room anywhere (")
 
 
 def test_a_primary_placed_by_the_repair_gets_its_standby():
