@@ -59,10 +59,9 @@ def wait_id(d, element_id, timeout=60):
 def click_and_wait(d, element, element_id):
     """Click (a form submit) and wait for the next page's element ``element_id``. A click that lands
     while Chromium swaps documents ("node does not belong to the document") is retried on the fresh
-    element of the same id."""
+    element of the same id; the same answer while waiting for the old page to go means it went."""
     from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     click_id = element.get_attribute("id")
@@ -77,7 +76,19 @@ def click_and_wait(d, element, element_id):
                 raise
             time.sleep(0.5)
             element = wait_id(d, click_id)
-    WebDriverWait(d, 120).until(ec.staleness_of(page))
+    def replaced(_) -> bool:
+        # selenium's staleness_of, plus Chromium's other answer for a node of a swapped document
+        try:
+            page.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+
+    WebDriverWait(d, 120).until(replaced)
     return wait_id(d, element_id, timeout=120)
 
 
