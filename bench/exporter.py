@@ -480,20 +480,14 @@ def _rss_mb(pid: int) -> float:
     return tree_status_kib(pid, "VmHWM") / 1024 or float("nan")
 
 
-QUOTA_UNITS = {("compute", "ram"): ("ram_bytes", 1024 ** 2), ("volume", "gigabytes"): ("volume_bytes", 1024 ** 3),
-               ("volume", "backup_gigabytes"): ("backup_bytes", 1024 ** 3)}
+def _page_quotas(text: str) -> dict[tuple[str, str, str, str, str], float]:
+    """(family, operator, department, service, resource) -> value of yunshang_quota_limit /
+    yunshang_quota_in_use."""
+    from prometheus_client.parser import text_string_to_metric_families
 
-
-def _page_quotas(text: str) -> dict[tuple[str, str, str, str], float]:
-    """(family, department, service, resource) -> value of yunshang_quota_limit / yunshang_quota_in_use."""
-    out = {}
-    for ln in text.splitlines():
-        for fam in ("yunshang_quota_limit{", "yunshang_quota_in_use{"):
-            if ln.startswith(fam):
-                labels = dict(kv.split("=", 1) for kv in ln[len(fam):ln.index("}")].split(","))
-                lv = {k: v.strip('"') for k, v in labels.items()}
-                out[(fam[:-1], lv["department"], lv["service"], lv["resource"])] = float(ln.rsplit(" ", 1)[1])
-    return out
+    return {(s.name, s.labels["operator"], s.labels["department"], s.labels["service"], s.labels["resource"]): s.value
+            for fam in text_string_to_metric_families(text) if fam.name in ("yunshang_quota_limit", "yunshang_quota_in_use")
+            for s in fam.samples}
 
 
 def verify_quotas(clouds: str, operator: str, text: str, workers: int = 4) -> tuple[int, list[str]]:
@@ -502,8 +496,11 @@ def verify_quotas(clouds: str, operator: str, text: str, workers: int = 4) -> tu
     Returns (numbers compared, mismatches)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from exporters.collectors import _QUOTA_UNITS      # the exporter's names and units of sized resources
+
     conn = connect(clouds, operator)
     page = _page_quotas(text)
+    on_page = {k[2] for k in page if k[1] == operator}
     projects = [(p.name[len("dept-"):], p.id) for p in conn.identity.projects(domain_id="default", limit=1000)
                 if p.name.startswith("dept-bench-")]
 
@@ -517,19 +514,18 @@ def verify_quotas(clouds: str, operator: str, text: str, workers: int = 4) -> tu
             for r, q in qs.items():
                 if not isinstance(q, dict):
                     continue
-                name, mult = QUOTA_UNITS.get((service, r), (r, 1))
+                name, mult = _QUOTA_UNITS.get((service, r), (r, 1))
                 want = {"yunshang_quota_in_use": q[used_key] * mult}
                 if int(q["limit"]) >= 0:
                     want["yunshang_quota_limit"] = q["limit"] * mult
                 for fam, v in want.items():
-                    got = page.get((fam, dept, service, name))
+                    got = page.get((fam, operator, dept, service, name))
                     if got is None:
                         continue          # a resource the exporter does not export (e.g. nova's fixed_ips)
                     n += 1
                     if got != v:
                         bad.append(f"{dept} {fam} {service}/{name}: page {got:g}, OpenStack {v:g}")
-        exported = {k for k in page if k[1] == dept}
-        if not exported:
+        if dept not in on_page:
             bad.append(f"{dept}: no quota numbers on the page")
         return n, bad
 
@@ -538,25 +534,13 @@ def verify_quotas(clouds: str, operator: str, text: str, workers: int = 4) -> tu
     return sum(n for n, _ in results), [b for _, bad in results for b in bad]
 
 
-def _cpu_s(pid: int) -> float:
-    """utime + stime (seconds) of the process and its live descendants."""
-    from tests.exporters.exporter_harness import process_tree
-
-    total = 0
-    for q in process_tree(pid):
-        try:
-            f = pathlib.Path(f"/proc/{q}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(f[11]) + int(f[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def run_ours(tmp, clouds, operator, catalog, scrapes, interval=15.0, gzip_=True, every=0.05, verify=True,
              floor_round: Callable[[], tuple[float, int]] | None = None):
     """Our exporter refreshing every ``interval`` seconds: 1 cold + 4 warm refreshes, each warm one
     followed at once by one ``floor_round`` (in the gap before the next refresh starts, so that both
     see the same cloud at the same load: pairs, not two phases minutes apart); then the scrapes."""
+    from tests.exporters.exporter_harness import tree_cpu_seconds
+
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
     p = start([sys.executable, "-m", "cli.main", "exporter", "serve", "--listen", f"127.0.0.1:{port}", "--catalog",
@@ -587,11 +571,11 @@ def run_ours(tmp, clouds, operator, catalog, scrapes, interval=15.0, gzip_=True,
         # scrapes while it keeps refreshing every `interval` seconds, over at least 3 refreshes
         floor_proc, floor_url = static_server(tmp, get(url))
         try:
-            cpu0, n0 = _cpu_s(p.pid), sample(get(url).decode(), "yunshang_collections_total") or 0
+            cpu0, n0 = tree_cpu_seconds(p.pid), sample(get(url).decode(), "yunshang_collections_total") or 0
             sc = scrape_latency(url, scrapes, refreshes=3, gzip_=gzip_, every=every, ref_url=floor_url,
                                 min_refreshing=100)
             text = get(url).decode()
-            cpu1, n1 = _cpu_s(p.pid), sample(text, "yunshang_collections_total") or 0
+            cpu1, n1 = tree_cpu_seconds(p.pid), sample(text, "yunshang_collections_total") or 0
         finally:
             stop(floor_proc)
         checked, mismatches = verify_quotas(clouds, operator, text) if verify else (0, [])

@@ -95,6 +95,18 @@ def tree_status_kib(pid: int, field: str) -> int:
     return total
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, /proc/PID/stat) summed over pid and its live descendants."""
+    ticks = 0
+    for p in process_tree(pid):
+        try:
+            fields = pathlib.Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def wait_until(check, timeout: float, what: str, interval: float = 0.5):
     deadline = time.monotonic() + timeout
     last_exc = None

@@ -157,6 +157,11 @@ def _zone_capacity(conn, provider_name: str, m: _Meter) -> tuple[tuple[ZoneCapac
     return tuple(out), tuple(sorted(instances.items()))
 
 
+def _marker_of(next_link: str | None) -> str | None:
+    """The ``marker`` of a next-page link (Nova's usage report, Keystone's lists), None without one."""
+    return parse_qs(urlsplit(next_link).query).get("marker", [None])[0] if next_link else None
+
+
 def _department_projects(conn, departments: tuple[str, ...] | None, m: _Meter,
                          page: int = PAGE) -> list[tuple[str, str]]:
     """(department, project id) of every project tagged ``yunshang`` with a department tag.
@@ -175,7 +180,7 @@ def _department_projects(conn, departments: tuple[str, ...] | None, m: _Meter,
         got = body.get("projects") or []
         data.extend(p for p in got if PROJECT_TAG in (p.get("tags") or []))
         nxt = (body.get("links") or {}).get("next")
-        marker = parse_qs(urlsplit(nxt).query).get("marker", [None])[0] if nxt else None
+        marker = _marker_of(nxt)
         if marker and got and marker != params.get("marker"):
             params = {"limit": page, "marker": marker}
             continue
@@ -362,7 +367,7 @@ def tenant_usages(conn, m: _Meter, now: dt.datetime | None = None) -> list[dict]
         nxt = next((ln["href"] for ln in page.get("tenant_usages_links") or [] if ln.get("rel") == "next"), None)
         if not got or not nxt:
             return out
-        marker = parse_qs(urlsplit(nxt).query).get("marker", [None])[0]
+        marker = _marker_of(nxt)
         if not marker:
             return out
 
